@@ -1,0 +1,97 @@
+"""Date header parsing that survives what real mail sends.
+
+Order of trust: a parseable Date header that is plausible against the server's INTERNALDATE;
+otherwise INTERNALDATE (the server's arrival time, which the sender cannot forge); otherwise a
+lenient parse; otherwise the epoch, recorded as a problem. The result is always aware UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+from email.utils import mktime_tz, parsedate_tz
+
+from dateutil import parser as dateutil_parser
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+#: A Date header further than this from the arrival time is a sender's clock or a forgery.
+PLAUSIBLE_SKEW = timedelta(days=2)
+
+_PAREN = re.compile(r"\([^)]*\)")
+_TZ_NAME_OFFSET = re.compile(r"\b(?:GMT|UTC)\s*([+-]\d{1,2})(?::?(\d{2}))?\b", re.IGNORECASE)
+_DOT_TIME = re.compile(r"\b(\d{1,2})\.(\d{2})(?:\.(\d{2}))?\b(?=\s*(?:[+-]\d{4}|[A-Z]{2,5}|$))")
+
+
+def _repair(text: str) -> str:
+    """Fix the usual breakages: comments, 'GMT+0100', '10.30.00' times, stray commas."""
+    text = _PAREN.sub(" ", text)
+    text = _TZ_NAME_OFFSET.sub(
+        lambda m: f"{m.group(1)[0]}{int(m.group(1)[1:]):02d}{m.group(2) or '00'}", text
+    )
+    text = _DOT_TIME.sub(lambda m: f"{m.group(1)}:{m.group(2)}:{m.group(3) or '00'}", text)
+    return " ".join(text.replace(",", ", ").split())
+
+
+def _from_tuple(text: str) -> tuple[datetime | None, bool]:
+    """Parse with the RFC 5322 parser; the flag says whether a zone was given."""
+    parsed = parsedate_tz(text)
+    if parsed is None:
+        return None, False
+    has_zone = parsed[9] is not None
+    try:
+        stamp = mktime_tz(parsed if has_zone else (*parsed[:9], 0))
+        return datetime.fromtimestamp(stamp, UTC), has_zone
+    except (OverflowError, ValueError, OSError):
+        return None, False
+
+
+def _lenient(text: str) -> datetime | None:
+    try:
+        value = dateutil_parser.parse(text, fuzzy=True)
+    except (ValueError, OverflowError, TypeError):
+        return None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    try:
+        return value.astimezone(UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def parse_date(
+    header: str | None, internaldate: datetime | None = None
+) -> tuple[datetime, str, list[str]]:
+    """Return ``(date, source, problems)`` where source is header, internaldate or missing."""
+    problems: list[str] = []
+    value: datetime | None = None
+    if header and header.strip():
+        value, has_zone = _from_tuple(header)
+        if value is None:
+            repaired = _repair(header)
+            value, has_zone = _from_tuple(repaired)
+            if value is None:
+                value = _lenient(repaired)
+                has_zone = True
+            if value is not None:
+                problems.append(f"malformed Date header {header.strip()[:60]!r}")
+        if value is not None and not has_zone:
+            problems.append("Date header without a time zone, read as UTC")
+    elif header is None:
+        problems.append("no Date header")
+    else:
+        problems.append("empty Date header")
+
+    if internaldate is not None:
+        internal = internaldate if internaldate.tzinfo else internaldate.replace(tzinfo=UTC)
+        internal = internal.astimezone(UTC)
+        if value is None:
+            return internal, "internaldate", problems
+        if abs(value - internal) > PLAUSIBLE_SKEW:
+            problems.append("Date header far from arrival time; using INTERNALDATE")
+            return internal, "internaldate", problems
+        return value, "header", problems
+    if value is None:
+        if header and header.strip():
+            problems.append(f"unparseable Date header {header.strip()[:60]!r}")
+        return EPOCH, "missing", problems
+    return value, "header", problems

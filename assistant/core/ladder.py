@@ -1,0 +1,195 @@
+"""The escalation ladder: given a thread's state and ``now``, which automatic mails are due.
+
+Steps (configurable per mailbox, defaults below):
+
+- ``acknowledge`` the client after a short real-time grace period, unless a human of the team
+  already replied in the thread, at most once per thread ever, and only for mail that arrived
+  after the mailbox was connected (``acknowledge_since``); it promises a reply by the
+  deadline of the first reminder step, computed on the same business clock;
+- ``remind-owner`` after 4 business hours;
+- ``escalate-backup`` after 1 business day (the owner's backup, else the lead);
+- ``escalate-lead`` after 2 business days;
+- ``client-update`` after 3 business days ("still on it").
+
+Business-time steps are measured from ``waiting_since`` and keyed by the waiting episode, so a
+client writing again after the team answered starts a fresh ladder; the acknowledgement is
+keyed by the thread alone. :func:`decide` returns what is due and not yet done, each action
+carrying the name of its rule and a deterministic idempotency key.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from .clock import BusinessCalendar
+from .durations import Duration
+from .outbox import idempotency_key
+from .ownership import Person
+from .state import History, State, ThreadState
+
+
+class Kind(StrEnum):
+    """What an action does; each kind has its own template."""
+
+    ACKNOWLEDGE = "acknowledge"
+    REMIND_OWNER = "remind_owner"
+    ESCALATE_BACKUP = "escalate_backup"
+    ESCALATE_LEAD = "escalate_lead"
+    CLIENT_UPDATE = "client_update"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One rung: ``after`` is real time for the acknowledgement, business time otherwise."""
+
+    name: str
+    kind: Kind
+    after: Duration
+
+
+DEFAULT_STEPS: tuple[Step, ...] = (
+    Step("acknowledge", Kind.ACKNOWLEDGE, Duration(rest=timedelta(minutes=2))),
+    Step("remind-owner", Kind.REMIND_OWNER, Duration(rest=timedelta(hours=4))),
+    Step("escalate-backup", Kind.ESCALATE_BACKUP, Duration(days=1)),
+    Step("escalate-lead", Kind.ESCALATE_LEAD, Duration(days=2)),
+    Step("client-update", Kind.CLIENT_UPDATE, Duration(days=3)),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Ladder:
+    """A mailbox's steps and acknowledgement cut-off."""
+
+    steps: tuple[Step, ...] = DEFAULT_STEPS
+    acknowledge_since: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """Everything about one thread that the ladder reads."""
+
+    mailbox: str
+    thread_id: str
+    state: ThreadState
+    owner: str | None = None
+    lead: str | None = None
+    people: dict[str, Person] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """An automatic mail to send: due time, recipient, idempotency key, and the rule's name."""
+
+    rule: str
+    kind: Kind
+    due: datetime
+    key: str
+    thread_id: str
+    recipient: str | None
+    promised_by: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Skip:
+    """A step that will not run for this thread, and why (also a named rule)."""
+
+    rule: str
+    step: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Due actions, skipped steps, and the next step still to come (for display)."""
+
+    actions: tuple[Action, ...] = ()
+    skipped: tuple[Skip, ...] = ()
+    upcoming: Action | None = None
+
+
+def _episode(state: ThreadState) -> str:
+    start = state.episode_start
+    return start.message_id if start is not None else ""
+
+
+def _recipient(case: Case, kind: Kind) -> str | None:
+    if kind in (Kind.ACKNOWLEDGE, Kind.CLIENT_UPDATE):
+        client = case.state.client
+        return client.email if client else None
+    if kind is Kind.REMIND_OWNER:
+        return case.owner
+    if kind is Kind.ESCALATE_BACKUP:
+        person = case.people.get(case.owner or "")
+        return (person.backup if person else None) or case.lead
+    return case.lead
+
+
+def promised_reply(
+    state: ThreadState, ladder: Ladder, calendar: BusinessCalendar
+) -> datetime | None:
+    """The reply time an acknowledgement promises: the first reminder's deadline."""
+    if state.waiting_since is None:
+        return None
+    for step in ladder.steps:
+        if step.kind is not Kind.ACKNOWLEDGE:
+            return calendar.add(state.waiting_since, step.after.business(calendar.day_length))
+    return None
+
+
+def _ack(case: Case, step: Step, history: History, ladder: Ladder) -> Action | Skip:
+    state = case.state
+    first = state.episode_start
+    assert first is not None and state.waiting_since is not None
+    key = idempotency_key(case.mailbox, case.thread_id, step.name)
+    if key in history.sent:
+        return Skip("ack-once-per-thread", step.name, "already acknowledged")
+    if state.last_team_reply is not None:
+        return Skip("no-ack-after-human-reply", step.name, "the team already replied in this thread")
+    if ladder.acknowledge_since is not None and first.date < ladder.acknowledge_since:
+        return Skip("no-ack-for-history", step.name, "arrived before the mailbox was connected")
+    due = state.waiting_since + step.after.real()
+    return Action(step.name, step.kind, due, key, case.thread_id, _recipient(case, step.kind))
+
+
+def decide(
+    case: Case,
+    now: datetime,
+    history: History,
+    ladder: Ladder,
+    calendar: BusinessCalendar,
+) -> Decision:
+    """The actions due at ``now`` for one thread (empty unless it awaits the team)."""
+    state = case.state
+    if state.state is not State.AWAITING_TEAM or state.waiting_since is None:
+        return Decision()
+    if history.snoozed_until is not None and now < history.snoozed_until:
+        return Decision(skipped=(Skip("snoozed", "*", f"snoozed until {history.snoozed_until}"),))
+    promise = promised_reply(state, ladder, calendar)
+    due: list[Action] = []
+    skipped: list[Skip] = []
+    upcoming: Action | None = None
+    for step in ladder.steps:
+        if step.kind is Kind.ACKNOWLEDGE:
+            result = _ack(case, step, history, ladder)
+            if isinstance(result, Action):
+                result = replace(result, promised_by=promise)
+        else:
+            key = idempotency_key(case.mailbox, case.thread_id, step.name, _episode(state))
+            when = calendar.add(state.waiting_since, step.after.business(calendar.day_length))
+            recipient = _recipient(case, step.kind)
+            if key in history.sent:
+                result = Skip("step-once-per-episode", step.name, "already done")
+            elif recipient is None:
+                result = Skip("no-recipient", step.name, f"nobody to send {step.kind} to")
+            else:
+                result = Action(step.name, step.kind, when, key, case.thread_id, recipient)
+        if isinstance(result, Skip):
+            skipped.append(result)
+        elif result.due <= now:
+            due.append(result)
+        elif upcoming is None or result.due < upcoming.due:
+            upcoming = result
+    return Decision(tuple(due), tuple(skipped), upcoming)
+

@@ -1,0 +1,86 @@
+"""Who owns a waiting thread, by rules tried in order; each answer names its rule.
+
+1. ``assigned``: an explicit assignment (a command or the web page);
+2. ``sender-address`` / ``sender-domain``: the client's address or domain maps to an owner;
+3. ``subject-keyword``: a keyword in the subject maps to an owner;
+4. ``mailbox-default``: the mailbox's default owner;
+5. ``round-robin``: the next available person in the rotation (away people skipped).
+
+The rotation is a counter passed in and handed back, so the function stays pure.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from .model import Address
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """A team member who can own threads."""
+
+    email: str
+    name: str = ""
+    backup: str | None = None
+    away: bool = False
+    lead: bool = False
+
+    @property
+    def label(self) -> str:
+        """Name when known, else the address."""
+        return self.name or self.email
+
+
+@dataclass(frozen=True, slots=True)
+class OwnershipRules:
+    """The mailbox's ownership configuration."""
+
+    by_address: dict[str, str] = field(default_factory=dict)
+    by_domain: dict[str, str] = field(default_factory=dict)
+    by_keyword: tuple[tuple[str, str], ...] = ()
+    default: str | None = None
+    rotation: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """The chosen owner (None when no rule applies) and the rule that chose."""
+
+    owner: str | None
+    rule: str
+    rotation_next: int = 0
+
+
+def assign_owner(
+    client: Address | None,
+    subject: str,
+    rules: OwnershipRules,
+    people: dict[str, Person],
+    assigned_to: str | None = None,
+    rotation_at: int = 0,
+) -> Assignment:
+    """Pick the owner of a thread started by ``client`` about ``subject``."""
+    if assigned_to:
+        return Assignment(assigned_to, "assigned", rotation_at)
+    if client is not None:
+        owner = rules.by_address.get(client.email)
+        if owner:
+            return Assignment(owner, "sender-address", rotation_at)
+        domain = client.domain
+        while domain:
+            owner = rules.by_domain.get(domain)
+            if owner:
+                return Assignment(owner, "sender-domain", rotation_at)
+            domain = domain.partition(".")[2]
+    lowered = subject.casefold()
+    for keyword, owner in rules.by_keyword:
+        if keyword.casefold() in lowered:
+            return Assignment(owner, "subject-keyword", rotation_at)
+    if rules.default:
+        return Assignment(rules.default, "mailbox-default", rotation_at)
+    available = [p for p in rules.rotation if not (p in people and people[p].away)]
+    if available:
+        pick = available[rotation_at % len(available)]
+        return Assignment(pick, "round-robin", rotation_at + 1)
+    return Assignment(None, "no-owner-rule")

@@ -1,0 +1,116 @@
+"""Thread state: is the last human word the client's, and since when has the client waited?
+
+States:
+
+- ``awaiting_team``: the last human message is a client's; ``waiting_since`` is the first
+  client message after the team's last reply (a client's nudge does not reset the clock).
+- ``awaiting_client``: the team spoke last (a reply that reached someone outside the team).
+- ``handled``: marked done (or archived) after the client's last message.
+- ``ignored``: nothing but machine mail (bounces, lists, auto-replies, our own mail).
+
+A team message whose recipients are all team addresses (an internal forward, "FW: client
+mail") is not an answer to the client and does not stop the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+from .model import Address, Message, Thread, Verdict
+from .team import Team
+
+
+class State(StrEnum):
+    """The four states a thread can be in."""
+
+    AWAITING_TEAM = "awaiting_team"
+    AWAITING_CLIENT = "awaiting_client"
+    HANDLED = "handled"
+    IGNORED = "ignored"
+
+
+@dataclass(frozen=True, slots=True)
+class History:
+    """What happened to a thread outside its messages: sends done, commands applied."""
+
+    sent: frozenset[str] = frozenset()
+    done_at: datetime | None = None
+    snoozed_until: datetime | None = None
+    assigned_to: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ThreadState:
+    """The state of one thread at the time of its newest message."""
+
+    state: State
+    waiting_since: datetime | None = None
+    episode_start: Message | None = None
+    last_client_message: Message | None = None
+    client: Address | None = None
+    last_team_reply: datetime | None = None
+    human_count: int = 0
+    machine_rules: tuple[str, ...] = field(default_factory=tuple)
+    reason: str = ""
+
+
+def _is_team_reply(msg: Message, team: Team) -> bool:
+    recipients = msg.recipients
+    return not recipients or any(a.email not in team for a in recipients)
+
+
+def thread_state(
+    thread: Thread,
+    team: Team,
+    verdict_of: Callable[[Message], Verdict],
+    history: History = History(),  # noqa: B008 - immutable default
+) -> ThreadState:
+    """Decide the state of ``thread``; ``verdict_of`` tells machine mail from human mail."""
+    waiting_since: datetime | None = None
+    episode_start: Message | None = None
+    last_client: Message | None = None
+    last_team: datetime | None = None
+    humans = 0
+    rules: list[str] = []
+    for msg in thread.messages:
+        verdict = verdict_of(msg)
+        if verdict.machine:
+            rules.append(verdict.rule or "machine")
+            continue
+        humans += 1
+        sender = msg.sender.email if msg.sender else ""
+        if sender in team:
+            if _is_team_reply(msg, team):
+                last_team = msg.date
+                waiting_since, episode_start = None, None
+            continue
+        last_client = msg
+        if waiting_since is None:
+            waiting_since, episode_start = msg.date, msg
+
+    if humans == 0:
+        reason = f"only machine mail ({', '.join(sorted(set(rules)))})"
+        return ThreadState(State.IGNORED, machine_rules=tuple(rules), reason=reason)
+    client = last_client.sender if last_client else None
+    common = {
+        "last_client_message": last_client,
+        "client": client,
+        "last_team_reply": last_team,
+        "human_count": humans,
+        "machine_rules": tuple(rules),
+    }
+    if waiting_since is None:
+        return ThreadState(State.AWAITING_CLIENT, reason="the team spoke last", **common)
+    assert last_client is not None  # waiting_since is only set by a client message
+    if history.done_at is not None and history.done_at >= last_client.date:
+        return ThreadState(State.HANDLED, reason="marked done", **common)
+    return ThreadState(
+        State.AWAITING_TEAM,
+        waiting_since=waiting_since,
+        episode_start=episode_start,
+        reason="the client spoke last",
+        **common,
+    )

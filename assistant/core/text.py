@@ -1,0 +1,54 @@
+"""Decoding header text: RFC 2047 encoded words and raw 8-bit bytes, never raising."""
+
+from __future__ import annotations
+
+import re
+from email.header import decode_header
+
+_ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
+_CTL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
+
+
+def _recover_8bit(value: str) -> tuple[str, bool]:
+    """Undo compat32's surrogateescape for raw 8-bit header bytes: UTF-8, else Windows-1252."""
+    if not any("\udc80" <= ch <= "\udcff" for ch in value):
+        return value, False
+    raw = value.encode("ascii", "surrogateescape")
+    try:
+        return raw.decode("utf-8"), True
+    except UnicodeDecodeError:
+        return raw.decode("cp1252", "replace"), True
+
+
+def _decode_words(value: str) -> str:
+    parts: list[str] = []
+    for chunk, charset in decode_header(value):
+        if isinstance(chunk, str):
+            parts.append(chunk)
+            continue
+        if charset is None:  # decode_header hands plain runs back as raw-unicode-escape bytes
+            parts.append(chunk.decode("raw-unicode-escape", "replace"))
+            continue
+        try:
+            parts.append(chunk.decode(charset))
+        except (LookupError, UnicodeDecodeError):
+            parts.append(chunk.decode("utf-8", "replace"))
+    return "".join(parts)
+
+
+def decode_text(value: str) -> tuple[str, list[str]]:
+    """Decode a header value to clean text; return it with the list of problems met."""
+    problems: list[str] = []
+    value, was_8bit = _recover_8bit(value)
+    if was_8bit:
+        problems.append("8-bit header bytes")
+    if "=?" in value and _ENCODED_WORD.search(value):
+        try:
+            value = _decode_words(value)
+        except Exception:  # the stdlib raises several types on broken encoded words
+            problems.append("undecodable encoded word")
+    value = value.replace("\r", " ").replace("\n", " ")
+    if _CTL.search(value):
+        value = _CTL.sub("", value)
+        problems.append("control characters in header")
+    return value, problems

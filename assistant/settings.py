@@ -1,0 +1,183 @@
+"""Configuration: a TOML file validated with pydantic, turned into the core's plain records.
+
+Every value has a sane default, so ``followup replay`` works with no file at all. Unknown keys
+are errors (a typo must not be silently ignored), and every error names the key and the file.
+See ``config/followup.example.toml`` for the documented format.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from datetime import date, datetime
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from .core.clock import BusinessCalendar, CalendarError, holiday_set
+from .core.durations import DurationError, parse_duration
+from .core.evaluate import MailboxPolicy
+from .core.ladder import DEFAULT_STEPS, Kind, Ladder, Step
+from .core.ownership import OwnershipRules, Person
+from .core.team import PatternError, Team
+
+
+class ConfigError(Exception):
+    """A configuration that cannot be used; the message says where and why."""
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _duration(value: str) -> str:
+    try:
+        parse_duration(value)
+    except DurationError as exc:
+        raise ValueError(str(exc)) from None
+    return value
+
+
+class HoursConfig(_Model):
+    """Business hours of the mailbox: zone, weekly hours, holidays."""
+
+    timezone: str = "UTC"
+    weekly: str = "Mon-Fri 09:00-17:30"
+    holidays: str | None = Field(default=None, description="ISO country code, e.g. GB, US, DE")
+    holiday_subdivision: str | None = None
+    extra_holidays: list[date] = Field(default_factory=list)
+
+
+class StepConfig(_Model):
+    """One rung of the ladder."""
+
+    name: str
+    kind: Kind
+    after: Annotated[str, Field(description="e.g. 2m, 4h, 1d (business time except acknowledge)")]
+
+    _check_after = field_validator("after")(_duration)
+
+
+class LadderConfig(_Model):
+    """The escalation ladder; ``steps`` replaces the defaults when given."""
+
+    grace: str | None = None
+    acknowledge_since: datetime | None = None
+    steps: list[StepConfig] | None = None
+
+    _check_grace = field_validator("grace")(lambda v: v if v is None else _duration(v))
+
+
+class PersonConfig(_Model):
+    """A team member."""
+
+    email: str
+    name: str = ""
+    backup: str | None = None
+    away: bool = False
+    lead: bool = False
+
+
+class OwnershipConfig(_Model):
+    """Ownership rules, tried in the documented order."""
+
+    default: str | None = None
+    rotation: list[str] = Field(default_factory=list)
+    addresses: dict[str, str] = Field(default_factory=dict)
+    domains: dict[str, str] = Field(default_factory=dict)
+    keywords: dict[str, str] = Field(default_factory=dict)
+
+
+class MailboxConfig(_Model):
+    """The mailbox being replayed or watched."""
+
+    name: str = "mailbox"
+    address: str = ""
+    team: list[str] = Field(default_factory=list)
+
+
+class FollowupConfig(_Model):
+    """The whole file."""
+
+    mailbox: MailboxConfig = Field(default_factory=MailboxConfig)
+    hours: HoursConfig = Field(default_factory=HoursConfig)
+    ladder: LadderConfig = Field(default_factory=LadderConfig)
+    ownership: OwnershipConfig = Field(default_factory=OwnershipConfig)
+    people: list[PersonConfig] = Field(default_factory=list)
+
+
+def _format_error(path: Path, exc: ValidationError) -> str:
+    lines = [f"{path}: invalid configuration"]
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        lines.append(f"  {where}: {err['msg']}")
+    return "\n".join(lines)
+
+
+def load_config(path: Path | None) -> FollowupConfig:
+    """Read and validate a TOML file; ``None`` gives the defaults."""
+    if path is None:
+        return FollowupConfig()
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read: {exc}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    try:
+        return FollowupConfig.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_error(path, exc)) from None
+
+
+def _steps(cfg: LadderConfig) -> tuple[Step, ...]:
+    if cfg.steps is not None:
+        steps = tuple(Step(s.name, s.kind, parse_duration(s.after)) for s in cfg.steps)
+    else:
+        steps = DEFAULT_STEPS
+    if cfg.grace is not None:
+        grace = parse_duration(cfg.grace)
+        steps = tuple(
+            Step(s.name, s.kind, grace) if s.kind is Kind.ACKNOWLEDGE else s for s in steps
+        )
+    names = [s.name for s in steps]
+    if len(set(names)) != len(names):
+        raise ConfigError(f"ladder step names must be unique, got {names}")
+    return steps
+
+
+def build_policy(cfg: FollowupConfig, extra_team: list[str] | None = None) -> MailboxPolicy:
+    """Turn a validated configuration into the core's :class:`MailboxPolicy`."""
+    patterns = [*cfg.mailbox.team, *(extra_team or [])]
+    try:
+        own = (cfg.mailbox.address,) if cfg.mailbox.address else ()
+        team = Team.from_patterns(patterns, *own)
+        hours = cfg.hours
+        holidays = holiday_set(hours.holidays, hours.holiday_subdivision, tuple(hours.extra_holidays))
+        calendar = BusinessCalendar.build(hours.timezone, hours.weekly, holidays)
+    except (PatternError, CalendarError) as exc:
+        raise ConfigError(str(exc)) from None
+    people = {
+        p.email.lower(): Person(p.email.lower(), p.name, p.backup, p.away, p.lead)
+        for p in cfg.people
+    }
+    own_cfg = cfg.ownership
+    ownership = OwnershipRules(
+        by_address={k.lower(): v.lower() for k, v in own_cfg.addresses.items()},
+        by_domain={k.lower().lstrip("@"): v.lower() for k, v in own_cfg.domains.items()},
+        by_keyword=tuple((k, v.lower()) for k, v in own_cfg.keywords.items()),
+        default=own_cfg.default.lower() if own_cfg.default else None,
+        rotation=tuple(p.lower() for p in own_cfg.rotation),
+    )
+    ladder = Ladder(_steps(cfg.ladder), cfg.ladder.acknowledge_since)
+    return MailboxPolicy(
+        name=cfg.mailbox.name,
+        address=cfg.mailbox.address,
+        team=team,
+        calendar=calendar,
+        ladder=ladder,
+        ownership=ownership,
+        people=people,
+    )

@@ -1,0 +1,188 @@
+"""Read messages' header blocks from mbox files, Maildirs and ``.eml`` files, streaming.
+
+Only header blocks are kept: an mbox of hundreds of megabytes of attachments is read in fixed
+size chunks and every body is skipped without being decoded or held in memory. The arrival
+time each format records (the mbox ``From_`` line, the Maildir file name) is handed on as the
+INTERNALDATE fallback for a missing or broken Date header.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+CHUNK = 1 << 20
+#: A header block larger than this is cut: no real header is that big, a broken file might be.
+MAX_HEADER = 1 << 20
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_FROM_LINE_DATE = re.compile(
+    rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) +(\w{3}) +(\d{1,2}) +(\d{1,2}):(\d{2}):(\d{2}) +(\d{4})"
+)
+_MONTHS = {m: i for i, m in enumerate(
+    (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"),
+    start=1,
+)}
+
+Progress = Callable[[int], None]
+
+
+class SourceError(Exception):
+    """A path that is not a readable mbox, Maildir or message file."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawHeader:
+    """A message's header block, where it came from, and the arrival time the source knew."""
+
+    header: bytes
+    source: str
+    arrived: datetime | None = None
+
+
+def _from_line_date(line: bytes) -> datetime | None:
+    match = _FROM_LINE_DATE.search(line)
+    if not match:
+        return None
+    mon, day, hh, mm, ss, year = match.groups()
+    try:
+        return datetime(
+            int(year), _MONTHS.get(mon, 0), int(day), int(hh), int(mm), int(ss), tzinfo=UTC
+        )
+    except ValueError:
+        return None
+
+
+def iter_mbox(path: Path, progress: Progress | None = None) -> Iterator[RawHeader]:
+    """Yield the header block of every message of an mbox, reading it in 1 MiB chunks."""
+    with open(path, "rb") as fh:
+        buf = fh.read(CHUNK)
+        done = len(buf)
+        if not buf.startswith(b"From "):
+            raise SourceError(f"{path}: not an mbox file (it does not start with 'From ')")
+        pos, index, eof = 0, 0, False
+        while True:
+            # pos is at the start of a "From " line: make sure its line and header are loaded.
+            while not eof and _HEADER_END.search(buf, pos) is None and len(buf) - pos < MAX_HEADER:
+                more = fh.read(CHUNK)
+                done += len(more)
+                eof = not more
+                buf = buf[pos:] + more
+                pos = 0
+            line_end = buf.find(b"\n", pos)
+            line_end = len(buf) if line_end < 0 else line_end + 1
+            arrived = _from_line_date(buf[pos:line_end])
+            match = _HEADER_END.search(buf, line_end)
+            header_end = match.start() + 1 if match else min(len(buf), line_end + MAX_HEADER)
+            yield RawHeader(buf[line_end:header_end], f"{path}#{index}", arrived)
+            index += 1
+            # Skip the body: look for the next separator, dropping what was searched.
+            search_from = header_end
+            while True:
+                nxt = buf.find(b"\nFrom ", search_from)
+                if nxt >= 0:
+                    pos = nxt + 1
+                    break
+                if eof:
+                    if progress:
+                        progress(done)
+                    return
+                keep = buf[-5:]
+                more = fh.read(CHUNK)
+                done += len(more)
+                eof = not more
+                buf = keep + more
+                search_from = 0
+            if progress:
+                progress(done)
+
+
+def _read_header_file(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        data = fh.read(64 * 1024)
+        while _HEADER_END.search(data) is None and len(data) < MAX_HEADER:
+            more = fh.read(64 * 1024)
+            if not more:
+                break
+            data += more
+    return data
+
+
+def _maildir_arrival(name: str) -> datetime | None:
+    stamp = name.split(".", 1)[0]
+    if stamp.isdigit():
+        try:
+            return datetime.fromtimestamp(int(stamp), UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    return None
+
+
+def iter_maildir(path: Path, progress: Progress | None = None) -> Iterator[RawHeader]:
+    """Yield header blocks of the messages in a Maildir's ``cur`` and ``new``."""
+    count = 0
+    for sub in ("cur", "new"):
+        folder = path / sub
+        if not folder.is_dir():
+            continue
+        for entry in sorted(os.scandir(folder), key=lambda e: e.name):
+            if not entry.is_file() or entry.name.startswith("."):
+                continue
+            yield RawHeader(
+                _read_header_file(Path(entry.path)),
+                entry.path,
+                _maildir_arrival(entry.name),
+            )
+            count += 1
+            if progress:
+                progress(count)
+
+
+def is_maildir(path: Path) -> bool:
+    """A folder with ``cur`` or ``new`` subfolders."""
+    return path.is_dir() and ((path / "cur").is_dir() or (path / "new").is_dir())
+
+
+def is_mbox(path: Path) -> bool:
+    """A file that starts with an mbox ``From_`` line."""
+    try:
+        with open(path, "rb") as fh:
+            return fh.read(5) == b"From "
+    except OSError:
+        return False
+
+
+def iter_source(path: Path, progress: Progress | None = None) -> Iterator[RawHeader]:
+    """An mbox file or a Maildir, as used by ``followup replay``."""
+    if is_maildir(path):
+        return iter_maildir(path, progress)
+    if path.is_file():
+        return iter_mbox(path, progress)
+    if not path.exists():
+        raise SourceError(f"{path}: no such file or folder")
+    raise SourceError(f"{path}: neither an mbox file nor a Maildir (no cur/ or new/)")
+
+
+def iter_paths(paths: Iterable[Path]) -> Iterator[RawHeader]:
+    """Files (``.eml`` or mbox) and folders of them (recursively, Maildirs too), for inspect."""
+    for path in paths:
+        if not path.exists():
+            raise SourceError(f"{path}: no such file or folder")
+        if is_maildir(path):
+            yield from iter_maildir(path)
+        elif path.is_dir():
+            children = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            for child in children:
+                yield from _one_file(child)
+        else:
+            yield from _one_file(path)
+
+
+def _one_file(path: Path) -> Iterator[RawHeader]:
+    if is_mbox(path):
+        yield from iter_mbox(path)
+    else:
+        yield RawHeader(_read_header_file(path), str(path))
