@@ -123,4 +123,7 @@ def replay(
     if as_json:
         click.echo(json.dumps(replay_document(reports, now), ensure_ascii=False, indent=1))
     else:
-        replay_table(Console(highlight=False), reports, now, len(messages), show_all)
+        console = Console(highlight=False)
+        if not console.is_terminal:
+            console = Console(highlight=False, width=140)  # files and pipes: don't squeeze to 80
+        replay_table(console, reports, now, len(messages), show_all)

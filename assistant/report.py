@@ -76,9 +76,7 @@ def replay_document(reports: list[ThreadReport], now: datetime) -> dict[str, Any
                 "owner": r.assignment.owner,
                 "owner_rule": r.assignment.rule,
                 "message_ids": [m.message_id for m in r.thread.messages],
-                "machine": {
-                    mid: v.rule for mid, v in r.verdicts.items() if v.machine
-                },
+                "machine": {mid: v.rule for mid, v in r.verdicts.items() if v.machine},
                 "actions": [_action(a) for a in r.decision.actions],
                 "upcoming": _action(r.decision.upcoming) if r.decision.upcoming else None,
                 "skipped": [

@@ -155,7 +155,9 @@ def build_policy(cfg: FollowupConfig, extra_team: list[str] | None = None) -> Ma
         own = (cfg.mailbox.address,) if cfg.mailbox.address else ()
         team = Team.from_patterns(patterns, *own)
         hours = cfg.hours
-        holidays = holiday_set(hours.holidays, hours.holiday_subdivision, tuple(hours.extra_holidays))
+        holidays = holiday_set(
+            hours.holidays, hours.holiday_subdivision, tuple(hours.extra_holidays)
+        )
         calendar = BusinessCalendar.build(hours.timezone, hours.weekly, holidays)
     except (PatternError, CalendarError) as exc:
         raise ConfigError(str(exc)) from None

@@ -22,10 +22,26 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 _FROM_LINE_DATE = re.compile(
     rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) +(\w{3}) +(\d{1,2}) +(\d{1,2}):(\d{2}):(\d{2}) +(\d{4})"
 )
-_MONTHS = {m: i for i, m in enumerate(
-    (b"Jan", b"Feb", b"Mar", b"Apr", b"May", b"Jun", b"Jul", b"Aug", b"Sep", b"Oct", b"Nov", b"Dec"),
-    start=1,
-)}
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        (
+            b"Jan",
+            b"Feb",
+            b"Mar",
+            b"Apr",
+            b"May",
+            b"Jun",
+            b"Jul",
+            b"Aug",
+            b"Sep",
+            b"Oct",
+            b"Nov",
+            b"Dec",
+        ),
+        start=1,
+    )
+}
 
 Progress = Callable[[int], None]
 
@@ -174,7 +190,9 @@ def iter_paths(paths: Iterable[Path]) -> Iterator[RawHeader]:
         if is_maildir(path):
             yield from iter_maildir(path)
         elif path.is_dir():
-            children = sorted(p for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+            children = sorted(
+                p for p in path.rglob("*") if p.is_file() and not p.name.startswith(".")
+            )
             for child in children:
                 yield from _one_file(child)
         else:

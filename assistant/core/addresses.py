@@ -6,6 +6,7 @@ Addresses compare case-insensitively and IDNA domains compare in their Unicode f
 
 from __future__ import annotations
 
+from contextlib import suppress
 from email.utils import getaddresses
 
 import idna
@@ -25,10 +26,8 @@ def normalise_email(raw: str) -> str:
         try:
             domain = idna.decode(domain)
         except (idna.IDNAError, UnicodeError, ValueError):
-            try:
+            with suppress(UnicodeError):  # else keep the ASCII form: still a stable key
                 domain = domain.encode("ascii").decode("idna")
-            except UnicodeError:
-                pass  # keep the ASCII form: still a stable key
     return f"{local.strip().casefold()}@{domain}"
 
 

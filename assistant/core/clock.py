@@ -15,6 +15,7 @@ import re
 from collections.abc import Container, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -43,7 +44,11 @@ class WeeklyHours:
             match = re.fullmatch(r"([A-Za-z]{3})(?:\s*-\s*([A-Za-z]{3}))?\s+(.+)", part)
             if not match:
                 raise CalendarError(f"hours {part!r}: expected e.g. 'Mon-Fri 09:00-17:30'")
-            first, last, spans = match.group(1).lower(), (match.group(2) or match.group(1)).lower(), match.group(3)
+            first, last, spans = (
+                match.group(1).lower(),
+                (match.group(2) or match.group(1)).lower(),
+                match.group(3),
+            )
             if first not in DAYS or last not in DAYS:
                 raise CalendarError(f"hours {part!r}: unknown day name")
             start, end = DAYS.index(first), DAYS.index(last)
@@ -53,7 +58,7 @@ class WeeklyHours:
                 days[idx].extend(intervals)
         for day in days:
             day.sort()
-            for (_, end_a), (start_b, _) in zip(day, day[1:], strict=False):
+            for (_, end_a), (start_b, _) in pairwise(day):
                 if start_b < end_a:
                     raise CalendarError(f"hours {text!r}: overlapping intervals")
         if not any(days):
@@ -193,7 +198,9 @@ class _Holidays:
             try:
                 self._country = holidays_lib.country_holidays(country, subdiv=subdiv)
             except NotImplementedError:
-                raise CalendarError(f"unknown holiday country/subdivision {country!r}/{subdiv!r}") from None
+                raise CalendarError(
+                    f"unknown holiday country/subdivision {country!r}/{subdiv!r}"
+                ) from None
 
     def __contains__(self, day: object) -> bool:
         if day in self._extra:

@@ -65,15 +65,15 @@ def parse_date(
     problems: list[str] = []
     value: datetime | None = None
     if header and header.strip():
-        value, has_zone = _from_tuple(header)
+        value, has_zone = (None, False) if _TZ_NAME_OFFSET.search(header) else _from_tuple(header)
         if value is None:
             repaired = _repair(header)
             value, has_zone = _from_tuple(repaired)
             if value is None:
                 value = _lenient(repaired)
                 has_zone = True
-            if value is not None:
-                problems.append(f"malformed Date header {header.strip()[:60]!r}")
+            word = "malformed" if value is not None else "unparseable"
+            problems.append(f"{word} Date header {header.strip()[:60]!r}")
         if value is not None and not has_zone:
             problems.append("Date header without a time zone, read as UTC")
     elif header is None:
@@ -91,7 +91,5 @@ def parse_date(
             return internal, "internaldate", problems
         return value, "header", problems
     if value is None:
-        if header and header.strip():
-            problems.append(f"unparseable Date header {header.strip()[:60]!r}")
         return EPOCH, "missing", problems
     return value, "header", problems

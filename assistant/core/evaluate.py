@@ -75,17 +75,19 @@ def evaluate(
         state = thread_state(thread, policy.team, verdict_of, history)
         if state.state in (State.AWAITING_TEAM, State.HANDLED):
             assignment = assign_owner(
-                state.client, thread.subject, policy.ownership, people,
-                history.assigned_to, rotation,
+                state.client,
+                thread.subject,
+                policy.ownership,
+                people,
+                history.assigned_to,
+                rotation,
             )
             rotation = assignment.rotation_next
         else:
             assignment = Assignment(None, "not-waiting", rotation)
         case = Case(policy.name, thread.id, state, assignment.owner, policy.lead, people)
         decision = decide(case, now, history, policy.ladder, policy.calendar)
-        waiting = (
-            policy.calendar.elapsed(state.waiting_since, now) if state.waiting_since else None
-        )
+        waiting = policy.calendar.elapsed(state.waiting_since, now) if state.waiting_since else None
         thread_verdicts = {m.message_id: verdicts[m.message_id] for m in thread.messages}
         reports.append(ThreadReport(thread, state, assignment, decision, waiting, thread_verdicts))
     return reports

@@ -124,17 +124,34 @@ def _cap_references(refs: tuple[str, ...]) -> tuple[str, ...]:
     return (refs[0], *refs[-(MAX_REFERENCES - 1) :])
 
 
-def _text(msg: EmailMessage, name: str, problems: list[str]) -> str:
-    raw = msg.get(name)
+Fields = dict[str, list[str]]
+
+
+def _fields(msg: EmailMessage) -> Fields:
+    """Raw values by lower-case name. raw_items() keeps 8-bit bytes as surrogate escapes
+    (decode_text recovers them) where get() would hand back Header objects."""
+    fields: Fields = {}
+    for key, value in msg.raw_items():
+        fields.setdefault(key.lower(), []).append(str(value))
+    return fields
+
+
+def _first(fields: Fields, name: str) -> str | None:
+    values = fields.get(name)
+    return values[0] if values else None
+
+
+def _text(fields: Fields, name: str, problems: list[str]) -> str:
+    raw = _first(fields, name)
     if raw is None:
         return ""
-    value, found = decode_text(str(raw))
+    value, found = decode_text(raw)
     problems.extend(f"{name}: {p}" for p in found)
     return " ".join(value.split())
 
 
-def _addresses(msg: EmailMessage, name: str, problems: list[str]) -> tuple[Address, ...]:
-    values = [str(v) for v in msg.get_all(name, [])]
+def _addresses(fields: Fields, name: str, problems: list[str]) -> tuple[Address, ...]:
+    values = fields.get(name)
     if not values:
         return ()
     found, errors = parse_addresses(values)
@@ -142,19 +159,15 @@ def _addresses(msg: EmailMessage, name: str, problems: list[str]) -> tuple[Addre
     return found
 
 
-def _signal_headers(msg: EmailMessage) -> dict[str, str]:
+def _signal_headers(fields: Fields) -> dict[str, str]:
     kept: dict[str, str] = {}
-    for key, value in msg.items():
-        low = key.lower()
+    for low, values in fields.items():
         if low in SIGNAL_HEADERS or low.startswith(SIGNAL_PREFIXES):
-            if low not in kept:
-                kept[low] = " ".join(str(value).split())
+            kept[low] = decode_text(" ".join(values[0].split()))[0]
     return kept
 
 
-def parse_message(
-    raw: bytes, internaldate: datetime | None = None, source: str = ""
-) -> Message:
+def parse_message(raw: bytes, internaldate: datetime | None = None, source: str = "") -> Message:
     """Parse raw message bytes (or just their header block) into a header record."""
     block = header_block(raw)
     problems: list[str] = []
@@ -165,8 +178,9 @@ def parse_message(
         msg = EmailMessage()
     if msg.defects:
         problems.extend(sorted({d.__class__.__name__ for d in msg.defects}))
+    fields = _fields(msg)
 
-    ids = parse_ids(msg.get("message-id"))
+    ids = parse_ids(_first(fields, "message-id"))
     synthetic = not ids
     if synthetic:
         digest = hashlib.sha1(block).hexdigest()[:20]
@@ -175,27 +189,30 @@ def parse_message(
     else:
         message_id = ids[0]
 
-    senders = _addresses(msg, "from", problems)
+    senders = _addresses(fields, "from", problems)
     if not senders:
-        senders = _addresses(msg, "sender", problems)
-    date, date_source, date_problems = parse_date(msg.get("date"), internaldate)
+        senders = _addresses(fields, "sender", problems)
+    date_header = _first(fields, "date")
+    date, date_source, date_problems = parse_date(
+        decode_text(date_header)[0] if date_header else date_header, internaldate
+    )
     problems.extend(date_problems)
-    subject = _text(msg, "subject", problems)
+    subject = _text(fields, "subject", problems)
 
     return Message(
         message_id=message_id,
         synthetic_id=synthetic,
-        in_reply_to=parse_ids(msg.get("in-reply-to"))[:5],
-        references=_cap_references(parse_ids(msg.get("references"))),
+        in_reply_to=parse_ids(_first(fields, "in-reply-to"))[:5],
+        references=_cap_references(parse_ids(_first(fields, "references"))),
         sender=senders[0] if senders else None,
-        to=_addresses(msg, "to", problems),
-        cc=_addresses(msg, "cc", problems),
-        reply_to=_addresses(msg, "reply-to", problems),
+        to=_addresses(fields, "to", problems),
+        cc=_addresses(fields, "cc", problems),
+        reply_to=_addresses(fields, "reply-to", problems),
         date=date,
         date_source=date_source,
         subject=subject,
         subject_key=normalise_subject(subject),
-        headers=_signal_headers(msg),
+        headers=_signal_headers(fields),
         issues=tuple(problems),
         source=source,
     )

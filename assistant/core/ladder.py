@@ -146,7 +146,9 @@ def _ack(case: Case, step: Step, history: History, ladder: Ladder) -> Action | S
     if key in history.sent:
         return Skip("ack-once-per-thread", step.name, "already acknowledged")
     if state.last_team_reply is not None:
-        return Skip("no-ack-after-human-reply", step.name, "the team already replied in this thread")
+        return Skip(
+            "no-ack-after-human-reply", step.name, "the team already replied in this thread"
+        )
     if ladder.acknowledge_since is not None and first.date < ladder.acknowledge_since:
         return Skip("no-ack-for-history", step.name, "arrived before the mailbox was connected")
     due = state.waiting_since + step.after.real()
@@ -192,4 +194,3 @@ def decide(
         elif upcoming is None or result.due < upcoming.due:
             upcoming = result
     return Decision(tuple(due), tuple(skipped), upcoming)
-

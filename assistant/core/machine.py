@@ -93,7 +93,9 @@ def _feedback_report(msg: Message) -> str | None:
     detail = _report(msg)
     if detail and "feedback-report" in detail:
         return detail
-    return "X-Report-Type: feedback-report" if "feedback" in _h(msg, "x-report-type").lower() else None
+    return (
+        "X-Report-Type: feedback-report" if "feedback" in _h(msg, "x-report-type").lower() else None
+    )
 
 
 def _failed_recipients(msg: Message) -> str | None:
@@ -165,7 +167,8 @@ _AUTOREPLY_START_RE = re.compile(
     r"afwezig|fraværende|frånvaro|poissa|"
     r"(?:your )?(?:request|ticket|message|e-?mail) (?:has been )?received\b|"
     r"ticket (?:created|opened)\b|"
-    r"thank you for (?:contacting|your (?:e-?mail|message|request|enquiry|inquiry))\b.*\b(?:received|ticket)|"
+    r"thank you for (?:contacting|your (?:e-?mail|message|request|enquiry|inquiry))\b"
+    r".*\b(?:received|ticket)|"
     r"we(?:'ve| have) received your (?:e-?mail|message|request)"
     r")",
     re.IGNORECASE,
@@ -381,23 +384,42 @@ def _own_mail(msg: Message) -> str | None:
 RULES: tuple[Rule, ...] = (
     Rule("followup-own", OWN, "mail Followup itself sent (marker header)", _own_mail),
     Rule("dsn-report", BOUNCE, "RFC 3464 delivery status notification", _dsn),
-    Rule("failed-recipients", BOUNCE, "X-Failed-Recipients header of an MTA bounce", _failed_recipients),
+    Rule(
+        "failed-recipients",
+        BOUNCE,
+        "X-Failed-Recipients header of an MTA bounce",
+        _failed_recipients,
+    ),
     Rule("mailer-daemon", BOUNCE, "sent by MAILER-DAEMON / postmaster", _daemon_sender),
     Rule("bounce-subject", BOUNCE, "a delivery-failure subject", _bounce_subject),
     Rule("mdn-report", AUTO_REPLY, "RFC 8098 read receipt / disposition notification", _mdn),
     Rule("feedback-report", ROBOT, "RFC 5965 abuse feedback report (ARF)", _feedback_report),
     Rule("auto-submitted", AUTO_REPLY, "RFC 3834 Auto-Submitted header", _auto_submitted),
     Rule("autoreply-header", AUTO_REPLY, "X-Autoreply / X-Autorespond family", _autoreply_header),
-    Rule("ms-auto-response-suppress", AUTO_REPLY, "Microsoft X-Auto-Response-Suppress", _response_suppress),
-    Rule("ms-exchange-auto", AUTO_REPLY, "Exchange inbox-rule or generated message", _microsoft_auto),
+    Rule(
+        "ms-auto-response-suppress",
+        AUTO_REPLY,
+        "Microsoft X-Auto-Response-Suppress",
+        _response_suppress,
+    ),
+    Rule(
+        "ms-exchange-auto", AUTO_REPLY, "Exchange inbox-rule or generated message", _microsoft_auto
+    ),
     Rule("null-sender", BOUNCE, "empty Return-Path or From (RFC 5321 null sender)", _null_sender),
     Rule("list-header", LIST, "RFC 2369/2919 list header (List-Id, List-Post, ...)", _list_header),
     Rule("list-unsubscribe", BULK, "List-Unsubscribe: bulk or newsletter", _list_unsubscribe),
     Rule("precedence", BULK, "Precedence: bulk / list / junk", _precedence),
     Rule("esp-feedback-id", BULK, "Feedback-ID of a bulk email service", _esp_feedback_id),
     Rule("esp-marker", BULK, "header of a bulk email service", _esp_marker),
-    Rule("autoreply-subject", AUTO_REPLY, "auto-reply or out-of-office subject", _autoreply_subject),
-    Rule("notifier-header", ROBOT, "header of a notification system (GitHub, Bugzilla, cron...)", _notifier_header),
+    Rule(
+        "autoreply-subject", AUTO_REPLY, "auto-reply or out-of-office subject", _autoreply_subject
+    ),
+    Rule(
+        "notifier-header",
+        ROBOT,
+        "header of a notification system (GitHub, Bugzilla, cron...)",
+        _notifier_header,
+    ),
     Rule("noreply-sender", ROBOT, "no-reply or robot sender address", _robot_address),
     Rule("robot-name", ROBOT, "robot sender name or mailer", _robot_name),
 )

@@ -15,7 +15,7 @@ mail") is not an answer to the client and does not stop the clock.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
@@ -66,9 +66,10 @@ def thread_state(
     thread: Thread,
     team: Team,
     verdict_of: Callable[[Message], Verdict],
-    history: History = History(),  # noqa: B008 - immutable default
+    history: History | None = None,
 ) -> ThreadState:
     """Decide the state of ``thread``; ``verdict_of`` tells machine mail from human mail."""
+    history = history or History()
     waiting_since: datetime | None = None
     episode_start: Message | None = None
     last_client: Message | None = None
@@ -94,23 +95,23 @@ def thread_state(
     if humans == 0:
         reason = f"only machine mail ({', '.join(sorted(set(rules)))})"
         return ThreadState(State.IGNORED, machine_rules=tuple(rules), reason=reason)
-    client = last_client.sender if last_client else None
-    common = {
-        "last_client_message": last_client,
-        "client": client,
-        "last_team_reply": last_team,
-        "human_count": humans,
-        "machine_rules": tuple(rules),
-    }
-    if waiting_since is None:
-        return ThreadState(State.AWAITING_CLIENT, reason="the team spoke last", **common)
-    assert last_client is not None  # waiting_since is only set by a client message
+    base = ThreadState(
+        State.AWAITING_CLIENT,
+        last_client_message=last_client,
+        client=last_client.sender if last_client else None,
+        last_team_reply=last_team,
+        human_count=humans,
+        machine_rules=tuple(rules),
+        reason="the team spoke last",
+    )
+    if waiting_since is None or last_client is None:
+        return base
     if history.done_at is not None and history.done_at >= last_client.date:
-        return ThreadState(State.HANDLED, reason="marked done", **common)
-    return ThreadState(
-        State.AWAITING_TEAM,
+        return replace(base, state=State.HANDLED, reason="marked done")
+    return replace(
+        base,
+        state=State.AWAITING_TEAM,
         waiting_since=waiting_since,
         episode_start=episode_start,
         reason="the client spoke last",
-        **common,
     )

@@ -63,7 +63,7 @@ GENERIC_SUBJECTS = frozenset(
 
 
 def normalise_subject(subject: str) -> str:
-    """Return the thread key of ``subject``: prefixes and tags removed, spaces folded, casefolded."""
+    """The thread key of ``subject``: prefixes and tags removed, spaces folded, casefolded."""
     text = _SPACE_RE.sub(" ", subject).strip()
     while True:
         stripped = _PREFIX_RE.sub("", text, count=1)

@@ -29,7 +29,7 @@ class Team:
                 continue
             if text.startswith("@"):
                 domain = normalise_email(f"x{text}").partition("@")[2]
-                if not domain or "." not in domain and domain != "localhost":
+                if not domain or ("." not in domain and domain != "localhost"):
                     raise PatternError(f"team pattern {raw!r}: expected @domain.tld")
                 domains.add(domain)
             elif "@" in text and text.index("@") > 0:

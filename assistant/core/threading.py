@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
+from itertools import pairwise
 
 from .model import Message, Thread
 from .subject import is_generic
@@ -165,10 +166,10 @@ def thread_messages(
             placed.append(node)
 
     for node in placed:
-        msg = node.message
-        assert msg is not None  # placed containers always hold their message
-        chain = [table.container(mid) for mid in msg.parent_ids]
-        for parent, child in zip(chain, chain[1:], strict=False):
+        placed_msg = node.message
+        assert placed_msg is not None  # placed containers always hold their message
+        chain = [table.container(mid) for mid in placed_msg.parent_ids]
+        for parent, child in pairwise(chain):
             _link(parent, child, force=False)
         if chain:
             _link(chain[-1], node, force=True)

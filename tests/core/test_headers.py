@@ -1,0 +1,228 @@
+"""Parsing raw bytes into header records: the messy forms real mail has."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from assistant.core.headers import header_block, parse_ids, parse_message
+from assistant.core.subject import is_generic, normalise_subject
+from tests.mail import raw
+
+
+def test_rfc2047_name_and_subject_are_decoded() -> None:
+    m = parse_message(
+        raw(
+            **{
+                "from": "=?UTF-8?Q?Bruno_M=C3=BCller?= <Bruno@Client-B.TEST>",
+                "subject": "=?iso-8859-1?Q?R=E9clamation?= commande",
+                "message_id": "<x@y>",
+            }
+        )
+    )
+    assert m.sender is not None
+    assert m.sender.name == "Bruno Müller"
+    assert m.sender.email == "bruno@client-b.test"
+    assert m.subject == "Réclamation commande"
+
+
+def test_idna_domain_becomes_unicode_and_matches() -> None:
+    m = parse_message(raw(**{"from": "Jo <jo@XN--BCHER-KVA.example>", "message_id": "<1@b>"}))
+    assert m.sender is not None and m.sender.email == "jo@bücher.example"
+
+
+def test_address_lists_and_odd_casing() -> None:
+    m = parse_message(
+        raw(
+            **{
+                "from": "a@b.test",
+                "to": '"Doe, Jane" <JANE@Example.COM>, bob@example.com',
+                "cc": "Team <TEAM@example.com>",
+            }
+        )
+    )
+    assert [a.email for a in m.to] == ["jane@example.com", "bob@example.com"]
+    assert m.to[0].name == "Doe, Jane"
+    assert [a.email for a in m.cc] == ["team@example.com"]
+
+
+def test_ids_references_and_in_reply_to() -> None:
+    m = parse_message(
+        raw(
+            **{
+                "from": "a@b.test",
+                "message_id": "<m3@x>",
+                "in_reply_to": "<m2@x> (comment)",
+                "references": "<m1@x>\r\n\t<m2@x>",
+            }
+        )
+    )
+    assert m.message_id == "m3@x"
+    assert m.references == ("m1@x", "m2@x")
+    assert m.in_reply_to == ("m2@x",)
+    assert m.parent_ids == ("m1@x", "m2@x")
+
+
+def test_in_reply_to_not_in_references_becomes_the_parent() -> None:
+    m = parse_message(
+        raw(
+            **{
+                "from": "a@b.test",
+                "message_id": "<m3@x>",
+                "in_reply_to": "<m9@x>",
+                "references": "<m1@x>",
+            }
+        )
+    )
+    assert m.parent_ids == ("m1@x", "m9@x")
+
+
+def test_bare_ids_without_brackets_are_accepted() -> None:
+    assert parse_ids("m1@x m2@x") == ("m1@x", "m2@x")
+    assert parse_ids("") == ()
+
+
+def test_missing_message_id_gets_a_stable_synthetic_one() -> None:
+    data = raw(**{"from": "a@b.test", "subject": "hi"})
+    a, b = parse_message(data), parse_message(data)
+    assert a.synthetic_id and a.message_id == b.message_id
+    assert a.message_id.endswith("@followup.invalid")
+    assert "no usable Message-ID" in a.issues
+
+
+def test_huge_references_are_capped_keeping_root_and_parent() -> None:
+    refs = " ".join(f"<r{i}@x>" for i in range(500))
+    m = parse_message(raw(**{"from": "a@b.test", "message_id": "<m@x>", "references": refs}))
+    assert len(m.references) == 50
+    assert m.references[0] == "r0@x" and m.references[-1] == "r499@x"
+
+
+@pytest.mark.parametrize(
+    ("header", "expected"),
+    [
+        ("Mon, 16 Nov 2026 09:12:00 +0100", datetime(2026, 11, 16, 8, 12, tzinfo=UTC)),
+        ("16 Nov 2026 09:12:00 GMT", datetime(2026, 11, 16, 9, 12, tzinfo=UTC)),
+        ("Mon, 16 Nov 26 09:12:00 +0000", datetime(2026, 11, 16, 9, 12, tzinfo=UTC)),
+        ("Mon, 16 Nov 2026 09:12:00 +0000 (UTC)", datetime(2026, 11, 16, 9, 12, tzinfo=UTC)),
+        ("Mon, 16 Nov 2026 09.12.00 +0000", datetime(2026, 11, 16, 9, 12, tzinfo=UTC)),
+        ("Mon, 16 Nov 2026 09:12:00 GMT+0100", datetime(2026, 11, 16, 8, 12, tzinfo=UTC)),
+        ("2026-11-16T09:12:00Z", datetime(2026, 11, 16, 9, 12, tzinfo=UTC)),
+    ],
+)
+def test_dates_in_the_forms_real_mail_has(header: str, expected: datetime) -> None:
+    m = parse_message(raw(**{"from": "a@b.test", "date": header}))
+    assert m.date == expected
+    assert m.date_source == "header"
+
+
+def test_garbage_date_falls_back_to_internaldate() -> None:
+    arrival = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+    m = parse_message(raw(**{"from": "a@b.test", "date": "yesterday-ish"}), internaldate=arrival)
+    assert m.date == arrival and m.date_source == "internaldate"
+    assert any("Date" in issue for issue in m.issues)
+
+
+def test_forged_far_future_date_loses_to_internaldate() -> None:
+    arrival = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+    m = parse_message(
+        raw(**{"from": "a@b.test", "date": "Fri, 1 Jan 2038 00:00:00 +0000"}), internaldate=arrival
+    )
+    assert m.date == arrival
+
+
+def test_no_date_and_no_internaldate_is_recorded_not_raised() -> None:
+    m = parse_message(raw(**{"from": "a@b.test"}))
+    assert m.date_source == "missing"
+    assert "no Date header" in m.issues
+
+
+def test_eight_bit_headers_are_decoded() -> None:
+    data = "From: Zoë <zoe@b.test>\r\nSubject: Grüße\r\n\r\nbody".encode()
+    m = parse_message(data)
+    assert m.subject == "Grüße"
+    assert m.sender is not None and m.sender.name == "Zoë"
+    latin = "Subject: Gr\xfc\xdfe\r\n\r\n".encode("latin-1")
+    assert parse_message(latin).subject == "Grüße"
+
+
+def test_body_is_never_read() -> None:
+    data = raw(**{"from": "a@b.test"}) + b"List-Id: <not-a-header>\r\n" * 3
+    assert "list-id" not in parse_message(data).headers
+    assert header_block(b"A: b\n\nbody") == b"A: b\n"
+
+
+def test_header_injection_characters_are_removed() -> None:
+    m = parse_message(b"Subject: =?utf-8?q?hi=0D=0ABcc:_x@evil.test?=\r\n\r\n")
+    assert "\n" not in m.subject and "\r" not in m.subject
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=600))
+def test_arbitrary_bytes_never_raise(data: bytes) -> None:
+    m = parse_message(data)
+    assert m.message_id
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.sampled_from(
+            [
+                "From: ",
+                "To: ",
+                "Date: ",
+                "Message-ID: ",
+                "References: ",
+                "Subject: ",
+                "=?utf-8?b?",
+                "<",
+                ">",
+                "@",
+                ",",
+                "\r\n",
+                " ",
+                "\t",
+                "x",
+                "\xff",
+                "?=",
+                ":",
+                '"',
+            ]
+        ),
+        max_size=60,
+    )
+)
+def test_header_shaped_noise_never_raises(parts: list[str]) -> None:
+    parse_message("".join(parts).encode("utf-8", "surrogateescape"))
+
+
+@pytest.mark.parametrize(
+    ("subject", "key"),
+    [
+        ("Re: Hello world", "hello world"),
+        ("RE: AW: Fwd: Hello world", "hello world"),
+        ("Re[2]: Hello world", "hello world"),
+        ("RE(3): Hello world", "hello world"),
+        ("Re^2: Hello world", "hello world"),
+        ("SV: VS: Hello world", "hello world"),
+        ("[support-list] Re: Hello world", "hello world"),
+        ("Re: [support-list] Hello world", "hello world"),
+        ("Fwd: Hello world (fwd)", "hello world"),
+        ("WG: Antw: Odp: Hello   world", "hello world"),
+        ("回复: Hello world", "hello world"),
+        ("Réf : Hello world", "hello world"),
+        ("Hello world", "hello world"),
+        ("Regarding the renewal", "regarding the renewal"),
+    ],
+)
+def test_subject_normalisation(subject: str, key: str) -> None:
+    assert normalise_subject(subject) == key
+
+
+def test_generic_subjects() -> None:
+    assert is_generic(normalise_subject("Re: Question"))
+    assert is_generic("")
+    assert not is_generic(normalise_subject("Invoice 2026-118 wrong VAT"))

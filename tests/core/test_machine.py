@@ -1,0 +1,136 @@
+"""Each machine-mail rule fires on the mail it is for, and human mail stays human."""
+
+from __future__ import annotations
+
+import pytest
+
+from assistant.core.headers import parse_message
+from assistant.core.machine import RULES, classify
+from tests.mail import raw
+
+HUMAN = {
+    "from": "Jane Doe <jane@client.test>",
+    "to": "support@example.com",
+    "subject": "Order 1234 arrived damaged",
+    "message_id": "<h@client.test>",
+}
+
+
+def verdict(**headers: str) -> tuple[bool, str | None]:
+    fields = {**HUMAN, **headers}
+    v = classify(parse_message(raw(**fields)))
+    return v.machine, v.rule
+
+
+@pytest.mark.parametrize(
+    ("headers", "rule"),
+    [
+        (
+            {"content_type": 'multipart/report; report-type=delivery-status; boundary="x"'},
+            "dsn-report",
+        ),
+        ({"content_type": "multipart/report; boundary=x"}, "dsn-report"),
+        ({"x_failed_recipients": "old@client.test"}, "failed-recipients"),
+        ({"from": "MAILER-DAEMON@mx.client.test"}, "mailer-daemon"),
+        ({"from": "Mail Delivery Subsystem <nobody@mx.client.test>"}, "mailer-daemon"),
+        ({"from": "postmaster@client.test"}, "mailer-daemon"),
+        ({"subject": "Undeliverable: Order 1234"}, "bounce-subject"),
+        ({"subject": "Returned mail: see transcript for details"}, "bounce-subject"),
+        ({"subject": "Unzustellbar: Bestellung"}, "bounce-subject"),
+        (
+            {"content_type": "multipart/report; report-type=disposition-notification; boundary=x"},
+            "mdn-report",
+        ),
+        (
+            {"content_type": 'multipart/report; report-type="feedback-report"; boundary=x'},
+            "feedback-report",
+        ),
+        ({"auto_submitted": "auto-replied"}, "auto-submitted"),
+        ({"auto_submitted": "auto-generated (failure)"}, "auto-submitted"),
+        ({"x_autoreply": "yes"}, "autoreply-header"),
+        ({"x_autorespond": "Out of office"}, "autoreply-header"),
+        ({"x_auto_response_suppress": "All"}, "ms-auto-response-suppress"),
+        ({"x_auto_response_suppress": "DR, RN, NRN, OOF, AutoReply"}, "ms-auto-response-suppress"),
+        ({"x_ms_exchange_inbox_rules_loop": "jane@client.test"}, "ms-exchange-auto"),
+        ({"return_path": "<>"}, "null-sender"),
+        ({"from": "<>"}, "null-sender"),
+        ({"list_id": "Client news <news.client.test>"}, "list-header"),
+        ({"list_post": "<mailto:dev@lists.test>"}, "list-header"),
+        ({"x_beenthere": "dev@lists.test"}, "list-header"),
+        ({"list_unsubscribe": "<https://client.test/u>"}, "list-unsubscribe"),
+        ({"precedence": "bulk"}, "precedence"),
+        ({"precedence": "junk"}, "precedence"),
+        ({"precedence": "list"}, "precedence"),
+        ({"feedback_id": "1.eu-west-1.abc=:AmazonSES"}, "esp-feedback-id"),
+        ({"x_ses_outgoing": "2026.11.16-1.2.3.4"}, "esp-marker"),
+        ({"x_mailgun_tag": "newsletter"}, "esp-marker"),
+        ({"subject": "Automatic reply: Order 1234"}, "autoreply-subject"),
+        ({"subject": "Out of Office: back Monday"}, "autoreply-subject"),
+        ({"subject": "AUTO: Jane Doe is out of the office"}, "autoreply-subject"),
+        ({"subject": "Abwesenheitsnotiz: Bestellung"}, "autoreply-subject"),
+        ({"subject": "Réponse automatique : commande"}, "autoreply-subject"),
+        ({"subject": "Respuesta automática: pedido"}, "autoreply-subject"),
+        ({"subject": "[Automatyczna odpowiedź] test"}, "autoreply-subject"),
+        ({"subject": "[help.client.test #335] AutoReply: Order 1234"}, "autoreply-subject"),
+        ({"subject": "Re: Order 1234 (Automatic Response)"}, "autoreply-subject"),
+        ({"subject": "Ticket received: Order 1234"}, "autoreply-subject"),
+        ({"x_github_reason": "mention"}, "notifier-header"),
+        ({"x_bugzilla_product": "Kernel"}, "notifier-header"),
+        ({"x_cron_env": "<SHELL=/bin/sh>"}, "notifier-header"),
+        ({"from": "Jane Doe <noreply@client.test>"}, "noreply-sender"),
+        ({"from": "no_reply@client.test"}, "noreply-sender"),
+        ({"from": "do-not-reply@client.test"}, "noreply-sender"),
+        ({"from": "notifications@client.test"}, "noreply-sender"),
+        ({"from": "tip-bot2@client.test"}, "noreply-sender"),
+        ({"from": "syzbot+abc123@client.test"}, "noreply-sender"),
+        ({"from": "root@host.client.test"}, "noreply-sender"),
+        ({"from": "kernel test robot <lkp@client.test>"}, "robot-name"),
+        ({"from": "Brennan (Twitter) <b@client.test>"}, "robot-name"),
+        ({"x_mailer": "tip-git-log-daemon"}, "robot-name"),
+        ({"x_followup_key": "support:acknowledge:abc"}, "followup-own"),
+    ],
+)
+def test_rule_fires(headers: dict[str, str], rule: str) -> None:
+    assert verdict(**headers) == (True, rule)
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {},
+        {"subject": "Re: Order 1234 arrived damaged"},
+        {"subject": "Delivery failed: where is my parcel?"},
+        {"subject": "spamassassin mailbox delivery problem"},
+        {"subject": "Question about insurance on holiday"},
+        {"subject": "Thank you for your email about the refund"},
+        {"from": "Ci Li <ci.li@client.test>"},
+        {"from": "Tom Talbot <talbot@client.test>"},
+        {"from": "Bob Abbot <abbot@client.test>"},
+        {"from": "Robert Smith <robert@client.test>"},
+        {"from": "Notaro Daemonis <notaro@client.test>"},
+        {"feedback_id": ":glenn@ervin.email:ervin.email:flockmailId"},
+        {"auto_submitted": "no"},
+        {"precedence": "first-class"},
+        {"x_auto_response_suppress": ""},
+        {"x_mailer": "Microsoft Outlook 16.0"},
+        {"dkim_signature": "v=1; h=From:To:List-Id:List-Unsubscribe; b=abc"},
+        {"x_spamd_result": "default: False [0.0 / 15.0]; MAILLIST(-0.2)[generic]"},
+    ],
+)
+def test_human_mail_stays_human(headers: dict[str, str]) -> None:
+    assert verdict(**headers) == (False, None)
+
+
+def test_every_rule_is_named_and_described() -> None:
+    names = [r.name for r in RULES]
+    assert len(names) == len(set(names))
+    assert all(r.description and r.category for r in RULES)
+
+
+def test_first_matching_rule_names_the_verdict() -> None:
+    v = classify(
+        parse_message(
+            raw(**{**HUMAN, "auto_submitted": "auto-replied", "subject": "Automatic reply: x"})
+        )
+    )
+    assert v.rule == "auto-submitted" and "auto-replied" in v.detail

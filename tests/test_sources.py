@@ -1,0 +1,103 @@
+"""Streaming header-only readers for mbox files and Maildirs."""
+
+from __future__ import annotations
+
+import mailbox
+import os
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from assistant.core.headers import parse_message
+from assistant.sources import SourceError, iter_mbox, iter_paths, iter_source
+
+
+def write_mbox(path: Path, messages: list[bytes], newline: bytes = b"\n") -> None:
+    with open(path, "wb") as fh:
+        for i, data in enumerate(messages):
+            fh.write(b"From sender@test Mon Nov 16 09:%02d:00 2026" % i + newline)
+            fh.write(data.replace(b"\n", newline))
+            fh.write(newline)
+
+
+def message(i: int, body: bytes = b"Hello.\n") -> bytes:
+    return b"From: c%d@client.test\nSubject: message %d\nMessage-ID: <m%d@x>\n\n" % (i, i, i) + body
+
+
+def test_mbox_is_split_into_header_blocks(tmp_path: Path) -> None:
+    path = tmp_path / "box.mbox"
+    write_mbox(path, [message(i) for i in range(5)])
+    raws = list(iter_mbox(path))
+    assert [parse_message(r.header).message_id for r in raws] == [f"m{i}@x" for i in range(5)]
+    assert raws[2].arrived == datetime(2026, 11, 16, 9, 2, tzinfo=UTC)
+    assert all(b"Hello" not in r.header for r in raws)
+
+
+def test_escaped_from_lines_in_bodies_do_not_split(tmp_path: Path) -> None:
+    path = tmp_path / "box.mbox"
+    body = b"line\n>From the archive, quoted\nFrom-header-lookalike\n"
+    write_mbox(path, [message(0, body), message(1)])
+    assert len(list(iter_mbox(path))) == 2
+
+
+def test_crlf_mbox(tmp_path: Path) -> None:
+    path = tmp_path / "box.mbox"
+    write_mbox(path, [message(i) for i in range(3)], newline=b"\r\n")
+    assert [parse_message(r.header).subject for r in iter_mbox(path)] == [
+        "message 0",
+        "message 1",
+        "message 2",
+    ]
+
+
+def test_large_attachment_bodies_are_skipped_across_chunks(tmp_path: Path) -> None:
+    path = tmp_path / "box.mbox"
+    big = (b"QUJDREVGR0g=" * 100 + b"\n") * 4000  # ~4.8 MB of base64 per message
+    write_mbox(path, [message(0, big), message(1, big), message(2)])
+    raws = list(iter_mbox(path))
+    assert [parse_message(r.header).message_id for r in raws] == ["m0@x", "m1@x", "m2@x"]
+    assert max(len(r.header) for r in raws) < 200
+
+
+def test_agrees_with_the_standard_library_mailbox_module(tmp_path: Path) -> None:
+    path = tmp_path / "box.mbox"
+    box = mailbox.mbox(path)
+    for i in range(20):
+        box.add(message(i, b"From here on, a body line that mailbox escapes.\n" * i))
+    box.close()
+    ours = [parse_message(r.header).message_id for r in iter_mbox(path)]
+    reader = mailbox.mbox(path)
+    theirs = [m["Message-ID"].strip("<>") for m in reader]
+    reader.close()
+    assert ours == theirs
+
+
+def test_maildir_reads_cur_and_new_with_arrival_time(tmp_path: Path) -> None:
+    md = mailbox.Maildir(tmp_path / "md")
+    for i in range(3):
+        md.add(message(i))
+    os.rename(
+        next((tmp_path / "md" / "new").iterdir()), tmp_path / "md" / "cur" / "1700000000.x:2,S"
+    )
+    raws = list(iter_source(tmp_path / "md"))
+    assert len(raws) == 3
+    assert any(r.arrived == datetime.fromtimestamp(1700000000, UTC) for r in raws)
+
+
+def test_not_an_mbox_or_missing_is_a_clear_error(tmp_path: Path) -> None:
+    junk = tmp_path / "notes.txt"
+    junk.write_text("hello")
+    with pytest.raises(SourceError, match="not an mbox"):
+        list(iter_source(junk))
+    with pytest.raises(SourceError, match="no such file"):
+        list(iter_source(tmp_path / "missing"))
+    with pytest.raises(SourceError, match="neither"):
+        list(iter_source(tmp_path))
+
+
+def test_inspect_paths_walks_folders(tmp_path: Path) -> None:
+    (tmp_path / "a.eml").write_bytes(message(1))
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "b.eml").write_bytes(message(2))
+    assert len(list(iter_paths([tmp_path]))) == 2
