@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import ClassVar
 
 import click
 from rich.console import Console
@@ -16,13 +18,37 @@ from . import __version__
 from .core.evaluate import evaluate
 from .core.headers import parse_message
 from .core.machine import classify
-from .core.model import Message
+from .core.model import Message, Verdict
+from .parallel import default_workers, parse_all
 from .report import inspect_record, replay_document, replay_table
 from .settings import ConfigError, build_policy, load_config
 from .sources import RawHeader, SourceError, is_maildir, iter_paths, iter_source
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class LazyGroup(click.Group):
+    """Loads the service commands (store, IMAP, ORM) only when one of them runs, so
+    ``followup replay`` and ``inspect`` start quickly."""
+
+    lazy: ClassVar[dict[str, str]] = {
+        "mailbox": "assistant.cli_mailbox:mailbox",
+        "sync": "assistant.cli_mailbox:sync",
+        "secret-key": "assistant.cli_mailbox:secret_key",
+    }
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted([*super().list_commands(ctx), *self.lazy])
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        target = self.lazy.get(cmd_name)
+        if target is None:
+            return super().get_command(ctx, cmd_name)
+        module_name, attr = target.split(":")
+        command = getattr(importlib.import_module(module_name), attr)
+        assert isinstance(command, click.Command)
+        return command
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="followup")
 def main() -> None:
     """Followup: acknowledge clients, own every waiting thread, escalate before it is late."""
@@ -64,9 +90,9 @@ def _parse_now(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _read_messages(source: Path, show_progress: bool) -> list[Message]:
+def _read_messages(source: Path, show_progress: bool) -> list[tuple[Message, Verdict]]:
     total = source.stat().st_size if source.is_file() else None
-    messages: list[Message] = []
+    messages: list[tuple[Message, Verdict]] = []
     err = Console(stderr=True)
     columns = [TextColumn("reading {task.fields[name]}"), BarColumn()]
     if total:
@@ -80,9 +106,13 @@ def _read_messages(source: Path, show_progress: bool) -> list[Message]:
             bar.update(task, completed=done)
 
         raws: Iterator[RawHeader] = iter_source(source, advance)
-        for raw in raws:
-            messages.append(parse_message(raw.header, raw.arrived, raw.source))
+        # Big sources parse on every core; small ones are not worth starting processes for.
+        workers = default_workers() if (total or 0) > PARALLEL_FROM_BYTES else 1
+        messages.extend(parse_all(raws, workers))
     return messages
+
+
+PARALLEL_FROM_BYTES = 32 << 20
 
 
 @main.command()
@@ -118,10 +148,11 @@ def replay(
     except OSError as exc:
         raise click.ClickException(f"{source}: {exc.strerror or exc}") from None
     if now is None:
-        now = max((m.date for m in messages), default=datetime.now(UTC))
-    reports = evaluate(messages, policy, now)
+        now = max((m.date for m, _ in messages), default=datetime.now(UTC))
+    verdicts = {m.message_id: v for m, v in messages}
+    reports = evaluate([m for m, _ in messages], policy, now, verdicts=verdicts)
     if as_json:
-        click.echo(json.dumps(replay_document(reports, now), ensure_ascii=False, indent=1))
+        click.echo(json.dumps(replay_document(reports, now), ensure_ascii=False))
     else:
         console = Console(highlight=False)
         if not console.is_terminal:

@@ -18,7 +18,8 @@ from pathlib import Path
 CHUNK = 1 << 20
 #: A header block larger than this is cut: no real header is that big, a broken file might be.
 MAX_HEADER = 1 << 20
-_HEADER_END = re.compile(rb"\r?\n\r?\n")
+_HEADER_END = re.compile(rb"\r?\n\r?\n")  # for single files
+_BLANK_LINE = re.compile(rb"\n\r?\n")  # starts with a literal: re scans for it quickly
 _FROM_LINE_DATE = re.compile(
     rb"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun) +(\w{3}) +(\d{1,2}) +(\d{1,2}):(\d{2}):(\d{2}) +(\d{4})"
 )
@@ -72,6 +73,27 @@ def _from_line_date(line: bytes) -> datetime | None:
         return None
 
 
+def _header_end(buf: bytes, start: int) -> tuple[int, int] | None:
+    """Where the header block that starts at ``start`` ends, and where its body starts.
+
+    None when the buffer holds neither the blank line nor the next message's ``From_`` line.
+    A header running straight into the next ``From_`` line (no body) ends there.
+    """
+    if buf.startswith(b"\n", start):
+        return start, start + 1
+    if buf.startswith(b"\r\n", start):
+        return start, start + 2
+    match = _BLANK_LINE.search(buf, start)
+    blank, skip = (match.start(), match.end() - match.start()) if match else (-1, 0)
+    limit = blank if blank >= 0 else len(buf)
+    sep = buf.find(b"\nFrom ", start, limit)
+    if sep >= 0:
+        return sep + 1, sep + 1
+    if blank >= 0:
+        return blank + 1, blank + skip
+    return None
+
+
 def iter_mbox(path: Path, progress: Progress | None = None) -> Iterator[RawHeader]:
     """Yield the header block of every message of an mbox, reading it in 1 MiB chunks."""
     with open(path, "rb") as fh:
@@ -79,24 +101,27 @@ def iter_mbox(path: Path, progress: Progress | None = None) -> Iterator[RawHeade
         done = len(buf)
         if not buf.startswith(b"From "):
             raise SourceError(f"{path}: not an mbox file (it does not start with 'From ')")
-        pos, index, eof = 0, 0, False
+        pos, index, eof = 0, 0, not buf
         while True:
-            # pos is at the start of a "From " line: make sure its line and header are loaded.
-            while not eof and _HEADER_END.search(buf, pos) is None and len(buf) - pos < MAX_HEADER:
+            # pos is at a "From " line: load until its header block is complete.
+            while True:
+                line_end = buf.find(b"\n", pos)
+                found = _header_end(buf, line_end + 1) if line_end >= 0 else None
+                if found is not None or eof or len(buf) - pos > MAX_HEADER:
+                    break
                 more = fh.read(CHUNK)
                 done += len(more)
                 eof = not more
-                buf = buf[pos:] + more
-                pos = 0
-            line_end = buf.find(b"\n", pos)
-            line_end = len(buf) if line_end < 0 else line_end + 1
-            arrived = _from_line_date(buf[pos:line_end])
-            match = _HEADER_END.search(buf, line_end)
-            header_end = match.start() + 1 if match else min(len(buf), line_end + MAX_HEADER)
-            yield RawHeader(buf[line_end:header_end], f"{path}#{index}", arrived)
+                buf, pos = buf[pos:] + more, 0
+            if line_end < 0:
+                line_end = len(buf) - 1
+            header_start = line_end + 1
+            header_end, body = found if found is not None else (len(buf), len(buf))
+            arrived = _from_line_date(buf[pos:header_start])
+            yield RawHeader(buf[header_start:header_end], f"{path}#{index}", arrived)
             index += 1
-            # Skip the body: look for the next separator, dropping what was searched.
-            search_from = header_end
+            # Skip the body without keeping it: find the next separator, reading on as needed.
+            search_from = body - 1 if body > 0 and buf[body - 1 : body] == b"\n" else body
             while True:
                 nxt = buf.find(b"\nFrom ", search_from)
                 if nxt >= 0:
@@ -106,12 +131,11 @@ def iter_mbox(path: Path, progress: Progress | None = None) -> Iterator[RawHeade
                     if progress:
                         progress(done)
                     return
-                keep = buf[-5:]
+                keep = buf[-6:]
                 more = fh.read(CHUNK)
                 done += len(more)
                 eof = not more
-                buf = keep + more
-                search_from = 0
+                buf, search_from = keep + more, 0
             if progress:
                 progress(done)
 

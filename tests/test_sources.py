@@ -101,3 +101,29 @@ def test_inspect_paths_walks_folders(tmp_path: Path) -> None:
     (tmp_path / "sub").mkdir()
     (tmp_path / "sub" / "b.eml").write_bytes(message(2))
     assert len(list(iter_paths([tmp_path]))) == 2
+
+
+def test_header_running_into_the_next_message_is_not_swallowed(tmp_path: Path) -> None:
+    path = tmp_path / "box.mbox"
+    path.write_bytes(
+        b"From a Mon Nov 16 09:00:00 2026\nSubject: one\nMessage-ID: <1@x>\n"
+        b"From b Mon Nov 16 09:01:00 2026\nSubject: two\nMessage-ID: <2@x>\n\nbody\n"
+    )
+    assert [parse_message(r.header).subject for r in iter_mbox(path)] == ["one", "two"]
+
+
+def test_empty_header_block_does_not_read_the_body_as_headers(tmp_path: Path) -> None:
+    path = tmp_path / "box.mbox"
+    path.write_bytes(
+        b"From a Mon Nov 16 09:00:00 2026\n\nSubject: not a header\n\n"
+        b"From b Mon Nov 16 09:01:00 2026\nSubject: two\n\nbody\n"
+    )
+    raws = list(iter_mbox(path))
+    assert [r.header for r in raws] == [b"", b"Subject: two\n"]
+
+
+def test_crlf_header_blocks_end_cleanly(tmp_path: Path) -> None:
+    path = tmp_path / "box.mbox"
+    write_mbox(path, [message(0)], newline=b"\r\n")
+    (raw,) = iter_mbox(path)
+    assert raw.header.endswith(b"\r\n") and not raw.header.endswith(b"\r\n\r\n")

@@ -12,9 +12,10 @@ Fri 09:00-15:00``.
 from __future__ import annotations
 
 import re
-from collections.abc import Container, Iterator
+from collections.abc import Container
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
 from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -89,6 +90,11 @@ class BusinessCalendar:
     zone: ZoneInfo
     hours: WeeklyHours
     holidays: Container[date] = field(default_factory=frozenset)
+    # Memo of each day's open intervals in UTC: the zone and holiday lookups dominate
+    # otherwise (every elapsed() walks its days). A pure function's cache, bounded.
+    _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
 
     @classmethod
     def build(
@@ -101,15 +107,22 @@ class BusinessCalendar:
             raise CalendarError(f"unknown time zone {zone!r}") from None
         return cls(tz, WeeklyHours.parse(hours), holidays if holidays is not None else frozenset())
 
-    def _open_intervals(self, day: date) -> Iterator[tuple[datetime, datetime]]:
-        if day in self.holidays:
-            return
-        for start, end in self.hours.days[day.weekday()]:
-            # fold=0 both sides; astimezone(UTC) resolves a local time in a DST gap consistently.
-            lo = datetime.combine(day, start, tzinfo=self.zone).astimezone(UTC)
-            hi = datetime.combine(day, end, tzinfo=self.zone).astimezone(UTC)
-            if hi > lo:
-                yield lo, hi
+    def _open_intervals(self, day: date) -> tuple[tuple[datetime, datetime], ...]:
+        cached = self._days.get(day)
+        if cached is not None:
+            return cached
+        found: list[tuple[datetime, datetime]] = []
+        if day not in self.holidays:
+            for start, end in self.hours.days[day.weekday()]:
+                # fold=0 both sides; astimezone(UTC) resolves a time in a DST gap consistently.
+                lo = datetime.combine(day, start, tzinfo=self.zone).astimezone(UTC)
+                hi = datetime.combine(day, end, tzinfo=self.zone).astimezone(UTC)
+                if hi > lo:
+                    found.append((lo, hi))
+        if len(self._days) > 50_000:
+            self._days.clear()
+        self._days[day] = result = tuple(found)
+        return result
 
     def _local_day(self, instant: datetime) -> date:
         return _aware(instant).astimezone(self.zone).date()
@@ -167,7 +180,7 @@ class BusinessCalendar:
             day += timedelta(days=1)
         raise CalendarError(f"no working time within {SEARCH_LIMIT_DAYS} days of {instant}")
 
-    @property
+    @cached_property
     def day_length(self) -> timedelta:
         """The mean length of an open weekday: what "1 business day" means in durations."""
         spans = [

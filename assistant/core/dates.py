@@ -32,6 +32,35 @@ def _repair(text: str) -> str:
     return " ".join(text.replace(",", ", ").split())
 
 
+_MONTHS = {
+    m: i
+    for i, m in enumerate(
+        ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
+    )
+}
+# The canonical RFC 5322 form nearly all mail uses: parsed without the generic parser.
+_CANONICAL = re.compile(
+    r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{2}):(\d{2})(?::(\d{2}))?"
+    r"\s+([+-])(\d{2})(\d{2})\s*(?:\([^)]*\)\s*)?"
+)
+
+
+def _canonical(text: str) -> datetime | None:
+    match = _CANONICAL.fullmatch(text)
+    if match is None:
+        return None
+    day, mon, year, hh, mm, ss, sign, oh, om = match.groups()
+    month = _MONTHS.get(mon.lower())
+    if month is None:
+        return None
+    try:
+        local = datetime(int(year), month, int(day), int(hh), int(mm), int(ss or 0), tzinfo=UTC)
+    except ValueError:
+        return None
+    offset = timedelta(hours=int(oh), minutes=int(om))
+    return local - offset if sign == "+" else local + offset
+
+
 def _from_tuple(text: str) -> tuple[datetime | None, bool]:
     """Parse with the RFC 5322 parser; the flag says whether a zone was given."""
     parsed = parsedate_tz(text)
@@ -65,7 +94,10 @@ def parse_date(
     problems: list[str] = []
     value: datetime | None = None
     if header and header.strip():
-        value, has_zone = (None, False) if _TZ_NAME_OFFSET.search(header) else _from_tuple(header)
+        value, has_zone = _canonical(header), True
+        if value is None:
+            odd_zone = ("GMT" in header or "UTC" in header) and _TZ_NAME_OFFSET.search(header)
+            value, has_zone = (None, False) if odd_zone else _from_tuple(header)
         if value is None:
             repaired = _repair(header)
             value, has_zone = _from_tuple(repaired)

@@ -54,20 +54,30 @@ def evaluate(
     policy: MailboxPolicy,
     now: datetime,
     histories: Mapping[str, History] | None = None,
+    verdicts: Mapping[str, Verdict] | None = None,
 ) -> list[ThreadReport]:
-    """Run every rule over ``messages`` and report each thread at ``now``."""
+    """Run every rule over ``messages`` and report each thread at ``now``.
+
+    ``verdicts`` (by Message-ID) skips classifying messages already classified elsewhere.
+    """
     histories = histories or {}
-    verdicts: dict[str, Verdict] = {}
+    known = verdicts or {}
+    verdicts = {}
     kept: list[Message] = []
     for msg in messages:
-        verdicts[msg.message_id] = classify(msg)
+        verdicts[msg.message_id] = known.get(msg.message_id) or classify(msg)
         kept.append(msg)
-    threads = thread_messages(kept, shared=policy.team.__contains__)
+    threads = thread_messages(
+        kept,
+        shared=policy.team.__contains__,
+        eligible=lambda m: verdicts[m.message_id].human,
+    )
 
     def verdict_of(msg: Message) -> Verdict:
         return verdicts[msg.message_id]
 
     people = dict(policy.people)
+    lead = policy.lead
     rotation = 0
     reports: list[ThreadReport] = []
     for thread in threads:
@@ -85,7 +95,7 @@ def evaluate(
             rotation = assignment.rotation_next
         else:
             assignment = Assignment(None, "not-waiting", rotation)
-        case = Case(policy.name, thread.id, state, assignment.owner, policy.lead, people)
+        case = Case(policy.name, thread.id, state, assignment.owner, lead, people)
         decision = decide(case, now, history, policy.ladder, policy.calendar)
         waiting = policy.calendar.elapsed(state.waiting_since, now) if state.waiting_since else None
         thread_verdicts = {m.message_id: verdicts[m.message_id] for m in thread.messages}

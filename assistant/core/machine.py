@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
 from .model import HUMAN, Message, Verdict
 from .signals import (
@@ -25,6 +26,8 @@ from .signals import (
     NOTIFIER_HEADERS,
     NOTIFIER_PREFIXES,
     OWN_PREFIX,
+    SIGNAL_HEADERS,
+    SIGNAL_PREFIXES,
 )
 
 BOUNCE = "bounce"
@@ -203,7 +206,40 @@ def _microsoft_auto(msg: Message) -> str | None:
     return None
 
 
+# Cheap substring screen before the regexes: most subjects contain none of these.
+_AUTOREPLY_HINTS = (
+    "auto",
+    "office",
+    "abwesen",
+    "réponse",
+    "respuesta",
+    "risposta",
+    "resposta",
+    "absence",
+    "autosvar",
+    "odpowied",
+    "автоо",
+    "автомат",
+    "自动",
+    "自動",
+    "ooo",
+    "vacation",
+    "holiday",
+    "leave",
+    "away",
+    "afwezig",
+    "fravær",
+    "frånvaro",
+    "poissa",
+    "received",
+    "ticket",
+)
+
+
 def _autoreply_subject(msg: Message) -> str | None:
+    lowered = msg.subject.lower()
+    if not any(hint in lowered for hint in _AUTOREPLY_HINTS):
+        return None
     match = _AUTOREPLY_SUBJECT_RE.search(msg.subject) or _AUTOREPLY_START_RE.match(msg.subject)
     return f"Subject {msg.subject[:60]!r}" if match else None
 
@@ -324,9 +360,14 @@ def _robot_address(msg: Message) -> str | None:
     return None
 
 
+@lru_cache(maxsize=16384)
+def _robot_display_name(name: str) -> bool:
+    return bool(_ROBOT_NAME_RE.search(name))
+
+
 def _robot_name(msg: Message) -> str | None:
     sender = msg.sender
-    if sender is not None and sender.name and _ROBOT_NAME_RE.search(sender.name):
+    if sender is not None and sender.name and _robot_display_name(sender.name):
         return f"From name {sender.name!r}"
     mailer = _h(msg, "x-mailer")
     if mailer and _ROBOT_MAILER_RE.search(mailer):
@@ -386,9 +427,37 @@ RULES: tuple[Rule, ...] = (
 
 RULES_BY_NAME = {rule.name: rule for rule in RULES}
 
+# Rules that read the sender, the subject or the mailer; every other rule needs a signal
+# header to fire, and most human mail carries none: for it only these run.
+_UNGATED = frozenset(
+    {
+        "mailer-daemon",
+        "bounce-subject",
+        "null-sender",
+        "autoreply-subject",
+        "noreply-sender",
+        "robot-name",
+    }
+)
+_UNGATED_RULES = tuple(rule for rule in RULES if rule.name in _UNGATED)
+_GATE = SIGNAL_HEADERS - {
+    "from",
+    "sender",
+    "x-mailer",
+    "thread-index",
+    "thread-topic",
+    "x-gm-thrid",
+}
+
+
+def _has_signal(msg: Message) -> bool:
+    return any(name in _GATE or name.startswith(SIGNAL_PREFIXES) for name in msg.headers)
+
 
 def classify(msg: Message, rules: tuple[Rule, ...] = RULES) -> Verdict:
     """Return the verdict of the first rule that fires, or :data:`HUMAN`."""
+    if rules is RULES and not _has_signal(msg):
+        rules = _UNGATED_RULES
     for rule in rules:
         detail = rule.check(msg)
         if detail is not None:

@@ -88,3 +88,47 @@ SIGNAL_HEADERS = frozenset(
     (*OTHER_HEADERS, *AUTOREPLY_HEADERS, *LIST_HEADERS, *ESP_HEADERS, *NOTIFIER_HEADERS)
 )
 SIGNAL_PREFIXES = (*ESP_PREFIXES, *NOTIFIER_PREFIXES, OWN_PREFIX)
+
+#: Headers every record needs besides the signals.
+ENVELOPE_HEADERS = (
+    "message-id",
+    "in-reply-to",
+    "references",
+    "to",
+    "cc",
+    "reply-to",
+    "date",
+    "subject",
+)
+#: IMAP HEADER.FIELDS takes names, not prefixes: the concrete fields each prefix rule sees most.
+PREFIX_EXAMPLES = (
+    "x-github-reason",
+    "x-github-sender",
+    "x-github-recipient-address",
+    "x-gitlab-project",
+    "x-gitlab-pipeline-id",
+    "x-gitlab-notificationreason",
+    "x-bugzilla-product",
+    "x-bugzilla-type",
+    "x-bugzilla-reason",
+    "x-jenkins-job",
+    "x-jenkins-result",
+    "x-kernelci-report-type",
+    "x-kernelci-tree",
+    "x-jira-fingerprint",
+    "x-redmine-project",
+    "x-redmine-host",
+    "x-mailgun-sid",
+    "x-mailgun-tag",
+    "x-mailgun-variables",
+    "x-mandrill-user",
+    "x-sfmc-stack",
+    "x-marketo-mail-id",
+    "x-hubspot-mktg-id",
+    "x-sendinblue-ip",
+    "x-klaviyo-message-id",
+    "x-followup-key",
+    "x-followup-action",
+)
+#: What a header-only IMAP FETCH asks for: everything the parser and the rules read.
+FETCH_FIELDS = tuple(sorted({*ENVELOPE_HEADERS, *SIGNAL_HEADERS, *PREFIX_EXAMPLES}))

@@ -9,6 +9,7 @@ changes, so ``Re: AW: [list] Fwd: Hello`` becomes ``hello``.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 _PREFIXES = (
     "re|aw|sv|vs|antw|antwort|odp|r|rif|ref|réf|rép|rv|res|fw|fwd|fwdd|wg|tr|enc|doorst|"
@@ -62,9 +63,12 @@ GENERIC_SUBJECTS = frozenset(
 )
 
 
+@lru_cache(maxsize=32768)
 def normalise_subject(subject: str) -> str:
     """The thread key of ``subject``: prefixes and tags removed, spaces folded, casefolded."""
-    text = _SPACE_RE.sub(" ", subject).strip()
+    text = " ".join(subject.split())
+    if ":" not in text and "：" not in text and "[" not in text and "(" not in text:
+        return text.casefold()  # no prefix, tag or trailer to strip: the common case
     while True:
         stripped = _PREFIX_RE.sub("", text, count=1)
         stripped = _TAG_RE.sub("", stripped, count=1)

@@ -11,9 +11,15 @@ _CTL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 def _recover_8bit(value: str) -> tuple[str, bool]:
     """Undo compat32's surrogateescape for raw 8-bit header bytes: UTF-8, else Windows-1252."""
-    if not any("\udc80" <= ch <= "\udcff" for ch in value):
-        return value, False
-    raw = value.encode("ascii", "surrogateescape")
+    try:
+        value.encode("utf-8")
+        return value, False  # no surrogate escapes: already clean text
+    except UnicodeEncodeError:
+        pass
+    try:
+        raw = value.encode("ascii", "surrogateescape")
+    except UnicodeEncodeError:
+        return value.encode("utf-8", "replace").decode("utf-8"), True
     try:
         return raw.decode("utf-8"), True
     except UnicodeDecodeError:
@@ -38,8 +44,13 @@ def _decode_words(value: str) -> str:
 
 def decode_text(value: str) -> tuple[str, list[str]]:
     """Decode a header value to clean text; return it with the list of problems met."""
+    if value.isascii():
+        if value.isprintable() and "=?" not in value:
+            return value, []  # the common case: nothing to decode or clean
+        was_8bit = False
+    else:
+        value, was_8bit = _recover_8bit(value)
     problems: list[str] = []
-    value, was_8bit = _recover_8bit(value)
     if was_8bit:
         problems.append("8-bit header bytes")
     if "=?" in value and _ENCODED_WORD.search(value):

@@ -9,10 +9,11 @@ Steps (https://www.jwz.org/doc/threading.html, RFC 5256 ``REFERENCES``):
    parent -> child unless the child already has a parent or the link would make a loop; the
    message's own parent is its last reference, overriding a guess made earlier.
 3. The roots of the resulting forest are the threads; a thread's id is its root's Message-ID.
-4. Subject fallback, only for *orphans* (messages with no In-Reply-To and no References that
-   start a thread of their own): join an earlier thread with the same non-generic normalised
-   subject, within ``window`` after its last message, sharing a participant who is not one of
-   the ``shared`` addresses (the team's). Two clients' "Question" threads never merge.
+4. Subject fallback, only for *orphans* (a thread whose root message has no In-Reply-To and
+   no References), with the replies it got: join an earlier thread with the same non-generic
+   normalised subject, within ``window`` after its last message, sharing a participant who is
+   not one of the ``shared`` addresses (the team's). Two clients' "Question" threads never
+   merge, and machine mail (``eligible``) is never joined by subject.
 
 Synthetic ids (made up for messages that had none) never link anything. Nothing recurses, so
 a 10,000-deep reply chain is fine.
@@ -117,22 +118,26 @@ class _Group:
     root: str
     messages: list[Message]
     reasons: dict[str, str]
+    orphan: bool  # the root is a real message with no In-Reply-To and no References
 
 
 def _subject_fallback(
-    groups: list[_Group], shared: Callable[[str], bool], window: timedelta
+    groups: list[_Group],
+    shared: Callable[[str], bool],
+    window: timedelta,
+    eligible: Callable[[Message], bool],
 ) -> list[_Group]:
-    """Fold header-less orphans into an earlier thread of the same conversation."""
+    """Fold header-less orphans (and the replies they got) into an earlier thread of the
+    same conversation."""
     groups.sort(key=lambda g: g.messages[0].date)
     by_subject: dict[str, list[_Group]] = {}
     kept: list[_Group] = []
     for group in groups:
         first = group.messages[0]
         key = first.subject_key
-        orphan = len(group.messages) == 1 and not first.parent_ids
         target = None
-        if orphan and not is_generic(key):
-            mine = {p for p in _participants([first]) if not shared(p)}
+        if group.orphan and eligible(first) and not is_generic(key):
+            mine = {p for p in _participants(group.messages) if not shared(p)}
             for candidate in reversed(by_subject.get(key, [])):
                 last = candidate.messages[-1].date
                 if not (candidate.messages[0].date <= first.date <= last + window):
@@ -142,8 +147,9 @@ def _subject_fallback(
                     target = candidate
                     break
         if target is not None:
-            target.messages.append(first)
+            target.messages.extend(group.messages)
             target.messages.sort(key=lambda m: m.date)
+            target.reasons.update(group.reasons)
             target.reasons[first.message_id] = "subject"
             continue
         kept.append(group)
@@ -156,8 +162,13 @@ def thread_messages(
     messages: Iterable[Message],
     shared: Callable[[str], bool] = lambda _addr: False,
     window: timedelta = SUBJECT_WINDOW,
+    eligible: Callable[[Message], bool] = lambda _msg: True,
 ) -> list[Thread]:
-    """Group messages into threads, oldest message first in each, threads by first date."""
+    """Group messages into threads, oldest message first in each, threads by first date.
+
+    ``shared`` tells team addresses (not evidence of one conversation); ``eligible`` says
+    which orphans may be joined by subject (machine mail should not be).
+    """
     table = _Table()
     placed: list[_Container] = []
     for msg in messages:
@@ -182,9 +193,10 @@ def thread_messages(
         if not found:
             continue
         found.sort(key=lambda m: m.date)
-        groups.append(_Group(node.id, found, {m.message_id: "header" for m in found[1:]}))
+        orphan = node.message is not None and not node.message.parent_ids
+        groups.append(_Group(node.id, found, {m.message_id: "header" for m in found[1:]}, orphan))
 
-    groups = _subject_fallback(groups, shared, window)
+    groups = _subject_fallback(groups, shared, window, eligible)
     threads = [Thread(g.root, tuple(g.messages), g.reasons) for g in groups]
     threads.sort(key=lambda t: (t.messages[0].date, t.id))
     return threads

@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.core.headers import header_block, parse_ids, parse_message
+from assistant.core.headers import header_block, parse_ids, parse_message, split_fields
 from assistant.core.subject import is_generic, normalise_subject
 from tests.mail import raw
 
@@ -226,3 +226,77 @@ def test_generic_subjects() -> None:
     assert is_generic(normalise_subject("Re: Question"))
     assert is_generic("")
     assert not is_generic(normalise_subject("Invoice 2026-118 wrong VAT"))
+
+
+def _stdlib_fields(block: bytes) -> dict[str, list[str]]:
+    import email.parser
+    import email.policy
+
+    msg = email.parser.BytesParser(policy=email.policy.compat32).parsebytes(block, headersonly=True)
+    out: dict[str, list[str]] = {}
+    for key, value in msg.raw_items():
+        out.setdefault(key.lower(), []).append(str(value).replace("\r\n", "").replace("\n", ""))
+    return out
+
+
+field_names = st.sampled_from(["From", "To", "Subject", "Message-ID", "X-Thing", "References"])
+field_values = st.text(
+    alphabet=st.characters(min_codepoint=32, max_codepoint=126, exclude_characters=":"),
+    max_size=30,
+).map(str.strip)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.tuples(field_names, field_values, field_values), min_size=1, max_size=8),
+    st.sampled_from([b"\n", b"\r\n"]),
+)
+def test_split_fields_agrees_with_the_stdlib(
+    items: list[tuple[str, str, str]], newline: bytes
+) -> None:
+    lines = []
+    for name, first, folded in items:
+        lines.append(f"{name}: {first}".encode())
+        if folded:
+            lines.append(b"\t" + folded.encode())
+    block = newline.join(lines) + newline
+    ours, problems = split_fields(block)
+    assert problems == []
+
+    # Consumers fold whitespace; compare the same way (the stdlib keeps a leading fold's tab).
+    def norm(d: dict[str, list[str]]) -> dict[str, list[str]]:
+        return {k: [" ".join(v.split()) for v in vs] for k, vs in d.items()}
+
+    assert norm(ours) == norm(_stdlib_fields(block))
+
+
+def test_split_fields_keeps_8bit_bytes_like_compat32() -> None:
+    block = "Subject: Grüße\nFrom: a@b\n".encode()
+    assert split_fields(block)[0] == _stdlib_fields(block)
+
+
+def test_lines_without_a_name_are_reported() -> None:
+    fields, problems = split_fields(b"From nobody Mon Jan  1 00:00:00 2024\nSubject: x\ngarbage\n")
+    assert fields == {"subject": ["x"]}
+    assert problems == ["line without a field name: 'garbage'"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(min_value=datetime(1990, 1, 1), max_value=datetime(2090, 1, 1)),
+    st.integers(-14 * 60, 14 * 60),
+    st.booleans(),
+)
+def test_canonical_date_fast_path_agrees_with_the_stdlib(
+    when: datetime, offset_minutes: int, weekday: bool
+) -> None:
+    from email.utils import parsedate_to_datetime
+
+    sign = "+" if offset_minutes >= 0 else "-"
+    hh, mm = divmod(abs(offset_minutes), 60)
+    text = (
+        when.strftime(("%a, " if weekday else "") + "%d %b %Y %H:%M:%S")
+        + f" {sign}{hh:02d}{mm:02d}"
+    )
+    m = parse_message(raw(**{"from": "a@b.test", "date": text}))
+    assert m.date == parsedate_to_datetime(text)

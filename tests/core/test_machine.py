@@ -134,3 +134,25 @@ def test_first_matching_rule_names_the_verdict() -> None:
         )
     )
     assert v.rule == "auto-submitted" and "auto-replied" in v.detail
+
+
+def test_the_signal_gate_never_changes_a_verdict() -> None:
+    from tests.test_corpus import CORPUS
+
+    samples = [
+        raw(**{**HUMAN, **h})
+        for h in (
+            {},
+            {"x_mailer": "tip-git-log-daemon"},
+            {"return_path": "<>"},
+            {"from": "<>"},
+            {"subject": "Out of office"},
+            {"from": "noreply@x.test"},
+            {"precedence": "bulk"},
+        )
+    ]
+    samples += [p.read_bytes() for p in sorted(CORPUS.rglob("*.eml"))]
+    every_rule = tuple(RULES)  # not the RULES object itself: the gate is off
+    for data in samples:
+        msg = parse_message(data)
+        assert classify(msg) == classify(msg, every_rule)

@@ -201,3 +201,28 @@ def test_arbitrary_references_including_cycles_terminate(spec: list[tuple[int, l
     assert sorted(m.message_id for t in threads for m in t.messages) == sorted(
         m.message_id for m in messages
     )
+
+
+def test_headerless_reply_that_got_replies_is_folded_with_them() -> None:
+    q = msg("q@client.test", subject="Invoice 2026-118 wrong VAT")
+    nudge = msg("n@client.test", subject="Re: Invoice 2026-118 wrong VAT", at=2 * H)
+    answer = msg(
+        "a@example.com",
+        sender="alice@example.com",
+        to="client@client.test",
+        subject="Re: Invoice 2026-118 wrong VAT",
+        at=3 * H,
+        parents=("n@client.test",),
+    )
+    threads = thread_messages([q, nudge, answer], shared=TEAM.__contains__)
+    assert ids(threads) == [["q@client.test", "n@client.test", "a@example.com"]]
+
+
+def test_machine_mail_is_never_joined_by_subject() -> None:
+    a = msg("b1@mx", sender="mailer-daemon@mx.test", subject="Undelivered Mail Returned to Sender")
+    b = msg(
+        "b2@mx", sender="mailer-daemon@mx.test", subject="Undelivered Mail Returned to Sender", at=H
+    )
+    human = lambda m: not m.sender or "daemon" not in m.sender.email  # noqa: E731
+    assert len(thread_messages([a, b], shared=TEAM.__contains__, eligible=human)) == 2
+    assert len(thread_messages([a, b], shared=TEAM.__contains__)) == 1

@@ -1,0 +1,9 @@
+#!/bin/sh
+# Run both benchmarks with their defaults, from anywhere; generated data goes to a temp dir.
+set -eu
+root="$(cd "$(dirname "$0")/.." && pwd)"
+python="${PYTHON:-$root/.venv/bin/python}"
+cd "$root"
+"$python" bench/core.py
+echo
+"$python" bench/replay.py
