@@ -4,8 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
-# System packages the tests start themselves (none yet beyond Python's venv support).
-followup_setup test
+# Servers the tests start themselves, privately, on loopback: Dovecot (IMAP), Redis,
+# PostgreSQL; openssl makes their certificates, runuser (util-linux) starts PostgreSQL as root.
+followup_setup test dovecot-imapd redis-server postgresql openssl util-linux
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check assistant workers tests bench
 echo "== mypy"; mypy

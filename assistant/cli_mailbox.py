@@ -1,0 +1,215 @@
+"""``followup mailbox ...``, ``followup sync`` and ``followup secret-key``: wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TypeVar
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from .core.durations import DurationError, parse_duration
+from .core.team import PatternError
+from .mail.urls import MailURL, URLError
+from .runtime import Runtime
+from .secrets import SecretKeyError, new_key
+from .service.ingest import SyncReport, sync_mailbox
+from .service.mailboxes import (
+    ConnectionCheck,
+    MailboxError,
+    add_mailbox,
+    check_connection,
+    get_mailbox,
+    mailbox_urls,
+    parse_urls,
+    summaries,
+)
+from .settings import ConfigError
+from .store.db import store
+
+T = TypeVar("T")
+EXPECTED = (MailboxError, URLError, PatternError, SecretKeyError, ConfigError, DurationError)
+
+
+def run_with_store(config: Path | None, work: Callable[[Runtime], Awaitable[T]]) -> T:
+    """Open the store, run ``work``, close; expected errors become one-line messages."""
+
+    async def main() -> T:
+        runtime = Runtime.from_env(config)
+        async with store(runtime.database_url):
+            return await work(runtime)
+
+    try:
+        return asyncio.run(main())
+    except EXPECTED as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+config_option = click.option(
+    "--config",
+    "config",
+    type=click.Path(path_type=Path),
+    help="TOML settings (or FOLLOWUP_CONFIG).",
+)
+
+
+def _since(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        return datetime.now(UTC) - parse_duration(value).real()
+    except DurationError as exc:
+        raise click.BadParameter(str(exc), param_hint="--since") from None
+
+
+@click.command("secret-key")
+def secret_key() -> None:
+    """Print a new key for FOLLOWUP_SECRET_KEY (credentials are encrypted with it)."""
+    click.echo(new_key())
+
+
+@click.group()
+def mailbox() -> None:
+    """Connect and inspect shared mailboxes."""
+
+
+@mailbox.command("add")
+@click.argument("name")
+@click.option("--address", required=True, help="The shared address, e.g. support@example.com.")
+@click.option("--imap", "imap", required=True, help="imap://, imaps:// or imap+starttls:// URL.")
+@click.option("--smtp", "smtp", help="smtp://, smtps:// or smtp+starttls:// URL (for sending).")
+@click.option("--team", "team", multiple=True, required=True, help="Address or @domain (repeat).")
+@click.option("--owner", help="Default owner of waiting threads.")
+@click.option("--grace", default="2m", show_default=True, help="Wait this long for a human reply.")
+@click.option("--since", "since", help="Only sync history this recent, e.g. 90d.")
+@click.option("--no-check", is_flag=True, help="Store without testing the connection first.")
+@config_option
+def mailbox_add(
+    name: str,
+    address: str,
+    imap: str,
+    smtp: str | None,
+    team: tuple[str, ...],
+    owner: str | None,
+    grace: str,
+    since: str | None,
+    no_check: bool,
+    config: Path | None,
+) -> None:
+    """Connect a mailbox called NAME (its connection is tested first)."""
+    try:
+        grace_seconds = int(parse_duration(grace).real().total_seconds())
+    except DurationError as exc:
+        raise click.BadParameter(str(exc), param_hint="--grace") from None
+    history = _since(since)
+
+    async def work(_: Runtime) -> None:
+        imap_url, smtp_url = parse_urls(imap, smtp)
+        if not no_check:
+            check = await check_connection(imap_url, smtp_url)
+            if not (check.imap_ok and check.smtp_ok is not False):
+                raise MailboxError(
+                    "connection test failed, nothing stored: "
+                    + "; ".join(e for e in (check.imap_error, check.smtp_error) if e)
+                )
+        await add_mailbox(
+            name, address, imap, smtp, list(team), owner, grace_seconds, datetime.now(UTC), history
+        )
+
+    run_with_store(config, work)
+    click.echo(f"mailbox {name!r} added; run `followup sync {name}` to read it")
+
+
+@mailbox.command("list")
+@config_option
+def mailbox_list(config: Path | None) -> None:
+    """List connected mailboxes (passwords are never shown)."""
+    rows = run_with_store(config, lambda _: summaries())
+    if not rows:
+        click.echo(
+            "no mailboxes yet: followup mailbox add NAME --address ... --imap ... --team ..."
+        )
+        return
+    table = Table()
+    for col in ("name", "address", "imap", "folders", "messages", "awaiting", "last sync"):
+        table.add_column(col)
+    for r in rows:
+        last = f"{r.last_sync:%Y-%m-%d %H:%M}" if r.last_sync else "never"
+        table.add_row(
+            r.name, r.address, r.imap, str(r.folders), str(r.messages), str(r.awaiting), last
+        )
+    Console().print(table)
+
+
+@mailbox.command("test")
+@click.argument("name")
+@config_option
+def mailbox_test(name: str, config: Path | None) -> None:
+    """Connect to NAME's servers: folders, capabilities, and exactly what fails."""
+
+    async def work(_: Runtime) -> tuple[MailURL, ConnectionCheck]:
+        box = await get_mailbox(name)
+        imap, smtp = mailbox_urls(box)
+        return imap, await check_connection(imap, smtp)
+
+    imap, check = run_with_store(config, work)
+    out = Console(highlight=False)
+    if not check.imap_ok:
+        out.print(f"[red]IMAP failed ({check.imap_error_kind})[/]: {check.imap_error}")
+    else:
+        out.print(f"[green]IMAP ok[/] {imap.redacted}")
+        out.print("capabilities: " + " ".join(check.capabilities))
+        for folder, role in check.folders:
+            out.print(f"  {folder}  [dim]{role}[/]")
+    if check.smtp_ok is True:
+        out.print("[green]SMTP ok[/]")
+    elif check.smtp_ok is False:
+        out.print(f"[red]SMTP failed[/]: {check.smtp_error}")
+    for problem in check.problems:
+        out.print(f"[yellow]warning[/]: {problem}")
+    if not check.ok:
+        raise SystemExit(1)
+
+
+@click.command()
+@click.argument("name")
+@click.option("--since", "since", help="Limit history on a first sync, e.g. 90d.")
+@config_option
+def sync(name: str, since: str | None, config: Path | None) -> None:
+    """Sync mailbox NAME once and print what changed."""
+    history = _since(since)
+    console = Console(stderr=True)
+    columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
+    with Progress(*columns, TimeRemainingColumn(), console=console, transient=True) as bar:
+        tasks: dict[str, TaskID] = {}
+
+        def progress(folder: str, done: int, total: int) -> None:
+            if folder not in tasks:
+                tasks[folder] = bar.add_task(f"sync {folder}", total=total)
+            bar.update(tasks[folder], completed=done, total=total)
+
+        async def work(runtime: Runtime) -> SyncReport:
+            box = await get_mailbox(name)
+            return await sync_mailbox(box, runtime.policy(box), history, progress)
+
+        report = run_with_store(config, work)
+    out = Console(highlight=False)
+    for f in report.folders:
+        extra = " (UIDVALIDITY changed: resynced)" if f.reset else ""
+        out.print(
+            f"{f.name} [dim]{f.role}[/]: {f.new} new, {f.flags} flag changes, "
+            f"{f.expunged} expunged{extra}"
+        )
+    out.print(f"{report.threads_changed} threads re-evaluated")

@@ -1,0 +1,293 @@
+"""A thin, blocking IMAP session over imapclient; callers run it in a thread.
+
+It hides imapclient's quirks (4.1.0's ``fetch()`` takes lists of UIDs only, so UIDs go in
+batches that keep Dovecot's 64 KB command line) and turns every connection failure into a
+:class:`ConnectError` whose ``kind`` says exactly what went wrong: dns, refused, timeout,
+tls, starttls, login, protocol.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from imapclient import IMAPClient
+from imapclient.exceptions import IMAPClientError, LoginError
+
+from ..core.signals import FETCH_FIELDS
+from .urls import MailURL
+
+#: UIDs per FETCH: ~2,000 six-digit UIDs stay far below Dovecot's 64 KB line limit.
+FETCH_BATCH = 2000
+HEADER_ITEM = f"BODY.PEEK[HEADER.FIELDS ({' '.join(f.upper() for f in FETCH_FIELDS)})]"
+
+
+class ConnectError(Exception):
+    """Connecting or logging in failed; ``kind`` names the failure for people and tests."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+@dataclass(frozen=True, slots=True)
+class FolderInfo:
+    """A folder from LIST: its name (Unicode), flags, and the role we give it."""
+
+    name: str
+    flags: tuple[str, ...]
+    role: str
+
+
+@dataclass(frozen=True, slots=True)
+class Fetched:
+    """One message's header block and metadata from a FETCH."""
+
+    uid: int
+    header: bytes
+    flags: tuple[str, ...]
+    internaldate: datetime | None
+    modseq: int | None
+
+
+_ROLE_FLAGS = {
+    "\\sent": "sent",
+    "\\archive": "archive",
+    "\\all": "archive",
+    "\\trash": "trash",
+    "\\junk": "junk",
+    "\\drafts": "drafts",
+}
+_ROLE_NAMES = {
+    "sent": (
+        "sent",
+        "sent items",
+        "sent messages",
+        "sent mail",
+        "gesendet",
+        "gesendete elemente",
+        "envoyés",
+        "éléments envoyés",
+        "enviados",
+        "inviata",
+        "verzonden",
+    ),
+    "archive": ("archive", "archives", "archiv", "all mail"),
+    "trash": ("trash", "deleted items", "deleted messages", "papierkorb", "corbeille"),
+    "junk": ("junk", "spam", "junk e-mail", "bulk mail"),
+    "drafts": ("drafts", "entwürfe", "brouillons"),
+}
+
+
+def folder_role(name: str, flags: tuple[str, ...]) -> str:
+    """SPECIAL-USE flags first, then common names (last path segment), else inbox/other."""
+    if name.upper() == "INBOX":
+        return "inbox"
+    for flag in flags:
+        role = _ROLE_FLAGS.get(flag.lower())
+        if role:
+            return role
+    leaf = name.replace("/", ".").split(".")[-1].strip().casefold()
+    for role, names in _ROLE_NAMES.items():
+        if leaf in names:
+            return role
+    return "other"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _token(url: MailURL) -> str:
+    assert url.token_command is not None
+    try:
+        done = subprocess.run(
+            url.token_command, shell=True, capture_output=True, text=True, timeout=30, check=True
+        )
+    except (subprocess.SubprocessError, OSError) as exc:
+        raise ConnectError("login", f"token_command failed: {exc.__class__.__name__}") from None
+    token = done.stdout.strip()
+    if not token:
+        raise ConnectError("login", "token_command printed no access token")
+    return token
+
+
+class ImapSession:
+    """One logged-in IMAP connection. Use as a context manager."""
+
+    def __init__(self, url: MailURL) -> None:
+        self.url = url
+        self.client = self._connect()
+        self.capabilities = {_text(c).upper() for c in self.client.capabilities()}
+        self.condstore = "CONDSTORE" in self.capabilities or "QRESYNC" in self.capabilities
+        if self.condstore:
+            self.client.enable("CONDSTORE")
+
+    def _ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=self.url.cafile)
+
+    def _connect(self) -> IMAPClient:
+        client = self._open()
+        try:
+            self._login(client)
+        except ConnectError:
+            self._drop(client)
+            raise
+        except LoginError:
+            self._drop(client)
+            raise ConnectError("login", f"login as {self.url.username!r} was refused") from None
+        except (IMAPClientError, OSError) as exc:
+            self._drop(client)
+            raise ConnectError("protocol", f"{exc.__class__.__name__}: {exc}") from None
+        client.normalise_times = False  # keep INTERNALDATE's zone: aware datetimes
+        return client
+
+    def _open(self) -> IMAPClient:
+        url = self.url
+        where = f"{url.host}:{url.port}"
+        try:
+            return IMAPClient(
+                url.host,
+                port=url.port,
+                ssl=url.security == "tls",
+                ssl_context=self._ssl_context() if url.security == "tls" else None,
+                timeout=url.timeout,
+            )
+        except socket.gaierror as exc:
+            raise ConnectError("dns", f"cannot resolve {url.host}: {exc.strerror}") from None
+        except ConnectionRefusedError:
+            raise ConnectError("refused", f"{where} refused the connection") from None
+        except TimeoutError:
+            raise ConnectError("timeout", f"{where} did not answer") from None
+        except ssl.SSLError as exc:
+            raise ConnectError("tls", f"TLS with {where} failed: {exc.reason}") from None
+        except OSError as exc:
+            raise ConnectError("refused", f"{where}: {exc.strerror or exc}") from None
+
+    def _login(self, client: IMAPClient) -> None:
+        url = self.url
+        if url.security == "starttls":
+            try:
+                client.starttls(self._ssl_context())
+            except ssl.SSLError as exc:
+                raise ConnectError("tls", f"STARTTLS handshake failed: {exc.reason}") from None
+            except IMAPClientError:
+                raise ConnectError("starttls", f"{url.host} does not offer STARTTLS") from None
+        if url.auth == "xoauth2":
+            client.oauth2_login(url.username, _token(url))
+        else:
+            client.login(url.username, url.password)
+
+    @staticmethod
+    def _drop(client: IMAPClient) -> None:
+        with contextlib.suppress(OSError, IMAPClientError):
+            client.shutdown()
+
+    def __enter__(self) -> ImapSession:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Log out, or just drop the socket when the connection is already dead."""
+        try:
+            self.client.logout()
+        except (OSError, IMAPClientError):
+            self._drop(self.client)
+
+    def folders(self) -> list[FolderInfo]:
+        """Every selectable folder with its role."""
+        out = []
+        for flags, _delim, name in self.client.list_folders():
+            names = tuple(_text(f) for f in flags)
+            if any(f.lower() == "\\noselect" for f in names):
+                continue
+            out.append(FolderInfo(_text(name), names, folder_role(_text(name), names)))
+        return out
+
+    def status(self, folder: str) -> dict[str, int]:
+        """STATUS without selecting: UIDVALIDITY, UIDNEXT, MESSAGES (+HIGHESTMODSEQ)."""
+        items = ["UIDVALIDITY", "UIDNEXT", "MESSAGES"] + (
+            ["HIGHESTMODSEQ"] if self.condstore else []
+        )
+        raw = self.client.folder_status(folder, items)
+        return {_text(k).upper(): int(v) for k, v in raw.items()}
+
+    def select(self, folder: str) -> None:
+        """SELECT read-only: Followup never changes the client's mailbox."""
+        self.client.select_folder(folder, readonly=True)
+
+    def uids_from(self, first_uid: int, since: datetime | None = None) -> list[int]:
+        """UIDs >= ``first_uid`` (and arrived since ``since``), ascending."""
+        criteria: list[Any] = ["UID", f"{first_uid}:*"]
+        if since is not None:
+            criteria += ["SINCE", since.date()]
+        # "n:*" always matches the highest UID, even below n: filter.
+        return sorted(u for u in self.client.search(criteria) if u >= first_uid)
+
+    def all_uids(self) -> list[int]:
+        """Every UID in the selected folder."""
+        return sorted(self.client.search("ALL"))
+
+    def changed_since(self, modseq: int) -> list[int]:
+        """UIDs whose flags changed after ``modseq`` (CONDSTORE)."""
+        return sorted(self.client.search(["MODSEQ", str(modseq + 1)]))
+
+    def fetch_headers(self, uids: list[int]) -> Iterator[Fetched]:
+        """Header fields, flags, INTERNALDATE (and MODSEQ) of ``uids``, in batches."""
+        items = ["UID", "FLAGS", "INTERNALDATE", HEADER_ITEM] + (
+            ["MODSEQ"] if self.condstore else []
+        )
+        for start in range(0, len(uids), FETCH_BATCH):
+            batch = uids[start : start + FETCH_BATCH]
+            response = self.client.fetch(batch, items)
+            for uid in batch:
+                data = response.get(uid)
+                if data is not None:
+                    yield _fetched(uid, data)
+
+    def fetch_flags(self, uids: list[int]) -> dict[int, tuple[tuple[str, ...], int | None]]:
+        """Flags (and MODSEQ) of ``uids``."""
+        items = ["FLAGS"] + (["MODSEQ"] if self.condstore else [])
+        out: dict[int, tuple[tuple[str, ...], int | None]] = {}
+        for start in range(0, len(uids), FETCH_BATCH):
+            for uid, data in self.client.fetch(uids[start : start + FETCH_BATCH], items).items():
+                out[uid] = (tuple(_text(f) for f in data.get(b"FLAGS", ())), _modseq(data))
+        return out
+
+    def noop(self) -> None:
+        """A round trip that fails fast on a dead connection."""
+        self.client.noop()
+
+
+def _modseq(data: dict[bytes, Any]) -> int | None:
+    value = data.get(b"MODSEQ")
+    if isinstance(value, tuple | list) and value:
+        return int(value[0])
+    return int(value) if isinstance(value, int) else None
+
+
+def _fetched(uid: int, data: dict[bytes, Any]) -> Fetched:
+    header = b""
+    for key, value in data.items():
+        if key.startswith(b"BODY[HEADER") and isinstance(value, bytes):
+            header = value
+            break
+    internal = data.get(b"INTERNALDATE")
+    if isinstance(internal, datetime):
+        # imapclient returns naive local time by default; normalise to aware UTC.
+        internal = internal.astimezone(UTC) if internal.tzinfo else internal.replace(tzinfo=UTC)
+    return Fetched(
+        uid=uid,
+        header=header,
+        flags=tuple(_text(f) for f in data.get(b"FLAGS", ())),
+        internaldate=internal if isinstance(internal, datetime) else None,
+        modseq=_modseq(data),
+    )

@@ -1,0 +1,110 @@
+"""Mailbox connection URLs, written the way database URLs are.
+
+``imap://user:pass@host:port`` (no TLS: for loopback and tests), ``imaps://`` (implicit TLS,
+port 993), ``imap+starttls://`` (STARTTLS required, 143);
+``smtp://``, ``smtps://`` (465), ``smtp+starttls://`` (587). User and password are
+percent-decoded. Query options: ``auth=xoauth2`` with ``token_command=...`` (a command that
+prints an OAuth2 access token, e.g. from a credential helper); ``cafile=PATH`` to trust a
+private CA; ``timeout=SECONDS``. :func:`redact` is the only way a URL is ever shown.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import parse_qs, unquote, urlsplit
+
+_SCHEMES = {
+    "imap": ("imap", "plain", 143),
+    "imaps": ("imap", "tls", 993),
+    "imap+starttls": ("imap", "starttls", 143),
+    "smtp": ("smtp", "plain", 25),
+    "smtps": ("smtp", "tls", 465),
+    "smtp+starttls": ("smtp", "starttls", 587),
+}
+_OPTIONS = {"auth", "token_command", "cafile", "timeout"}
+
+
+class URLError(ValueError):
+    """A connection URL that cannot be used; the message never contains the password."""
+
+
+@dataclass(frozen=True, slots=True)
+class MailURL:
+    """A parsed IMAP or SMTP URL."""
+
+    protocol: str
+    security: str
+    host: str
+    port: int
+    username: str
+    password: str
+    auth: str = "password"
+    token_command: str | None = None
+    cafile: str | None = None
+    timeout: float = 30.0
+
+    @property
+    def redacted(self) -> str:
+        """The URL with the password replaced by ``***``."""
+        scheme = next(k for k, v in _SCHEMES.items() if v[:2] == (self.protocol, self.security))
+        user = f"{self.username}:***@" if self.username else ""
+        return f"{scheme}://{user}{self.host}:{self.port}"
+
+
+def parse_url(text: str, protocol: str) -> MailURL:
+    """Parse ``text`` as a URL of ``protocol`` (imap or smtp); raise :class:`URLError`."""
+    try:
+        parts = urlsplit(text.strip())
+        port = parts.port
+    except ValueError as exc:
+        raise URLError(f"not a valid {protocol} URL: {exc}") from None
+    scheme = parts.scheme.lower()
+    known = _SCHEMES.get(scheme)
+    if known is None or known[0] != protocol:
+        allowed = ", ".join(f"{k}://" for k, v in _SCHEMES.items() if v[0] == protocol)
+        raise URLError(f"{protocol} URL must start with one of {allowed} (got {scheme or 'no'}://)")
+    if not parts.hostname:
+        raise URLError(f"{protocol} URL has no host name")
+    options = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise URLError(f"unknown {protocol} URL option(s): {', '.join(sorted(unknown))}")
+    auth = options.get("auth", "password").lower()
+    if auth not in ("password", "xoauth2"):
+        raise URLError("auth must be 'password' or 'xoauth2'")
+    if auth == "xoauth2" and not options.get("token_command"):
+        raise URLError("auth=xoauth2 needs token_command=... (a command printing an access token)")
+    username = unquote(parts.username or "")
+    password = unquote(parts.password or "")
+    if protocol == "imap" and not username:
+        raise URLError("imap URL needs a user name: imap://user:password@host")
+    if protocol == "imap" and auth == "password" and not password:
+        raise URLError("imap URL needs a password: imap://user:password@host")
+    try:
+        timeout = float(options.get("timeout", "30"))
+    except ValueError:
+        raise URLError("timeout must be a number of seconds") from None
+    return MailURL(
+        protocol=protocol,
+        security=known[1],
+        host=parts.hostname,
+        port=port or known[2],
+        username=username,
+        password=password,
+        auth=auth,
+        token_command=options.get("token_command"),
+        cafile=options.get("cafile"),
+        timeout=timeout,
+    )
+
+
+def redact(text: str) -> str:
+    """A URL string safe to print, whether or not it parses."""
+    try:
+        parts = urlsplit(text)
+        if parts.password is None:
+            return text.split("?", 1)[0]
+        netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+        return f"{parts.scheme}://{netloc}{parts.path}"
+    except ValueError:
+        return "(unparseable URL)"

@@ -1,0 +1,51 @@
+"""Where the service keeps its state, from the environment (12-factor style).
+
+- ``FOLLOWUP_DATABASE_URL``: ``postgres://user:pass@host/db`` or ``sqlite:///path``; default
+  an SQLite file in the data directory.
+- ``FOLLOWUP_DATA_DIR``: default ``~/.local/share/followup``.
+- ``FOLLOWUP_CONFIG``: the TOML settings file (business hours, ladder, people); optional.
+- ``FOLLOWUP_SECRET_KEY`` / ``FOLLOWUP_SECRET_KEY_FILE``: see :mod:`assistant.secrets`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from .core.evaluate import MailboxPolicy
+from .settings import FollowupConfig, build_policy, load_config
+from .store.db import database_url
+from .store.models import Mailbox
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """Resolved locations and the loaded settings file."""
+
+    database_url: str
+    data_dir: Path
+    config: FollowupConfig
+
+    @classmethod
+    def from_env(cls, config_path: Path | None = None) -> Runtime:
+        """Read the environment (and the settings file it names)."""
+        data_dir = Path(
+            os.environ.get("FOLLOWUP_DATA_DIR") or Path.home() / ".local" / "share" / "followup"
+        )
+        path = config_path or (
+            Path(os.environ["FOLLOWUP_CONFIG"]) if os.environ.get("FOLLOWUP_CONFIG") else None
+        )
+        url = database_url(os.environ.get("FOLLOWUP_DATABASE_URL"), data_dir)
+        return cls(url, data_dir, load_config(path))
+
+    def policy(self, mailbox: Mailbox) -> MailboxPolicy:
+        """The rules for one stored mailbox: its team and address, the file's hours and ladder."""
+        cfg = self.config.model_copy(
+            update={
+                "mailbox": self.config.mailbox.model_copy(
+                    update={"name": mailbox.name, "address": mailbox.address, "team": mailbox.team}
+                )
+            }
+        )
+        return build_policy(cfg)

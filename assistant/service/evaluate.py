@@ -1,0 +1,167 @@
+"""Re-evaluate the threads a sync touched, and store their state.
+
+Incremental: only the threads that share a Message-ID, a reference or a (non-generic)
+subject with the changed messages are loaded and re-threaded, so a new message costs its
+thread, not the mailbox. A large change (a first sync) re-threads the whole mailbox once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from tortoise.transactions import in_transaction
+
+from ..core.evaluate import MailboxPolicy
+from ..core.model import Thread, Verdict
+from ..core.ownership import assign_owner
+from ..core.state import State, thread_state
+from ..core.subject import is_generic
+from ..core.threading import thread_messages
+from ..store.models import Mailbox, MessageRef, StoredMessage, ThreadRecord
+from ..store.records import to_message
+
+#: Above this many changed messages, re-thread the whole mailbox in one pass.
+FULL_PASS = 2000
+CHUNK = 500
+
+
+def _chunks(values: list[str] | list[int]) -> Iterable[list[str] | list[int]]:
+    for i in range(0, len(values), CHUNK):
+        yield values[i : i + CHUNK]
+
+
+async def _related(mailbox: Mailbox, seeds: list[StoredMessage]) -> list[StoredMessage]:
+    ids = {r.message_id for r in seeds}
+    linked = set(ids)
+    for r in seeds:
+        linked.update(r.references)
+        linked.update(r.in_reply_to)
+    subjects = sorted({r.subject_key for r in seeds if not is_generic(r.subject_key)})
+    found: dict[int, StoredMessage] = {r.id: r for r in seeds}
+    for chunk in _chunks(sorted(linked)):
+        for row in await StoredMessage.filter(mailbox=mailbox, message_id__in=chunk):
+            found[row.id] = row
+    for chunk in _chunks(sorted(ids)):
+        ref_rows = await MessageRef.filter(mailbox=mailbox, ref_id__in=chunk).values_list(
+            "message_id", flat=True
+        )
+        for row in await StoredMessage.filter(id__in=list(ref_rows)):
+            found[row.id] = row
+    for chunk in _chunks(subjects):
+        for row in await StoredMessage.filter(mailbox=mailbox, subject_key__in=chunk):
+            found[row.id] = row
+    thread_ids = sorted({r.thread_id for r in found.values() if r.thread_id})
+    for chunk in _chunks(thread_ids):
+        for row in await StoredMessage.filter(mailbox=mailbox, thread_id__in=chunk):
+            found[row.id] = row
+    return list(found.values())
+
+
+def _verdict(row: StoredMessage) -> Verdict:
+    return Verdict(machine=True, rule=row.machine_rule) if row.machine_rule else Verdict(False)
+
+
+_RECORD_FIELDS = (
+    "subject",
+    "state",
+    "reason",
+    "waiting_since",
+    "client",
+    "last_message_at",
+    "message_count",
+    "owner",
+    "owner_rule",
+)
+
+
+async def _existing(mailbox: Mailbox, thread_ids: list[str]) -> dict[str, ThreadRecord]:
+    found: dict[str, ThreadRecord] = {}
+    for chunk in _chunks(thread_ids):
+        for record in await ThreadRecord.filter(mailbox=mailbox, thread_id__in=chunk):
+            found[record.thread_id] = record
+    return found
+
+
+def _record_values(
+    thread: Thread, policy: MailboxPolicy, verdicts: dict[str, Verdict]
+) -> dict[str, object]:
+    state = thread_state(thread, policy.team, lambda m: verdicts[m.message_id])
+    owner = rule = None
+    if state.state is State.AWAITING_TEAM:
+        assignment = assign_owner(
+            state.client, thread.subject, policy.ownership, dict(policy.people)
+        )
+        owner, rule = assignment.owner, assignment.rule
+    return {
+        "subject": thread.subject,
+        "state": str(state.state),
+        "reason": state.reason,
+        "waiting_since": state.waiting_since,
+        "client": state.client.email if state.client else None,
+        "last_message_at": thread.last_date,
+        "message_count": len(thread.messages),
+        "owner": owner,
+        "owner_rule": rule,
+    }
+
+
+async def reevaluate(
+    mailbox: Mailbox, changed: list[int], policy: MailboxPolicy
+) -> list[ThreadRecord]:
+    """Re-thread what ``changed`` (row ids) touches; store thread ids and thread records."""
+    if not changed:
+        return []
+    if len(changed) > FULL_PASS:
+        rows = await StoredMessage.filter(mailbox=mailbox)
+    else:
+        rows = await _related(mailbox, await StoredMessage.filter(id__in=changed))
+    by_message_id: dict[str, list[StoredMessage]] = {}
+    verdicts: dict[str, Verdict] = {}
+    for row in rows:
+        by_message_id.setdefault(row.message_id, []).append(row)
+        verdicts[row.message_id] = _verdict(row)
+    old_thread_ids = {r.thread_id for r in rows if r.thread_id}
+    threads = thread_messages(
+        [to_message(r) for r in rows],
+        shared=policy.team.__contains__,
+        eligible=lambda m: verdicts[m.message_id].human,
+    )
+    existing = await _existing(mailbox, sorted({t.id for t in threads}))
+
+    moved: list[StoredMessage] = []
+    create: list[ThreadRecord] = []
+    update: list[ThreadRecord] = []
+    for thread in threads:
+        values = _record_values(thread, policy, verdicts)
+        for m in thread.messages:
+            for row in by_message_id.get(m.message_id, []):
+                if row.thread_id != thread.id:
+                    row.thread_id = thread.id
+                    moved.append(row)
+        record = existing.get(thread.id)
+        if record is None:
+            create.append(ThreadRecord(mailbox=mailbox, thread_id=thread.id, **values))
+        else:
+            record.update_from_dict(values)
+            update.append(record)
+    gone = sorted(old_thread_ids - {t.id for t in threads})
+    await _write(mailbox, moved, create, update, gone)
+    return create + update
+
+
+async def _write(
+    mailbox: Mailbox,
+    moved: list[StoredMessage],
+    create: list[ThreadRecord],
+    update: list[ThreadRecord],
+    gone: list[str],
+) -> None:
+    async with in_transaction():
+        if moved:
+            await StoredMessage.bulk_update(moved, fields=["thread_id"], batch_size=CHUNK)
+        if create:
+            await ThreadRecord.bulk_create(create, batch_size=CHUNK)
+        if update:
+            await ThreadRecord.bulk_update(update, fields=list(_RECORD_FIELDS), batch_size=CHUNK)
+        for chunk in _chunks(gone):
+            await ThreadRecord.filter(mailbox=mailbox, thread_id__in=chunk).delete()

@@ -1,0 +1,180 @@
+"""Connecting mailboxes: add (validated, credentials encrypted), list, and test a connection."""
+
+from __future__ import annotations
+
+import asyncio
+import ssl
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import aiosmtplib
+
+from ..core.team import Team
+from ..mail.imap import ConnectError, ImapSession
+from ..mail.urls import MailURL, parse_url
+from ..secrets import decrypt, encrypt
+from ..store.models import Folder, Mailbox, StoredMessage, ThreadRecord
+
+
+class MailboxError(ValueError):
+    """A mailbox request that cannot be carried out; the message says why."""
+
+
+@dataclass
+class ConnectionCheck:
+    """The result of testing a mailbox's servers."""
+
+    imap_ok: bool = False
+    imap_error: str | None = None
+    imap_error_kind: str | None = None
+    capabilities: list[str] = field(default_factory=list)
+    folders: list[tuple[str, str]] = field(default_factory=list)
+    smtp_ok: bool | None = None
+    smtp_error: str | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """Everything configured works."""
+        return self.imap_ok and self.smtp_ok is not False and not self.problems
+
+
+def _probe_imap(url: MailURL, check: ConnectionCheck) -> None:
+    try:
+        with ImapSession(url) as session:
+            check.capabilities = sorted(session.capabilities)
+            check.folders = [(f.name, f.role) for f in session.folders()]
+            check.imap_ok = True
+    except ConnectError as exc:
+        check.imap_error, check.imap_error_kind = str(exc), exc.kind
+        return
+    roles = {role for _, role in check.folders}
+    if "inbox" not in roles:
+        check.problems.append("no INBOX folder")
+    if "sent" not in roles:
+        check.problems.append(
+            "no Sent folder found (by SPECIAL-USE or name): team replies sent from other clients "
+            "will only be seen when they copy the shared address"
+        )
+
+
+async def _probe_smtp(url: MailURL, check: ConnectionCheck) -> None:
+    context = ssl.create_default_context(cafile=url.cafile)
+    client = aiosmtplib.SMTP(
+        hostname=url.host,
+        port=url.port,
+        use_tls=url.security == "tls",
+        start_tls=url.security == "starttls",
+        tls_context=context,
+        timeout=url.timeout,
+    )
+    try:
+        await client.connect()
+        if url.username:
+            await client.login(url.username, url.password)
+        check.smtp_ok = True
+    except aiosmtplib.SMTPAuthenticationError:
+        check.smtp_ok, check.smtp_error = False, f"SMTP login as {url.username!r} was refused"
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        check.smtp_ok, check.smtp_error = False, f"SMTP {url.host}:{url.port}: {exc}"
+    finally:
+        if client.is_connected:
+            client.close()
+
+
+async def check_connection(imap: MailURL, smtp: MailURL | None) -> ConnectionCheck:
+    """Connect to the servers and report exactly what works and what does not."""
+    check = ConnectionCheck()
+    await asyncio.to_thread(_probe_imap, imap, check)
+    if smtp is not None:
+        await _probe_smtp(smtp, check)
+    return check
+
+
+def parse_urls(imap: str, smtp: str | None) -> tuple[MailURL, MailURL | None]:
+    """Validate both URLs (raises URLError)."""
+    return parse_url(imap, "imap"), parse_url(smtp, "smtp") if smtp else None
+
+
+async def add_mailbox(
+    name: str,
+    address: str,
+    imap: str,
+    smtp: str | None,
+    team: list[str],
+    owner: str | None,
+    grace_seconds: int,
+    connected_at: datetime,
+    history_since: datetime | None,
+) -> Mailbox:
+    """Store a new mailbox; credentials are encrypted before they reach the database."""
+    if await Mailbox.exists(name=name):
+        raise MailboxError(f"a mailbox named {name!r} exists already")
+    if "@" not in address:
+        raise MailboxError(f"--address {address!r} is not an email address")
+    Team.from_patterns(team, address)  # raises PatternError with a clear message
+    parse_urls(imap, smtp)
+    return await Mailbox.create(
+        name=name,
+        address=address.lower(),
+        imap_secret=encrypt(imap),
+        smtp_secret=encrypt(smtp) if smtp else None,
+        team=team,
+        owner=owner.lower() if owner else None,
+        grace_seconds=grace_seconds,
+        connected_at=connected_at,
+        history_since=history_since,
+    )
+
+
+async def get_mailbox(name: str) -> Mailbox:
+    """The mailbox called ``name``, or a clear error listing the known ones."""
+    mailbox = await Mailbox.get_or_none(name=name)
+    if mailbox is None:
+        names = await Mailbox.all().order_by("name").values_list("name", flat=True)
+        known = ", ".join(str(n) for n in names) or "none yet: followup mailbox add ..."
+        raise MailboxError(f"no mailbox named {name!r} (known: {known})")
+    return mailbox
+
+
+def mailbox_urls(mailbox: Mailbox) -> tuple[MailURL, MailURL | None]:
+    """Decrypt and parse the stored URLs."""
+    smtp = decrypt(mailbox.smtp_secret) if mailbox.smtp_secret else None
+    return parse_urls(decrypt(mailbox.imap_secret), smtp)
+
+
+@dataclass(frozen=True)
+class MailboxSummary:
+    """One line of ``followup mailbox list``."""
+
+    name: str
+    address: str
+    imap: str
+    folders: int
+    messages: int
+    awaiting: int
+    last_sync: datetime | None
+
+
+async def summaries() -> list[MailboxSummary]:
+    """Every mailbox with counts; URLs are shown redacted."""
+    out = []
+    for mailbox in await Mailbox.all().order_by("name"):
+        try:
+            imap = mailbox_urls(mailbox)[0].redacted
+        except Exception:  # an undecryptable or broken URL must not hide the others
+            imap = "(cannot decrypt: check FOLLOWUP_SECRET_KEY)"
+        folders = await Folder.filter(mailbox=mailbox)
+        synced = [f.synced_at for f in folders if f.synced_at]
+        out.append(
+            MailboxSummary(
+                name=mailbox.name,
+                address=mailbox.address,
+                imap=imap,
+                folders=len(folders),
+                messages=await StoredMessage.filter(mailbox=mailbox).count(),
+                awaiting=await ThreadRecord.filter(mailbox=mailbox, state="awaiting_team").count(),
+                last_sync=max(synced) if synced else None,
+            )
+        )
+    return out

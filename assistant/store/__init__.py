@@ -1,0 +1,1 @@
+"""The store: tortoise-orm models, migrations and queries. SQLite by default, PostgreSQL by URL."""

@@ -1,0 +1,134 @@
+"""Tortoise models. Tables hold header records and sync state, never message bodies.
+
+Credentials are stored encrypted (see :mod:`assistant.secrets`); the columns hold Fernet
+tokens, never the URLs themselves.
+"""
+
+from __future__ import annotations
+
+from tortoise import fields
+from tortoise.models import Model
+
+
+class Mailbox(Model):
+    """A connected shared mailbox."""
+
+    id = fields.IntField(primary_key=True)
+    name = fields.CharField(max_length=64, unique=True)
+    address = fields.CharField(max_length=320)
+    imap_secret = fields.TextField()
+    smtp_secret = fields.TextField(null=True)
+    team: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    owner = fields.CharField(max_length=320, null=True)
+    grace_seconds = fields.IntField(default=120)
+    connected_at = fields.DatetimeField()
+    history_since = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    folders: fields.ReverseRelation[Folder]
+
+    class Meta:
+        table = "mailbox"
+
+
+class Folder(Model):
+    """One IMAP folder of a mailbox and its sync cursor.
+
+    ``last_uid`` is the highest UID whose header record is committed; ``uidnext`` and
+    ``highestmodseq`` are the server's values at the end of the last complete sync;
+    ``message_count`` is how many records we hold, to notice expunges.
+    """
+
+    id = fields.IntField(primary_key=True)
+    mailbox: fields.ForeignKeyRelation[Mailbox] = fields.ForeignKeyField(
+        "models.Mailbox", related_name="folders", on_delete=fields.CASCADE
+    )
+    name = fields.CharField(max_length=512)
+    role = fields.CharField(max_length=16, default="other")
+    uidvalidity = fields.BigIntField(null=True)
+    uidnext = fields.BigIntField(null=True)
+    highestmodseq = fields.BigIntField(null=True)
+    last_uid = fields.BigIntField(default=0)
+    message_count = fields.IntField(default=0)
+    synced_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "folder"
+        unique_together = (("mailbox", "name"),)
+
+
+class StoredMessage(Model):
+    """The header record of one message copy in one folder."""
+
+    id = fields.BigIntField(primary_key=True)
+    mailbox: fields.ForeignKeyRelation[Mailbox] = fields.ForeignKeyField(
+        "models.Mailbox", related_name="messages", on_delete=fields.CASCADE
+    )
+    folder: fields.ForeignKeyRelation[Folder] = fields.ForeignKeyField(
+        "models.Folder", related_name="messages", on_delete=fields.CASCADE
+    )
+    uid = fields.BigIntField()
+    message_id = fields.CharField(max_length=512, db_index=True)
+    synthetic_id = fields.BooleanField(default=False)
+    in_reply_to: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    references: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    sender = fields.CharField(max_length=320, null=True)
+    sender_name = fields.CharField(max_length=256, default="")
+    to: fields.JSONField[list[list[str]]] = fields.JSONField(default=list)
+    cc: fields.JSONField[list[list[str]]] = fields.JSONField(default=list)
+    reply_to: fields.JSONField[list[list[str]]] = fields.JSONField(default=list)
+    date = fields.DatetimeField()
+    date_source = fields.CharField(max_length=16)
+    internaldate = fields.DatetimeField(null=True)
+    subject = fields.TextField(default="")
+    subject_key = fields.CharField(max_length=255, db_index=True, default="")
+    headers: fields.JSONField[dict[str, str]] = fields.JSONField(default=dict)
+    issues: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    flags: fields.JSONField[list[str]] = fields.JSONField(default=list)
+    modseq = fields.BigIntField(null=True)
+    machine_rule = fields.CharField(max_length=64, null=True)
+    thread_id = fields.CharField(max_length=512, null=True, db_index=True)
+
+    class Meta:
+        table = "message"
+        unique_together = (("folder", "uid"),)
+
+
+class MessageRef(Model):
+    """One Message-ID a stored message refers to: finds children that arrived first."""
+
+    id = fields.BigIntField(primary_key=True)
+    mailbox: fields.ForeignKeyRelation[Mailbox] = fields.ForeignKeyField(
+        "models.Mailbox", related_name="refs", on_delete=fields.CASCADE
+    )
+    message: fields.ForeignKeyRelation[StoredMessage] = fields.ForeignKeyField(
+        "models.StoredMessage", related_name="refs", on_delete=fields.CASCADE
+    )
+    ref_id = fields.CharField(max_length=512, db_index=True)
+
+    class Meta:
+        table = "message_ref"
+
+
+class ThreadRecord(Model):
+    """A thread's state as last evaluated by the core."""
+
+    id = fields.BigIntField(primary_key=True)
+    mailbox: fields.ForeignKeyRelation[Mailbox] = fields.ForeignKeyField(
+        "models.Mailbox", related_name="threads", on_delete=fields.CASCADE
+    )
+    thread_id = fields.CharField(max_length=512)
+    subject = fields.TextField(default="")
+    state = fields.CharField(max_length=32)
+    reason = fields.TextField(default="")
+    waiting_since = fields.DatetimeField(null=True)
+    client = fields.CharField(max_length=320, null=True)
+    last_message_at = fields.DatetimeField()
+    message_count = fields.IntField(default=0)
+    owner = fields.CharField(max_length=320, null=True)
+    owner_rule = fields.CharField(max_length=32, null=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "thread"
+        unique_together = (("mailbox", "thread_id"),)

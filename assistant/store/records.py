@@ -1,0 +1,61 @@
+"""Converting between the core's :class:`Message` and stored rows."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from ..core.model import Address, Message
+from .models import StoredMessage
+
+
+def _addrs(values: tuple[Address, ...]) -> list[list[str]]:
+    return [[a.email, a.name] for a in values]
+
+
+def _from_addrs(values: list[list[str]]) -> tuple[Address, ...]:
+    return tuple(Address(email, name) for email, name in values)
+
+
+def message_fields(msg: Message) -> dict[str, Any]:
+    """Column values for a parsed message (everything but mailbox, folder, uid, flags)."""
+    return {
+        "message_id": msg.message_id[:512],
+        "synthetic_id": msg.synthetic_id,
+        "in_reply_to": list(msg.in_reply_to),
+        "references": list(msg.references),
+        "sender": msg.sender.email[:320] if msg.sender else None,
+        "sender_name": msg.sender.name[:256] if msg.sender else "",
+        "to": _addrs(msg.to),
+        "cc": _addrs(msg.cc),
+        "reply_to": _addrs(msg.reply_to),
+        "date": msg.date,
+        "date_source": msg.date_source,
+        "subject": msg.subject,
+        "subject_key": msg.subject_key[:255],
+        "headers": msg.headers,
+        "issues": list(msg.issues),
+    }
+
+
+def to_message(row: StoredMessage) -> Message:
+    """The core record of a stored row."""
+    sender = Address(row.sender, row.sender_name) if row.sender else None
+    date: datetime = row.date
+    return Message(
+        message_id=row.message_id,
+        synthetic_id=row.synthetic_id,
+        in_reply_to=tuple(row.in_reply_to),
+        references=tuple(row.references),
+        sender=sender,
+        to=_from_addrs(row.to),
+        cc=_from_addrs(row.cc),
+        reply_to=_from_addrs(row.reply_to),
+        date=date,
+        date_source=row.date_source,
+        subject=row.subject,
+        subject_key=row.subject_key,
+        headers=dict(row.headers),
+        issues=tuple(row.issues),
+        source=f"uid:{row.uid}",
+    )

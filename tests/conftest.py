@@ -1,0 +1,114 @@
+"""Shared fixtures: real servers started on demand (nothing is autouse; see tests/servers/)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import TypeVar
+from urllib.parse import quote
+
+import pytest
+
+from tests.servers import Dovecot, MissingBinary, Postgres, Redis, SmtpSink, server_dir
+
+T = TypeVar("T")
+_user_ids = itertools.count(1)
+
+
+def start_server(factory: Callable[[], T]) -> T:
+    """Start a server; a missing program fails the test (skips with FOLLOWUP_ALLOW_SKIP=1)."""
+    try:
+        return factory()
+    except MissingBinary as missing:
+        if os.environ.get("FOLLOWUP_ALLOW_SKIP") == "1":
+            pytest.skip(str(missing))
+        pytest.fail(f"{missing}. Run scripts/test.sh, which installs it.", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def dovecot() -> Iterator[Dovecot]:
+    """One private Dovecot (IMAP + IMAPS) per test session."""
+    with server_dir("dovecot") as path:
+        server = start_server(Dovecot(path).start)
+        yield server
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[Postgres]:
+    """A private PostgreSQL cluster (or $FOLLOWUP_TEST_POSTGRES_URL) with a ``followup`` db."""
+    with server_dir("postgres") as path:
+        server = start_server(Postgres(path).start)
+        yield server
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis() -> Iterator[Redis]:
+    """A private redis-server (or $FOLLOWUP_TEST_REDIS_URL)."""
+    with server_dir("redis") as path:
+        server = start_server(Redis(path).start)
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def smtp_sink() -> Iterator[SmtpSink]:
+    """A fresh plaintext SMTP sink recording deliveries (``fail_next`` to inject errors)."""
+    with SmtpSink() as sink:
+        yield sink
+
+
+@dataclass(frozen=True)
+class ImapUser:
+    """A mailbox user of the session Dovecot, unique to one test."""
+
+    name: str
+    password: str
+    host: str
+    port: int
+    tls_port: int
+
+    @property
+    def url(self) -> str:
+        """``imap://name:password@127.0.0.1:PORT`` (plaintext port)."""
+        return f"imap://{self._userinfo()}@{self.host}:{self.port}"
+
+    @property
+    def tls_url(self) -> str:
+        """``imaps://name:password@127.0.0.1:TLS_PORT``."""
+        return f"imaps://{self._userinfo()}@{self.host}:{self.tls_port}"
+
+    def _userinfo(self) -> str:
+        return f"{quote(self.name, safe='')}:{quote(self.password, safe='')}"
+
+
+@pytest.fixture
+def imap_user(dovecot: Dovecot) -> ImapUser:
+    """A fresh user (empty mailbox) in the session Dovecot."""
+    name, password = f"user{next(_user_ids)}-{secrets.token_hex(3)}", secrets.token_hex(8)
+    dovecot.add_user(name, password)
+    return ImapUser(name, password, dovecot.host, dovecot.port, dovecot.tls_port)
+
+
+@pytest.fixture(params=["sqlite", "postgres"])
+def store_url(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> str:
+    """A fresh, empty database on each backend the product supports."""
+    if request.param == "sqlite":
+        return f"sqlite://{tmp_path_factory.mktemp('db') / 'followup.sqlite3'}"
+    server: Postgres = request.getfixturevalue("postgres")
+    return server.new_database(f"t{next(_user_ids)}_{secrets.token_hex(3)}")
+
+
+@pytest.fixture
+def secret_key(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A fresh FOLLOWUP_SECRET_KEY for the test."""
+    from assistant.secrets import new_key
+
+    key = new_key()
+    monkeypatch.setenv("FOLLOWUP_SECRET_KEY", key)
+    monkeypatch.delenv("FOLLOWUP_SECRET_KEY_FILE", raising=False)
+    return key

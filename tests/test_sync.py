@@ -1,0 +1,276 @@
+"""The sync engine against a real Dovecot, storing into SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import email
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+
+import pytest
+from imapclient.exceptions import IMAPClientError
+
+from assistant.core.evaluate import MailboxPolicy
+from assistant.runtime import Runtime
+from assistant.service import ingest
+from assistant.service.ingest import sync_mailbox
+from assistant.service.mailboxes import add_mailbox
+from assistant.settings import FollowupConfig
+from assistant.store.db import store
+from assistant.store.models import Folder, Mailbox, StoredMessage, ThreadRecord
+from tests.conftest import ImapUser
+from tests.servers import Dovecot
+
+T0 = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+
+
+def mail(
+    mid: str,
+    sender: str,
+    subject: str,
+    *,
+    to: str = "support@example.com",
+    parents: tuple[str, ...] = (),
+    minute: int = 0,
+    extra: str = "",
+) -> bytes:
+    lines = [
+        f"From: {sender}",
+        f"To: {to}",
+        f"Subject: {subject}",
+        f"Date: Mon, 16 Nov 2026 09:{minute:02d}:00 +0000",
+        f"Message-ID: <{mid}>",
+    ]
+    if parents:
+        lines.append("References: " + " ".join(f"<{p}>" for p in parents))
+        lines.append(f"In-Reply-To: <{parents[-1]}>")
+    if extra:
+        lines.append(extra)
+    return ("\r\n".join(lines) + "\r\n\r\nHello.\r\n").encode()
+
+
+@dataclass
+class Env:
+    mailbox: Mailbox
+    policy: MailboxPolicy
+    dovecot: Dovecot
+    user: ImapUser
+
+    def append(
+        self, folder: str, raw: bytes, flags: tuple[str, ...] = (), when: datetime | None = None
+    ) -> int | None:
+        """APPEND with INTERNALDATE = ``when``, else the Date header (as if delivered then)."""
+        date = email.message_from_bytes(raw).get("Date")
+        try:
+            when = when or (parsedate_to_datetime(date) if date else None)
+        except (TypeError, ValueError):
+            when = None
+        return self.dovecot.append(self.user.name, folder, raw, flags=flags, msg_time=when)
+
+    async def sync(self) -> ingest.SyncReport:
+        mailbox = await Mailbox.get(id=self.mailbox.id)
+        return await sync_mailbox(mailbox, self.policy)
+
+    async def states(self) -> dict[str, str]:
+        return {t.thread_id: t.state for t in await ThreadRecord.filter(mailbox=self.mailbox)}
+
+
+@pytest.fixture
+async def env(
+    store_url: str, imap_user: ImapUser, dovecot: Dovecot, secret_key: str
+) -> AsyncIterator[Env]:
+    async with store(store_url):
+        mailbox = await add_mailbox(
+            "support",
+            "support@example.com",
+            imap_user.url,
+            None,
+            ["@example.com"],
+            None,
+            120,
+            T0,
+            None,
+        )
+        runtime = Runtime(store_url, dovecot.maildir(imap_user.name), FollowupConfig())
+        yield Env(mailbox, runtime.policy(mailbox), dovecot, imap_user)
+
+
+def by_folder(report: ingest.SyncReport) -> dict[str, ingest.FolderReport]:
+    return {f.role: f for f in report.folders}
+
+
+async def test_first_sync_stores_headers_and_thread_states(env: Env) -> None:
+    env.append("INBOX", mail("q1@c.test", "Anna <anna@c.test>", "Wrong VAT on invoice"))
+    env.append(
+        "Sent",
+        mail(
+            "r1@example.com",
+            "Alice <alice@example.com>",
+            "Re: Wrong VAT on invoice",
+            to="anna@c.test",
+            parents=("q1@c.test",),
+            minute=5,
+        ),
+    )
+    env.append("INBOX", mail("q2@d.test", "Dev <dev@d.test>", "Export fails", minute=7))
+    env.append(
+        "INBOX",
+        mail(
+            "b1@mx.test", "MAILER-DAEMON@mx.test", "Undelivered Mail Returned to Sender", minute=8
+        ),
+    )
+    report = await env.sync()
+    folders = by_folder(report)
+    assert folders["inbox"].new == 3 and folders["sent"].new == 1
+    assert {f.role for f in report.folders} >= {"inbox", "sent", "archive"}
+    assert await StoredMessage.filter(mailbox=env.mailbox).count() == 4
+    assert await env.states() == {
+        "q1@c.test": "awaiting_client",
+        "q2@d.test": "awaiting_team",
+        "b1@mx.test": "ignored",
+    }
+    bounce = await StoredMessage.get(message_id="b1@mx.test")
+    assert bounce.machine_rule == "mailer-daemon"
+    record = await ThreadRecord.get(thread_id="q2@d.test")
+    assert record.waiting_since == datetime(2026, 11, 16, 9, 7, tzinfo=UTC)
+    assert record.client == "dev@d.test"
+
+
+async def test_unchanged_mailbox_does_nothing_and_new_mail_is_incremental(env: Env) -> None:
+    env.append("INBOX", mail("q1@c.test", "anna@c.test", "Wrong VAT on invoice"))
+    await env.sync()
+    again = await env.sync()
+    assert all(f.reason == "unchanged" and f.new == 0 for f in again.folders)
+    assert again.threads_changed == 0
+    env.append(
+        "Sent",
+        mail(
+            "r1@example.com",
+            "alice@example.com",
+            "Re: Wrong VAT on invoice",
+            to="anna@c.test",
+            parents=("q1@c.test",),
+            minute=3,
+        ),
+    )
+    report = await env.sync()
+    assert by_folder(report)["sent"].new == 1 and by_folder(report)["inbox"].new == 0
+    assert await env.states() == {"q1@c.test": "awaiting_client"}
+    assert await StoredMessage.filter(mailbox=env.mailbox).count() == 2
+
+
+async def test_flag_changes_arrive_through_condstore(env: Env) -> None:
+    uid = env.append("INBOX", mail("q1@c.test", "anna@c.test", "Wrong VAT on invoice"))
+    await env.sync()
+    client = env.dovecot.client(env.user.name)
+    try:
+        client.select_folder("INBOX")
+        client.add_flags([uid], [b"\\Answered"])
+    finally:
+        client.logout()
+    report = await env.sync()
+    assert by_folder(report)["inbox"].flags == 1
+    row = await StoredMessage.get(message_id="q1@c.test")
+    assert "\\Answered" in row.flags
+
+
+async def test_expunge_removes_the_record_and_reopens_the_thread(env: Env) -> None:
+    env.append("INBOX", mail("q1@c.test", "anna@c.test", "Wrong VAT on invoice"))
+    uid = env.append(
+        "Sent",
+        mail(
+            "r1@example.com",
+            "alice@example.com",
+            "Re: Wrong VAT on invoice",
+            to="anna@c.test",
+            parents=("q1@c.test",),
+            minute=3,
+        ),
+    )
+    await env.sync()
+    assert await env.states() == {"q1@c.test": "awaiting_client"}
+    client = env.dovecot.client(env.user.name)
+    try:
+        client.select_folder("Sent")
+        client.delete_messages([uid])
+        client.expunge()
+    finally:
+        client.logout()
+    report = await env.sync()
+    assert by_folder(report)["sent"].expunged == 1
+    assert not await StoredMessage.filter(message_id="r1@example.com").exists()
+    assert await env.states() == {"q1@c.test": "awaiting_team"}
+
+
+async def test_uidvalidity_change_resyncs_without_duplicates(env: Env) -> None:
+    for i in range(3):
+        env.append("INBOX", mail(f"q{i}@c.test", "anna@c.test", f"Topic number {i}", minute=i))
+    await env.sync()
+    env.dovecot.reset_uidvalidity(env.user.name, "INBOX")
+    report = await env.sync()
+    inbox = by_folder(report)["inbox"]
+    assert inbox.reset and inbox.new == 3
+    assert await StoredMessage.filter(mailbox=env.mailbox).count() == 3
+    assert len(await env.states()) == 3
+
+
+async def test_connection_killed_mid_sync_resumes_without_loss_or_duplicates(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for i in range(9):
+        env.append(
+            "INBOX", mail(f"q{i}@c.test", f"c{i}@c.test", f"Question {i} about order", minute=i)
+        )
+    monkeypatch.setattr(ingest, "STORE_BATCH", 3)
+    calls = 0
+
+    def kill_after_first_batch(folder: str, done: int, total: int) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            env.dovecot.kill_connections(env.user.name)
+
+    mailbox = await Mailbox.get(id=env.mailbox.id)
+    with pytest.raises((IMAPClientError, OSError)):
+        await sync_mailbox(mailbox, env.policy, progress=kill_after_first_batch)
+    stored = await StoredMessage.filter(mailbox=env.mailbox).count()
+    assert stored == 3  # the first batch was committed with its cursor
+    inbox = await Folder.get(mailbox=env.mailbox, role="inbox")
+    assert inbox.last_uid == 3
+    report = await env.sync()
+    assert by_folder(report)["inbox"].new == 6
+    assert await StoredMessage.filter(mailbox=env.mailbox).count() == 9
+
+
+async def test_malformed_huge_8bit_and_non_ascii_folders(env: Env) -> None:
+    env.dovecot.create_folder(env.user.name, "Éléments envoyés")
+    env.append("INBOX", b"Subject: no from, no id, no date\r\n\r\nbody\r\n")
+    env.append(
+        "INBOX",
+        "From: Zoë <zoe@c.test>\r\nSubject: Grüße aus Köln\r\n"
+        "Message-ID: <z@c.test>\r\nDate: garbage\r\n\r\nHallo\r\n".encode(),
+        when=T0,
+    )
+    huge = mail("h@c.test", "big@c.test", "Big attachment", minute=9) + b"A" * (8 << 20)
+    env.append("INBOX", huge)
+    env.append(
+        "Éléments envoyés",
+        mail(
+            "fr@example.com",
+            "alice@example.com",
+            "Re: Grüße aus Köln",
+            to="zoe@c.test",
+            parents=("z@c.test",),
+            minute=30,
+        ),
+    )
+    report = await env.sync()
+    roles = {f.name: f.role for f in report.folders}
+    assert roles["Éléments envoyés"] == "sent"
+    zoe = await StoredMessage.get(message_id="z@c.test")
+    assert zoe.subject == "Grüße aus Köln" and zoe.sender_name == "Zoë"
+    assert zoe.date_source == "internaldate" and zoe.date == T0
+    states = await env.states()
+    assert states["z@c.test"] == "awaiting_client" and states["h@c.test"] == "awaiting_team"
+    assert sum(1 for t in states if t.startswith("synthetic.")) == 1
