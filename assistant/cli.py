@@ -20,7 +20,7 @@ from .core.headers import parse_message
 from .core.machine import classify
 from .core.model import Message, Verdict
 from .parallel import default_workers, parse_all
-from .report import inspect_record, replay_document, replay_table
+from .report import inspect_record, replay_document, replay_table, wide_console
 from .settings import ConfigError, build_policy, load_config
 from .sources import RawHeader, SourceError, is_maildir, iter_paths, iter_source
 
@@ -33,6 +33,7 @@ class LazyGroup(click.Group):
         "mailbox": "assistant.cli_mailbox:mailbox",
         "sync": "assistant.cli_mailbox:sync",
         "secret-key": "assistant.cli_mailbox:secret_key",
+        "watch": "assistant.cli_mailbox:watch",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:
@@ -154,7 +155,4 @@ def replay(
     if as_json:
         click.echo(json.dumps(replay_document(reports, now), ensure_ascii=False))
     else:
-        console = Console(highlight=False)
-        if not console.is_terminal:
-            console = Console(highlight=False, width=140)  # files and pipes: don't squeeze to 80
-        replay_table(console, reports, now, len(messages), show_all)
+        replay_table(wide_console(), reports, now, len(messages), show_all)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,7 +24,9 @@ from rich.table import Table
 
 from .core.durations import DurationError, parse_duration
 from .core.team import PatternError
+from .logs import setup_logging
 from .mail.urls import MailURL, URLError
+from .report import wide_console
 from .runtime import Runtime
 from .secrets import SecretKeyError, new_key
 from .service.ingest import SyncReport, sync_mailbox
@@ -36,8 +40,10 @@ from .service.mailboxes import (
     parse_urls,
     summaries,
 )
+from .service.watch import MailboxWatcher
 from .settings import ConfigError
 from .store.db import store
+from .store.models import Mailbox
 
 T = TypeVar("T")
 EXPECTED = (MailboxError, URLError, PatternError, SecretKeyError, ConfigError, DurationError)
@@ -150,7 +156,7 @@ def mailbox_list(config: Path | None) -> None:
         table.add_row(
             r.name, r.address, r.imap, str(r.folders), str(r.messages), str(r.awaiting), last
         )
-    Console().print(table)
+    wide_console().print(table)
 
 
 @mailbox.command("test")
@@ -165,7 +171,7 @@ def mailbox_test(name: str, config: Path | None) -> None:
         return imap, await check_connection(imap, smtp)
 
     imap, check = run_with_store(config, work)
-    out = Console(highlight=False)
+    out = wide_console()
     if not check.imap_ok:
         out.print(f"[red]IMAP failed ({check.imap_error_kind})[/]: {check.imap_error}")
     else:
@@ -205,7 +211,7 @@ def sync(name: str, since: str | None, config: Path | None) -> None:
             return await sync_mailbox(box, runtime.policy(box), history, progress)
 
         report = run_with_store(config, work)
-    out = Console(highlight=False)
+    out = wide_console()
     for f in report.folders:
         extra = " (UIDVALIDITY changed: resynced)" if f.reset else ""
         out.print(
@@ -213,3 +219,36 @@ def sync(name: str, since: str | None, config: Path | None) -> None:
             f"{f.expunged} expunged{extra}"
         )
     out.print(f"{report.threads_changed} threads re-evaluated")
+
+
+@click.command()
+@click.option("--poll", "poll", default=30.0, show_default=True, help="Seconds between checks.")
+@click.option("--no-idle", is_flag=True, help="Poll only (for servers whose IDLE misbehaves).")
+@click.option("--log-level", default="INFO", show_default=True)
+@config_option
+def watch(poll: float, no_idle: bool, log_level: str, config: Path | None) -> None:
+    """Keep every mailbox synced (IMAP IDLE, polling fallback) until stopped (Ctrl-C)."""
+    setup_logging(log_level)
+    log = logging.getLogger("followup.watch")
+
+    async def work(runtime: Runtime) -> None:
+        mailboxes = await Mailbox.all().order_by("name")
+        if not mailboxes:
+            raise MailboxError("no mailboxes to watch: followup mailbox add ...")
+        watchers = [
+            MailboxWatcher(m, runtime.policy(m), poll_interval=poll, use_idle=not no_idle)
+            for m in mailboxes
+        ]
+
+        def stop_all() -> None:
+            for watcher in watchers:
+                watcher.stop()
+
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop_all)
+        log.info("watching", extra={"mailboxes": [m.name for m in mailboxes], "idle": not no_idle})
+        await asyncio.gather(*(w.run() for w in watchers))
+        log.info("stopped")
+
+    run_with_store(config, work)

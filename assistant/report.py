@@ -15,6 +15,14 @@ from .core.model import Message, Verdict
 from .core.state import State
 
 
+def wide_console(stderr: bool = False) -> Console:
+    """A console; when writing to a file or pipe, wide enough not to fold table cells."""
+    console = Console(highlight=False, stderr=stderr)
+    if not console.is_terminal:
+        console = Console(highlight=False, stderr=stderr, width=160)
+    return console
+
+
 def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 

@@ -224,6 +224,14 @@ class ImapSession:
         """SELECT read-only: Followup never changes the client's mailbox."""
         self.client.select_folder(folder, readonly=True)
 
+    def unselect(self) -> None:
+        """Leave the selected folder. STATUS on a selected folder can answer from the
+        session's own (stale) view, so folders are only kept selected while syncing."""
+        if "UNSELECT" in self.capabilities:
+            self.client.unselect_folder()
+        else:
+            self.client.close_folder()  # read-only: CLOSE expunges nothing
+
     def uids_from(self, first_uid: int, since: datetime | None = None) -> list[int]:
         """UIDs >= ``first_uid`` (and arrived since ``since``), ascending."""
         criteria: list[Any] = ["UID", f"{first_uid}:*"]

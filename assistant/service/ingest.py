@@ -203,6 +203,7 @@ async def sync_folder(
         if Step.RECONCILE in plan.steps or needs_reconcile(folder.message_count, status):
             report.expunged, gone_threads = await _reconcile(session, folder)
             touched += gone_threads
+        await asyncio.to_thread(session.unselect)
     folder.uidvalidity = status.uidvalidity
     folder.uidnext = max(status.uidnext, folder.last_uid + 1)
     folder.highestmodseq = status.highestmodseq
@@ -211,7 +212,7 @@ async def sync_folder(
     return report, changed, touched
 
 
-async def _folder_rows(mailbox: Mailbox, infos: list[FolderInfo]) -> list[Folder]:
+async def folder_rows(mailbox: Mailbox, infos: list[FolderInfo]) -> list[Folder]:
     rows = []
     for info in watched(infos):
         row, _ = await Folder.get_or_create(
@@ -224,48 +225,61 @@ async def _folder_rows(mailbox: Mailbox, infos: list[FolderInfo]) -> list[Folder
     return rows
 
 
+async def _forget_touched(mailbox: Mailbox, touched: list[str]) -> list[int]:
+    """Row ids still in threads that lost messages; drop threads left with none."""
+    if not touched:
+        return []
+    ids = sorted(set(touched))
+    alive = set(await _thread_ids(StoredMessage.filter(mailbox=mailbox, thread_id__in=ids)))
+    dead = sorted(set(ids) - alive)
+    if dead:
+        await ThreadRecord.filter(mailbox=mailbox, thread_id__in=dead).delete()
+    rows = await StoredMessage.filter(mailbox=mailbox, thread_id__in=sorted(alive)).only("id")
+    return [row.id for row in rows]
+
+
+async def sync_folders(
+    session: ImapSession,
+    mailbox: Mailbox,
+    folders: list[Folder],
+    policy: MailboxPolicy,
+    since: datetime | None = None,
+    progress: Progress | None = None,
+) -> SyncReport:
+    """Sync ``folders`` over an open session, then re-evaluate the threads they touched."""
+    report = SyncReport(mailbox.name)
+    touched: list[str] = []
+    for folder in folders:
+        folder_report, changed, gone = await sync_folder(session, mailbox, folder, since, progress)
+        report.folders.append(folder_report)
+        report.changed_ids += changed
+        touched += gone
+    report.changed_ids += await _forget_touched(mailbox, touched)
+    if report.changed_ids:
+        records = await reevaluate(mailbox, sorted(set(report.changed_ids)), policy)
+        report.threads_changed = len(records)
+    return report
+
+
+async def open_folders(session: ImapSession, mailbox: Mailbox) -> list[Folder]:
+    """Discover the watched folders (LIST) and their stored cursors."""
+    infos = await asyncio.to_thread(session.folders)
+    return await folder_rows(mailbox, infos)
+
+
 async def sync_mailbox(
     mailbox: Mailbox,
     policy: MailboxPolicy,
     since: datetime | None = None,
     progress: Progress | None = None,
-    session: ImapSession | None = None,
 ) -> SyncReport:
-    """Sync every watched folder of ``mailbox`` once, then re-evaluate touched threads."""
-    own_session = session is None
-    if session is None:
-        url = parse_url(decrypt(mailbox.imap_secret), "imap")
-        session = await asyncio.to_thread(ImapSession, url)
-    report = SyncReport(mailbox.name)
-    touched: list[str] = []
+    """Connect, sync every watched folder of ``mailbox`` once, re-evaluate, disconnect."""
+    url = parse_url(decrypt(mailbox.imap_secret), "imap")
+    session = await asyncio.to_thread(ImapSession, url)
     try:
-        infos = await asyncio.to_thread(session.folders)
-        for folder in await _folder_rows(mailbox, infos):
-            folder_report, changed, gone = await sync_folder(
-                session, mailbox, folder, since or mailbox.history_since, progress
-            )
-            report.folders.append(folder_report)
-            report.changed_ids += changed
-            touched += gone
-    finally:
-        if own_session:
-            await asyncio.to_thread(session.close)
-    if touched:
-        report.changed_ids += [
-            row.id
-            for row in await StoredMessage.filter(
-                mailbox=mailbox, thread_id__in=sorted(set(touched))
-            ).only("id")
-        ]
-        # A thread that lost every message has no row left to re-evaluate: drop it here.
-        alive = set(
-            await _thread_ids(
-                StoredMessage.filter(mailbox=mailbox, thread_id__in=sorted(set(touched)))
-            )
+        folders = await open_folders(session, mailbox)
+        return await sync_folders(
+            session, mailbox, folders, policy, since or mailbox.history_since, progress
         )
-        dead = sorted(set(touched) - alive)
-        if dead:
-            await ThreadRecord.filter(mailbox=mailbox, thread_id__in=dead).delete()
-    records = await reevaluate(mailbox, sorted(set(report.changed_ids)), policy)
-    report.threads_changed = len(records)
-    return report
+    finally:
+        await asyncio.to_thread(session.close)

@@ -1,0 +1,235 @@
+"""Keep mailboxes synced: IMAP IDLE for push, a cheap STATUS check, reconnect with backoff.
+
+Per mailbox, a :class:`MailboxWatcher` holds one sync connection (kept open: an unchanged
+mailbox then costs one STATUS per watched folder and no login, no SELECT) and one IDLE
+connection per watched folder, each in its own thread. IDLE is re-issued every
+``IDLE_RENEW`` (servers drop IDLE after 30 minutes; RFC 2177 says re-issue before 29) and
+waited on in short slices so a stop request is noticed within a second. An IDLE response
+wakes the sync loop at once; without IDLE (or when IDLE misses a change, as some servers do
+for flag changes) the loop still checks every ``poll_interval``.
+
+Any connection failure closes everything and reconnects after an exponential backoff with
+full jitter (``1, 2, 4, ... 300`` seconds), logging each attempt; nothing is lost because the
+cursors live in the store and the next check picks up from them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from imapclient.exceptions import IMAPClientError
+
+from ..core.evaluate import MailboxPolicy
+from ..mail.imap import ConnectError, FolderInfo, ImapSession
+from ..mail.urls import MailURL, parse_url
+from ..secrets import decrypt
+from ..store.models import Folder, Mailbox
+from .ingest import SyncReport, folder_rows, sync_folders, watched
+
+log = logging.getLogger("followup.watch")
+
+IDLE_RENEW = 24 * 60.0
+IDLE_SLICE = 1.0
+BACKOFF_MAX = 300.0
+
+
+@dataclass
+class WatchStats:
+    """What a watcher has done, for logs and tests."""
+
+    checks: int = 0
+    changes: int = 0
+    idle_wakeups: int = 0
+    reconnects: int = 0
+    last_error: str | None = None
+
+
+class _Idler(threading.Thread):
+    """One IDLE connection on one folder; calls ``wake`` on any untagged response."""
+
+    def __init__(self, url: MailURL, folder: str, wake: Callable[[], None]) -> None:
+        super().__init__(name=f"idle:{folder}", daemon=True)
+        self.url, self.folder, self.wake = url, folder, wake
+        self.stopping = threading.Event()
+        self.failed: BaseException | None = None
+        self.ready = threading.Event()
+
+    def run(self) -> None:
+        try:
+            with ImapSession(self.url) as session:
+                if "IDLE" not in session.capabilities:
+                    self.ready.set()
+                    return  # the poll loop covers servers without IDLE
+                session.select(self.folder)
+                self._loop(session)
+        except BaseException as exc:  # reported to the watcher, which reconnects
+            self.failed = exc
+            self.wake()
+        finally:
+            self.ready.set()
+
+    def _loop(self, session: ImapSession) -> None:
+        client = session.client
+        while not self.stopping.is_set():
+            client.idle()
+            self.ready.set()
+            started = time.monotonic()
+            try:
+                while not self.stopping.is_set() and time.monotonic() - started < IDLE_RENEW:
+                    if client.idle_check(timeout=IDLE_SLICE):
+                        self.wake()
+            finally:
+                client.idle_done()
+
+
+def _join_all(idlers: list[_Idler]) -> None:
+    for idler in idlers:
+        idler.join(IDLE_SLICE * 3)
+
+
+def _wait_ready(idlers: list[_Idler]) -> None:
+    for idler in idlers:
+        idler.ready.wait(30)
+
+
+@dataclass
+class MailboxWatcher:
+    """Watches one mailbox until :meth:`stop`."""
+
+    mailbox: Mailbox
+    policy: MailboxPolicy
+    poll_interval: float = 30.0
+    use_idle: bool = True
+    on_change: Callable[[SyncReport], None] | None = None
+    stats: WatchStats = field(default_factory=WatchStats)
+
+    def __post_init__(self) -> None:
+        self._wake = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._session: ImapSession | None = None
+        self._folders: list[Folder] = []
+        self._idlers: list[_Idler] = []
+        self.idle_ready = asyncio.Event()
+        #: Set while the watcher is caught up and waiting for IDLE or the next poll.
+        self.waiting = asyncio.Event()
+
+    def _wake_threadsafe(self) -> None:
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def _connect(self) -> None:
+        url = parse_url(decrypt(self.mailbox.imap_secret), "imap")
+        self._session = await asyncio.to_thread(ImapSession, url)
+        infos: list[FolderInfo] = await asyncio.to_thread(self._session.folders)
+        self._folders = await folder_rows(self.mailbox, infos)
+        if self.use_idle:
+            for folder in watched(infos):
+                idler = _Idler(url, folder.name, self._wake_threadsafe)
+                idler.start()
+                self._idlers.append(idler)
+            await asyncio.to_thread(_wait_ready, self._idlers)
+            self._raise_idler_failure()
+        self.idle_ready.set()
+
+    def _raise_idler_failure(self) -> None:
+        for idler in self._idlers:
+            if idler.failed is not None:
+                raise idler.failed
+
+    async def _disconnect(self) -> None:
+        self.idle_ready.clear()
+        for idler in self._idlers:
+            idler.stopping.set()
+        await asyncio.to_thread(_join_all, self._idlers)
+        self._idlers = []
+        if self._session is not None:
+            await asyncio.to_thread(self._session.close)
+            self._session = None
+
+    async def check(self) -> SyncReport:
+        """One STATUS per folder; sync what moved; re-evaluate touched threads."""
+        assert self._session is not None
+        self.stats.checks += 1
+        return await sync_folders(self._session, self.mailbox, self._folders, self.policy)
+
+    async def _watch_connected(self) -> None:
+        while not self._stop.is_set():
+            self._wake.clear()
+            report = await self.check()
+            if report.changed_ids:
+                self.stats.changes += 1
+                self._log(report)
+                if self.on_change:
+                    self.on_change(report)
+            self._raise_idler_failure()
+            self.waiting.set()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wait_any(), timeout=self.poll_interval)
+            self.waiting.clear()
+            if self._wake.is_set():
+                self.stats.idle_wakeups += 1
+
+    async def _wait_any(self) -> None:
+        waits = [asyncio.ensure_future(self._wake.wait()), asyncio.ensure_future(self._stop.wait())]
+        try:
+            await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
+
+    def _log(self, report: SyncReport) -> None:
+        for f in report.folders:
+            if f.new or f.flags or f.expunged or f.reset:
+                log.info(
+                    "mailbox changed",
+                    extra={
+                        "mailbox": self.mailbox.name,
+                        "folder": f.name,
+                        "new": f.new,
+                        "flags": f.flags,
+                        "expunged": f.expunged,
+                        "reset": f.reset,
+                        "threads": report.threads_changed,
+                    },
+                )
+
+    async def run(self) -> None:
+        """Watch until :meth:`stop`; reconnect with jittered exponential backoff on failure."""
+        self._loop = asyncio.get_running_loop()
+        attempt = 0
+        while not self._stop.is_set():
+            try:
+                await self._connect()
+                attempt = 0
+                await self._watch_connected()
+            except (ConnectError, IMAPClientError, OSError) as exc:
+                self.stats.reconnects += 1
+                self.stats.last_error = f"{exc.__class__.__name__}: {exc}"
+                delay = random.uniform(0, min(BACKOFF_MAX, 2.0**attempt))
+                attempt += 1
+                log.warning(
+                    "connection lost, reconnecting",
+                    extra={
+                        "mailbox": self.mailbox.name,
+                        "error": self.stats.last_error,
+                        "retry_in_s": round(delay, 2),
+                    },
+                )
+                await self._disconnect()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+            finally:
+                if self._stop.is_set():
+                    await self._disconnect()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish (within about a second)."""
+        self._stop.set()
