@@ -34,6 +34,7 @@ class LazyGroup(click.Group):
         "sync": "assistant.cli_mailbox:sync",
         "secret-key": "assistant.cli_mailbox:secret_key",
         "watch": "assistant.cli_mailbox:watch",
+        "run": "assistant.cli_mailbox:run_command",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

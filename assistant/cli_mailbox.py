@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -25,7 +26,7 @@ from rich.table import Table
 from .core.durations import DurationError, parse_duration
 from .core.team import PatternError
 from .logs import setup_logging
-from .mail.urls import MailURL, URLError
+from .mail.urls import MailURL, URLError, redact
 from .report import wide_console
 from .runtime import Runtime
 from .secrets import SecretKeyError, new_key
@@ -40,6 +41,7 @@ from .service.mailboxes import (
     parse_urls,
     summaries,
 )
+from .service.run import Service
 from .service.watch import MailboxWatcher
 from .settings import ConfigError
 from .store.db import store
@@ -101,6 +103,9 @@ def mailbox() -> None:
 @click.option("--grace", default="2m", show_default=True, help="Wait this long for a human reply.")
 @click.option("--since", "since", help="Only sync history this recent, e.g. 90d.")
 @click.option("--no-check", is_flag=True, help="Store without testing the connection first.")
+@click.option(
+    "--dry-run", "shadow", is_flag=True, help="Shadow mode for this mailbox: send nothing."
+)
 @config_option
 def mailbox_add(
     name: str,
@@ -112,6 +117,7 @@ def mailbox_add(
     grace: str,
     since: str | None,
     no_check: bool,
+    shadow: bool,
     config: Path | None,
 ) -> None:
     """Connect a mailbox called NAME (its connection is tested first)."""
@@ -130,9 +136,12 @@ def mailbox_add(
                     "connection test failed, nothing stored: "
                     + "; ".join(e for e in (check.imap_error, check.smtp_error) if e)
                 )
-        await add_mailbox(
+        box = await add_mailbox(
             name, address, imap, smtp, list(team), owner, grace_seconds, datetime.now(UTC), history
         )
+        if shadow:
+            box.dry_run = True
+            await box.save(update_fields=["dry_run"])
 
     run_with_store(config, work)
     click.echo(f"mailbox {name!r} added; run `followup sync {name}` to read it")
@@ -153,9 +162,12 @@ def mailbox_list(config: Path | None) -> None:
         table.add_column(col)
     for r in rows:
         last = f"{r.last_sync:%Y-%m-%d %H:%M}" if r.last_sync else "never"
+        name = r.name + (" (dry run)" if r.dry_run else "") + (" PAUSED" if r.paused else "")
         table.add_row(
-            r.name, r.address, r.imap, str(r.folders), str(r.messages), str(r.awaiting), last
+            name, r.address, r.imap, str(r.folders), str(r.messages), str(r.awaiting), last
         )
+        if r.paused:
+            table.add_row("", f"[red]{r.paused}[/] (followup mailbox resume {r.name})", *[""] * 5)
     wide_console().print(table)
 
 
@@ -252,3 +264,65 @@ def watch(poll: float, no_idle: bool, log_level: str, config: Path | None) -> No
         log.info("stopped")
 
     run_with_store(config, work)
+
+
+@click.command("run")
+@click.option(
+    "--data-dir",
+    type=click.Path(path_type=Path),
+    help="Where the SQLite store lives (or FOLLOWUP_DATA_DIR; default ~/.local/share/followup).",
+)
+@click.option(
+    "--dry-run", is_flag=True, help="Shadow mode: record what would be sent, send nothing."
+)
+@click.option("--poll", "poll", default=30.0, show_default=True, help="Seconds between checks.")
+@click.option(
+    "--health-port",
+    default=8086,
+    show_default=True,
+    help="GET /health on 127.0.0.1 (0 picks a free port).",
+)
+@click.option("--log-level", default="INFO", show_default=True)
+@config_option
+def run_command(
+    data_dir: Path | None,
+    dry_run: bool,
+    poll: float,
+    health_port: int,
+    log_level: str,
+    config: Path | None,
+) -> None:
+    """Run Followup in one process: sync every mailbox (IDLE), acknowledge, deliver."""
+    setup_logging(log_level)
+    if data_dir is not None:
+        os.environ["FOLLOWUP_DATA_DIR"] = str(data_dir)
+
+    async def work(runtime: Runtime) -> None:
+        service = Service(runtime, dry_run=dry_run, poll_interval=poll, health_port=health_port)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, service.stop)
+        logging.getLogger("followup.run").info(
+            "started", extra={"database": redact(runtime.database_url), "dry_run": dry_run}
+        )
+        await service.run()
+
+    run_with_store(config, work)
+
+
+@mailbox.command("resume")
+@click.argument("name")
+@config_option
+def mailbox_resume(name: str, config: Path | None) -> None:
+    """Clear a circuit-breaker pause so NAME sends again."""
+
+    async def work(_: Runtime) -> str | None:
+        box = await get_mailbox(name)
+        reason, box.paused_reason = box.paused_reason, None  # type: ignore[assignment]  # nullable column
+        await box.save(update_fields=["paused_reason"])
+        return reason
+
+    reason = run_with_store(config, work)
+    click.echo(
+        f"{name}: sending resumed" + (f" (was: {reason})" if reason else " (was not paused)")
+    )

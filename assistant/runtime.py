@@ -10,10 +10,13 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import timedelta
 from pathlib import Path
 
+from .core.durations import Duration
 from .core.evaluate import MailboxPolicy
+from .core.ladder import Kind
 from .settings import FollowupConfig, build_policy, load_config
 from .store.db import database_url
 from .store.models import Mailbox
@@ -48,4 +51,10 @@ class Runtime:
                 )
             }
         )
-        return build_policy(cfg)
+        policy = build_policy(cfg)
+        grace = Duration(rest=timedelta(seconds=mailbox.grace_seconds))
+        steps = tuple(
+            replace(step, after=grace) if step.kind is Kind.ACKNOWLEDGE else step
+            for step in policy.ladder.steps
+        )
+        return replace(policy, ladder=replace(policy.ladder, steps=steps))

@@ -96,10 +96,30 @@ class MailboxConfig(_Model):
     team: list[str] = Field(default_factory=list)
 
 
+class MessagesConfig(_Model):
+    """How automatic mail reads: names, signature, language, templates."""
+
+    team_name: str = "our team"
+    signature: str = ""
+    locale: str = "en_GB"
+    templates_dir: Path | None = None
+
+
+class GuardsConfig(_Model):
+    """Limits that stop Followup from ever flooding anyone."""
+
+    per_sender_window: str = "1d"
+    max_per_minute: int = Field(default=20, ge=1)
+
+    _check_window = field_validator("per_sender_window")(_duration)
+
+
 class FollowupConfig(_Model):
     """The whole file."""
 
     mailbox: MailboxConfig = Field(default_factory=MailboxConfig)
+    messages: MessagesConfig = Field(default_factory=MessagesConfig)
+    guards: GuardsConfig = Field(default_factory=GuardsConfig)
     hours: HoursConfig = Field(default_factory=HoursConfig)
     ladder: LadderConfig = Field(default_factory=LadderConfig)
     ownership: OwnershipConfig = Field(default_factory=OwnershipConfig)

@@ -32,8 +32,19 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def add(env: dict[str, str], url: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    return run(env, "mailbox", "add", "support", "--address", "support@example.com",
-               "--imap", url, "--team", "@example.com", *extra)
+    return run(
+        env,
+        "mailbox",
+        "add",
+        "support",
+        "--address",
+        "support@example.com",
+        "--imap",
+        url,
+        "--team",
+        "@example.com",
+        *extra,
+    )
 
 
 def test_secret_key_and_missing_key(cli_env: dict[str, str], imap_user: ImapUser) -> None:
@@ -96,7 +107,8 @@ def test_mailbox_test_says_exactly_what_is_wrong(
     cli_env: dict[str, str], imap_user: ImapUser, url: str, kind: str
 ) -> None:
     url = url.format(
-        closed=free_port(), plain=imap_user.port,
+        closed=free_port(),
+        plain=imap_user.port,
         wrong_password=imap_user.url.replace(imap_user.password, "nope"),
     )
     assert add(cli_env, url, "--no-check").returncode == 0

@@ -279,28 +279,44 @@ async def test_malformed_huge_8bit_and_non_ascii_folders(env: Env) -> None:
 
 @pytest.mark.parametrize("scheme", ["imaps", "imap+starttls"])
 async def test_sync_over_tls_verifies_the_certificate(
-    tmp_path_factory: pytest.TempPathFactory, imap_user: ImapUser, dovecot: Dovecot,
-    secret_key: str, scheme: str,
+    tmp_path_factory: pytest.TempPathFactory,
+    imap_user: ImapUser,
+    dovecot: Dovecot,
+    secret_key: str,
+    scheme: str,
 ) -> None:
     port = imap_user.tls_port if scheme == "imaps" else imap_user.port
     base = f"{scheme}://{imap_user.name}:{imap_user.password}@localhost:{port}"
     dovecot.append(imap_user.name, "INBOX", mail("t1@c.test", "anna@c.test", "Over TLS"))
     async with store(f"sqlite://{tmp_path_factory.mktemp('db') / 'f.sqlite3'}"):
-        trusted = await add_mailbox("tls", "support@example.com", f"{base}?cafile={dovecot.cafile}",
-                                    None, ["@example.com"], None, 120, T0, None)
+        trusted = await add_mailbox(
+            "tls",
+            "support@example.com",
+            f"{base}?cafile={dovecot.cafile}",
+            None,
+            ["@example.com"],
+            None,
+            120,
+            T0,
+            None,
+        )
         policy = Runtime("", dovecot.maildir(imap_user.name), FollowupConfig()).policy(trusted)
         report = await sync_mailbox(trusted, policy)
         assert by_folder(report)["inbox"].new == 1
-        untrusted = await add_mailbox("tls2", "support@example.com", base, None,
-                                      ["@example.com"], None, 120, T0, None)
+        untrusted = await add_mailbox(
+            "tls2", "support@example.com", base, None, ["@example.com"], None, 120, T0, None
+        )
         with pytest.raises(ConnectError) as failure:
             await sync_mailbox(untrusted, policy)
         assert failure.value.kind == "tls"
 
 
 async def test_since_limits_history_by_arrival_time(env: Env) -> None:
-    env.append("INBOX", mail("old@c.test", "anna@c.test", "Old question"),
-               when=datetime(2025, 1, 1, tzinfo=UTC))
+    env.append(
+        "INBOX",
+        mail("old@c.test", "anna@c.test", "Old question"),
+        when=datetime(2025, 1, 1, tzinfo=UTC),
+    )
     env.append("INBOX", mail("new@c.test", "anna@c.test", "New question"))
     mailbox = await Mailbox.get(id=env.mailbox.id)
     await sync_mailbox(mailbox, env.policy, since=datetime(2026, 8, 1, tzinfo=UTC))

@@ -35,8 +35,15 @@ async def mailbox(
     url = f"sqlite://{tmp_path_factory.mktemp('db') / 'f.sqlite3'}"
     async with store(url):
         yield await add_mailbox(
-            "support", "support@example.com", imap_user.url, None, ["@example.com"],
-            None, 120, T0, None,
+            "support",
+            "support@example.com",
+            imap_user.url,
+            None,
+            ["@example.com"],
+            None,
+            120,
+            T0,
+            None,
         )
 
 
@@ -61,8 +68,18 @@ async def test_idle_pushes_new_mail_long_before_any_poll(
         dovecot.append(imap_user.name, "INBOX", mail("q1@c.test", "anna@c.test", "Wrong VAT"))
         assert await eventually(lambda: thread_exists("q1@c.test"))
         assert watcher.stats.idle_wakeups >= 1  # woken by IDLE: the poll is an hour away
-        dovecot.append(imap_user.name, "Sent", mail("r1@example.com", "alice@example.com",
-                       "Re: Wrong VAT", to="anna@c.test", parents=("q1@c.test",), minute=4))
+        dovecot.append(
+            imap_user.name,
+            "Sent",
+            mail(
+                "r1@example.com",
+                "alice@example.com",
+                "Re: Wrong VAT",
+                to="anna@c.test",
+                parents=("q1@c.test",),
+                minute=4,
+            ),
+        )
 
         async def answered() -> bool:
             record = await ThreadRecord.get_or_none(thread_id="q1@c.test")

@@ -76,6 +76,9 @@ class Case:
     owner: str | None = None
     lead: str | None = None
     people: dict[str, Person] = field(default_factory=dict)
+    #: Whether the client's message arrived after the mailbox was connected, as the store
+    #: knows it (UID and INTERNALDATE); None falls back to ``Ladder.acknowledge_since``.
+    ack_eligible: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,30 +152,28 @@ def _ack(case: Case, step: Step, history: History, ladder: Ladder) -> Action | S
         return Skip(
             "no-ack-after-human-reply", step.name, "the team already replied in this thread"
         )
-    if ladder.acknowledge_since is not None and first.date < ladder.acknowledge_since:
+    if case.ack_eligible is False or (
+        case.ack_eligible is None
+        and ladder.acknowledge_since is not None
+        and first.date < ladder.acknowledge_since
+    ):
         return Skip("no-ack-for-history", step.name, "arrived before the mailbox was connected")
     due = state.waiting_since + step.after.real()
     return Action(step.name, step.kind, due, key, case.thread_id, _recipient(case, step.kind))
 
 
-def decide(
-    case: Case,
-    now: datetime,
-    history: History,
-    ladder: Ladder,
-    calendar: BusinessCalendar,
-) -> Decision:
-    """The actions due at ``now`` for one thread (empty unless it awaits the team)."""
+def schedule(
+    case: Case, history: History, ladder: Ladder, calendar: BusinessCalendar
+) -> tuple[list[Action], list[Skip]]:
+    """Every step still to do for one thread, with its due time (past or future)."""
     state = case.state
     if state.state is not State.AWAITING_TEAM or state.waiting_since is None:
-        return Decision()
-    if history.snoozed_until is not None and now < history.snoozed_until:
-        return Decision(skipped=(Skip("snoozed", "*", f"snoozed until {history.snoozed_until}"),))
+        return [], []
     promise = promised_reply(state, ladder, calendar)
-    due: list[Action] = []
+    actions: list[Action] = []
     skipped: list[Skip] = []
-    upcoming: Action | None = None
     for step in ladder.steps:
+        result: Action | Skip
         if step.kind is Kind.ACKNOWLEDGE:
             result = _ack(case, step, history, ladder)
             if isinstance(result, Action):
@@ -189,8 +190,24 @@ def decide(
                 result = Action(step.name, step.kind, when, key, case.thread_id, recipient)
         if isinstance(result, Skip):
             skipped.append(result)
-        elif result.due <= now:
-            due.append(result)
-        elif upcoming is None or result.due < upcoming.due:
-            upcoming = result
-    return Decision(tuple(due), tuple(skipped), upcoming)
+        else:
+            actions.append(result)
+    return actions, skipped
+
+
+def decide(
+    case: Case,
+    now: datetime,
+    history: History,
+    ladder: Ladder,
+    calendar: BusinessCalendar,
+) -> Decision:
+    """The actions due at ``now`` for one thread (empty unless it awaits the team)."""
+    snoozed = history.snoozed_until is not None and now < history.snoozed_until
+    if snoozed and case.state.state is State.AWAITING_TEAM:
+        return Decision(skipped=(Skip("snoozed", "*", f"snoozed until {history.snoozed_until}"),))
+    actions, skipped = schedule(case, history, ladder, calendar)
+    due = tuple(a for a in actions if a.due <= now)
+    later = [a for a in actions if a.due > now]
+    upcoming = min(later, key=lambda a: a.due) if later else None
+    return Decision(due, tuple(skipped), upcoming)

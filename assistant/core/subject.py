@@ -22,7 +22,6 @@ _PREFIX_RE = re.compile(
 )
 _TAG_RE = re.compile(r"^\s*\[[^\[\]]{1,60}\]\s*")
 _TRAILER_RE = re.compile(r"\s*\((?:fwd|fw)\)\s*$", re.IGNORECASE)
-_SPACE_RE = re.compile(r"\s+")
 
 #: Subjects too generic to thread by: two clients writing "Question" are two threads.
 GENERIC_SUBJECTS = frozenset(
@@ -64,11 +63,11 @@ GENERIC_SUBJECTS = frozenset(
 
 
 @lru_cache(maxsize=32768)
-def normalise_subject(subject: str) -> str:
-    """The thread key of ``subject``: prefixes and tags removed, spaces folded, casefolded."""
+def strip_prefixes(subject: str) -> str:
+    """``subject`` without reply/forward prefixes, list tags and ``(fwd)``; spaces folded."""
     text = " ".join(subject.split())
     if ":" not in text and "：" not in text and "[" not in text and "(" not in text:
-        return text.casefold()  # no prefix, tag or trailer to strip: the common case
+        return text  # no prefix, tag or trailer to strip: the common case
     while True:
         stripped = _PREFIX_RE.sub("", text, count=1)
         stripped = _TAG_RE.sub("", stripped, count=1)
@@ -76,7 +75,12 @@ def normalise_subject(subject: str) -> str:
         if stripped == text:
             break
         text = stripped
-    return text.strip().casefold()
+    return text.strip()
+
+
+def normalise_subject(subject: str) -> str:
+    """The thread key of ``subject``: prefixes and tags removed, spaces folded, casefolded."""
+    return strip_prefixes(subject).casefold()
 
 
 def has_reply_prefix(subject: str) -> bool:

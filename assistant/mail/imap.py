@@ -270,6 +270,18 @@ class ImapSession:
                 out[uid] = (tuple(_text(f) for f in data.get(b"FLAGS", ())), _modseq(data))
         return out
 
+    def append(self, folder: str, raw: bytes, when: datetime) -> None:
+        """APPEND a copy (marked read) to ``folder``, e.g. Sent."""
+        self.client.append(folder, raw, flags=[b"\\Seen"], msg_time=when)
+
+    def find_message_id(self, folder: str, message_id: str) -> list[int]:
+        """UIDs in ``folder`` whose Message-ID header is ``message_id`` (selects, unselects)."""
+        self.client.select_folder(folder, readonly=True)
+        try:
+            return sorted(self.client.search(["HEADER", "Message-ID", f"<{message_id}>"]))
+        finally:
+            self.unselect()
+
     def noop(self) -> None:
         """A round trip that fails fast on a dead connection."""
         self.client.noop()

@@ -54,6 +54,7 @@ class SyncReport:
     folders: list[FolderReport] = field(default_factory=list)
     threads_changed: int = 0
     changed_ids: list[int] = field(default_factory=list)
+    thread_ids: list[str] = field(default_factory=list)
 
     @property
     def new(self) -> int:
@@ -188,6 +189,9 @@ async def sync_folder(
             folder.last_uid, folder.message_count, folder.highestmodseq = 0, 0, None
             report.reset = True
         if Step.FETCH_NEW in plan.steps:
+            if folder.first_uidnext is None or Step.RESET in plan.steps:
+                # Everything below today's UIDNEXT is history: never acknowledged.
+                folder.first_uidnext = status.uidnext
             # Record the validity first: an interrupted first sync then resumes after last_uid.
             folder.uidvalidity = status.uidvalidity
             await folder.save(
@@ -258,6 +262,7 @@ async def sync_folders(
     if report.changed_ids:
         records = await reevaluate(mailbox, sorted(set(report.changed_ids)), policy)
         report.threads_changed = len(records)
+        report.thread_ids = [r.thread_id for r in records]
     return report
 
 

@@ -154,6 +154,8 @@ class MailboxSummary:
     messages: int
     awaiting: int
     last_sync: datetime | None
+    paused: str | None = None
+    dry_run: bool = False
 
 
 async def summaries() -> list[MailboxSummary]:
@@ -175,6 +177,8 @@ async def summaries() -> list[MailboxSummary]:
                 messages=await StoredMessage.filter(mailbox=mailbox).count(),
                 awaiting=await ThreadRecord.filter(mailbox=mailbox, state="awaiting_team").count(),
                 last_sync=max(synced) if synced else None,
+                paused=mailbox.paused_reason,
+                dry_run=mailbox.dry_run,
             )
         )
     return out

@@ -21,7 +21,7 @@ import logging
 import random
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from imapclient.exceptions import IMAPClientError
@@ -107,7 +107,7 @@ class MailboxWatcher:
     policy: MailboxPolicy
     poll_interval: float = 30.0
     use_idle: bool = True
-    on_change: Callable[[SyncReport], None] | None = None
+    on_change: Callable[[SyncReport], Awaitable[None]] | None = None
     stats: WatchStats = field(default_factory=WatchStats)
 
     def __post_init__(self) -> None:
@@ -168,7 +168,7 @@ class MailboxWatcher:
                 self.stats.changes += 1
                 self._log(report)
                 if self.on_change:
-                    self.on_change(report)
+                    await self.on_change(report)
             self._raise_idler_failure()
             self.waiting.set()
             with contextlib.suppress(TimeoutError):

@@ -24,6 +24,10 @@ class Mailbox(Model):
     connected_at = fields.DatetimeField()
     history_since = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Shadow mode: decide and render everything, send nothing.
+    dry_run = fields.BooleanField(default=False)
+    # Set by the circuit breaker; sending resumes when an admin clears it.
+    paused_reason = fields.TextField(null=True)
 
     folders: fields.ReverseRelation[Folder]
 
@@ -51,6 +55,8 @@ class Folder(Model):
     last_uid = fields.BigIntField(default=0)
     message_count = fields.IntField(default=0)
     synced_at = fields.DatetimeField(null=True)
+    # UIDNEXT when the folder was first seen: lower UIDs are history, never acknowledged.
+    first_uidnext = fields.BigIntField(null=True)
 
     class Meta:
         table = "folder"
@@ -67,6 +73,7 @@ class StoredMessage(Model):
     folder: fields.ForeignKeyRelation[Folder] = fields.ForeignKeyField(
         "models.Folder", related_name="messages", on_delete=fields.CASCADE
     )
+    folder_id: int
     uid = fields.BigIntField()
     message_id = fields.CharField(max_length=512, db_index=True)
     synthetic_id = fields.BooleanField(default=False)
@@ -132,3 +139,40 @@ class ThreadRecord(Model):
     class Meta:
         table = "thread"
         unique_together = (("mailbox", "thread_id"),)
+
+
+class OutboxItem(Model):
+    """One automatic email, keyed by its idempotency key: written before it is sent.
+
+    Status: ``pending`` -> ``sending`` (committed before SMTP) -> ``accepted`` (SMTP said
+    250) -> ``sent`` (copy in the Sent folder); or ``dry_run``, ``skipped`` (a guard said no
+    at send time, ``rule`` names it), ``failed`` (permanent SMTP error), ``retry`` (transient).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    mailbox: fields.ForeignKeyRelation[Mailbox] = fields.ForeignKeyField(
+        "models.Mailbox", related_name="outbox", on_delete=fields.CASCADE
+    )
+    key = fields.CharField(max_length=255, unique=True)
+    kind = fields.CharField(max_length=32)
+    rule = fields.CharField(max_length=64)
+    thread_id = fields.CharField(max_length=512)
+    reply_to_message_id = fields.CharField(max_length=512, null=True)
+    recipient = fields.CharField(max_length=320)
+    message_id = fields.CharField(max_length=512, unique=True)
+    due_at = fields.DatetimeField()
+    promised_by = fields.DatetimeField(null=True)
+    status = fields.CharField(max_length=16, default="pending", db_index=True)
+    attempts = fields.IntField(default=0)
+    next_attempt_at = fields.DatetimeField(null=True)
+    last_error = fields.TextField(null=True)
+    skip_rule = fields.CharField(max_length=64, null=True)
+    subject = fields.TextField(default="")
+    text = fields.TextField(default="")
+    html = fields.TextField(default="")
+    template_error = fields.TextField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    sent_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "outbox"

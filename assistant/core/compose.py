@@ -1,0 +1,79 @@
+"""Build an automatic reply as a proper MIME message: threaded, marked, never a loop.
+
+The reply carries ``In-Reply-To`` and ``References`` of the client's message, ``Subject: Re:``
+once, ``Auto-Submitted: auto-replied`` (RFC 3834) and ``X-Auto-Response-Suppress: All`` so
+other robots stay quiet, the mailbox's own From and a Reply-To to the shared address, a
+deterministic Message-ID, and ``X-Followup-*`` markers so Followup knows its own mail when it
+syncs it back. ``Precedence`` is deliberately not set: ``bulk`` would get it filtered as spam.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime, formataddr
+
+from .model import Address, Message
+
+MAX_REFERENCES = 20
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """Everything about one automatic mail except its rendered text."""
+
+    sender: Address
+    reply_to: str
+    recipient: Address
+    message_id: str
+    key: str
+    kind: str
+    date: datetime
+    in_reply_to: Message | None = None
+
+
+def _one_line(value: str) -> str:
+    return " ".join(value.replace("\r", " ").replace("\n", " ").split())
+
+
+def _references(original: Message) -> list[str]:
+    chain = [*original.references]
+    if not original.synthetic_id:
+        chain.append(original.message_id)
+    chain = list(dict.fromkeys(chain))
+    if len(chain) > MAX_REFERENCES:
+        chain = [chain[0], *chain[-(MAX_REFERENCES - 1) :]]
+    return chain
+
+
+def reply_subject(subject: str) -> str:
+    """``Re: subject`` with exactly one ``Re:``."""
+    text = _one_line(subject)
+    return text if text[:3].lower() == "re:" else f"Re: {text}"
+
+
+def compose(out: Outgoing, subject: str, text: str, html: str) -> EmailMessage:
+    """The MIME message (multipart/alternative: plain text and HTML)."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = formataddr((_one_line(out.sender.name), out.sender.email))
+    msg["To"] = formataddr((_one_line(out.recipient.name), out.recipient.email))
+    msg["Reply-To"] = out.reply_to
+    msg["Subject"] = reply_subject(subject)
+    msg["Date"] = format_datetime(out.date)
+    msg["Message-ID"] = f"<{out.message_id}>"
+    original = out.in_reply_to
+    if original is not None:
+        if not original.synthetic_id:
+            msg["In-Reply-To"] = f"<{original.message_id}>"
+        refs = _references(original)
+        if refs:
+            msg["References"] = " ".join(f"<{r}>" for r in refs)
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Followup-Key"] = out.key
+    msg["X-Followup-Action"] = out.kind
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    return msg

@@ -1,0 +1,74 @@
+"""Sending with aiosmtplib: one connection reused for a delivery pass, errors sorted into
+transient (retry with backoff) and permanent (stop and show)."""
+
+from __future__ import annotations
+
+import ssl
+from email.message import EmailMessage
+
+import aiosmtplib
+
+from .urls import MailURL
+
+
+class SendError(Exception):
+    """Sending failed; ``permanent`` errors (5xx) are not retried."""
+
+    def __init__(self, message: str, permanent: bool, code: int | None = None) -> None:
+        super().__init__(message)
+        self.permanent = permanent
+        self.code = code
+
+
+class SmtpSender:
+    """A lazily opened SMTP connection, reused until :meth:`close`."""
+
+    def __init__(self, url: MailURL) -> None:
+        self.url = url
+        self._client: aiosmtplib.SMTP | None = None
+
+    async def _connect(self) -> aiosmtplib.SMTP:
+        url = self.url
+        client = aiosmtplib.SMTP(
+            hostname=url.host,
+            port=url.port,
+            use_tls=url.security == "tls",
+            start_tls=url.security == "starttls",
+            tls_context=ssl.create_default_context(cafile=url.cafile),
+            timeout=url.timeout,
+        )
+        await client.connect()
+        if url.username:
+            await client.login(url.username, url.password)
+        return client
+
+    async def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> None:
+        """Send one message; raise :class:`SendError`."""
+        try:
+            if self._client is None or not self._client.is_connected:
+                self._client = await self._connect()
+            refused, _ = await self._client.send_message(msg, sender=sender, recipients=recipients)
+        except aiosmtplib.SMTPRecipientsRefused as exc:
+            codes = [r.code for r in exc.recipients]
+            raise SendError(f"recipient refused: {exc}", all(c >= 500 for c in codes)) from None
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            await self.close()
+            raise SendError(f"SMTP login refused: {exc.message}", True, exc.code) from None
+        except aiosmtplib.SMTPResponseException as exc:
+            await self.close()
+            raise SendError(f"SMTP {exc.code} {exc.message}", exc.code >= 500, exc.code) from None
+        except (aiosmtplib.SMTPException, OSError) as exc:
+            await self.close()
+            raise SendError(f"SMTP connection: {exc.__class__.__name__}: {exc}", False) from None
+        if refused:
+            raise SendError(f"recipients refused: {sorted(refused)}", True)
+
+    async def close(self) -> None:
+        """Quit politely, or just drop a dead connection."""
+        client, self._client = self._client, None
+        if client is None or not client.is_connected:
+            return
+        try:
+            await client.quit()
+        except (aiosmtplib.SMTPException, OSError):
+            client.close()

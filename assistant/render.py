@@ -1,0 +1,117 @@
+"""Render automatic mail from Jinja templates, sandboxed and strict; never send a broken one.
+
+Each kind (``acknowledge``, later reminders and digests) has ``subject.j2``, ``text.j2`` and
+``html.j2`` in the templates folder. Rendering runs in Jinja's :class:`SandboxedEnvironment`
+with :class:`StrictUndefined`, HTML autoescaped. When a template fails (syntax error, unknown
+variable, sandbox violation), the error is returned with the built-in default rendered instead,
+so the caller records the problem and still sends a correct mail.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from babel.core import Locale, UnknownLocaleError
+from babel.dates import format_skeleton, format_time
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2.sandbox import SandboxedEnvironment
+
+from .core.text import decode_text
+
+PARTS = ("subject", "text", "html")
+
+#: Last-resort templates, used when the configured ones fail.
+BUILTIN: dict[str, dict[str, str]] = {
+    "acknowledge": {
+        "subject": "Re: {{ thread_subject }}",
+        "text": (
+            "Hello {{ client_name or 'there' }},\n\nThank you for your message about "
+            '"{{ thread_subject }}". It has reached {{ team_name }} and we will get back to you '
+            "by {{ promised_by }}.\n\n{{ signature }}\n"
+        ),
+        "html": (
+            "<p>Hello {{ client_name or 'there' }},</p><p>Thank you for your message about "
+            "&ldquo;{{ thread_subject }}&rdquo;. It has reached {{ team_name }} and we will get "
+            "back to you by <strong>{{ promised_by }}</strong>.</p><p>{{ signature }}</p>"
+        ),
+    }
+}
+
+
+def default_templates_dir() -> Path:
+    """The packaged templates (wheel) or the repository's ``templates/`` (editable install)."""
+    packaged = Path(__file__).parent / "templates"
+    return packaged if packaged.is_dir() else Path(__file__).parents[1] / "templates"
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    """A rendered mail; ``error`` says why the built-in default was used instead."""
+
+    subject: str
+    text: str
+    html: str
+    error: str | None = None
+
+
+def clean_header(value: str, limit: int = 250) -> str:
+    """One line of safe header text: no CR/LF (header injection), no control characters."""
+    text, _ = decode_text(" ".join(value.replace("\r", " ").replace("\n", " ").split()))
+    return text[:limit]
+
+
+class Renderer:
+    """Renders a kind of mail from a templates folder, falling back to :data:`BUILTIN`."""
+
+    def __init__(self, templates_dir: Path | None = None) -> None:
+        loader = FileSystemLoader(str(templates_dir or default_templates_dir()))
+        common: dict[str, Any] = {"undefined": StrictUndefined, "keep_trailing_newline": True}
+        self._plain = SandboxedEnvironment(loader=loader, autoescape=False, **common)
+        self._html = SandboxedEnvironment(loader=loader, autoescape=True, **common)
+        self._builtin_plain = SandboxedEnvironment(autoescape=False, **common)
+        self._builtin_html = SandboxedEnvironment(autoescape=True, **common)
+
+    def _render_files(self, kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
+        subject = self._plain.get_template(f"{kind}/subject.j2").render(context)
+        text = self._plain.get_template(f"{kind}/text.j2").render(context)
+        html = self._html.get_template(f"{kind}/html.j2").render(context)
+        return subject, text, html
+
+    def _render_builtin(self, kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
+        source = BUILTIN[kind]
+        return (
+            self._builtin_plain.from_string(source["subject"]).render(context),
+            self._builtin_plain.from_string(source["text"]).render(context),
+            self._builtin_html.from_string(source["html"]).render(context),
+        )
+
+    def render(self, kind: str, context: dict[str, Any]) -> Rendered:
+        """Render ``kind``; on any template failure, the built-in default and the error."""
+        error = None
+        try:
+            subject, text, html = self._render_files(kind, context)
+        except (TemplateError, OSError, ValueError, TypeError, AttributeError) as exc:
+            error = (
+                f"{kind} template failed, built-in default used: {exc.__class__.__name__}: {exc}"
+            )
+            subject, text, html = self._render_builtin(kind, context)
+        if not clean_header(subject):
+            error = error or f"{kind} template rendered an empty subject; built-in default used"
+            subject = self._render_builtin(kind, context)[0]
+        return Rendered(clean_header(subject), text, html, error)
+
+
+def format_when(when: datetime, zone: ZoneInfo, locale: str) -> str:
+    """``Monday 23 November, 13:00 GMT`` in the mailbox's locale and zone."""
+    local = when.astimezone(zone)
+    try:
+        loc = Locale.parse(locale)
+    except (UnknownLocaleError, ValueError):
+        loc = Locale.parse("en_GB")
+    day = format_skeleton("MMMMEEEEd", local, locale=loc)
+    hour = format_time(local, "short", tzinfo=zone, locale=loc)
+    return f"{day}, {hour} {local.strftime('%Z')}".strip()

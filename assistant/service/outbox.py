@@ -1,0 +1,143 @@
+"""Plan automatic mail: turn the ladder's decisions for changed threads into outbox rows.
+
+A row is written as soon as a thread starts waiting, with its due time in the future (the
+grace period); the deliverer sends it when due, re-checking every guard at that moment. The
+unique idempotency key makes planning repeatable: planning a thread twice adds nothing.
+Only acknowledgements are planned for now; the other ladder steps arrive with the owners issue.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from tortoise.exceptions import IntegrityError
+
+from ..core.evaluate import MailboxPolicy
+from ..core.ladder import Case, Kind, schedule
+from ..core.model import Thread, Verdict
+from ..core.outbox import message_id_for
+from ..core.state import History, State, ThreadState, thread_state
+from ..core.threading import thread_messages
+from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage
+from ..store.records import to_message
+
+PLANNED_KINDS = (Kind.ACKNOWLEDGE,)
+
+
+@dataclass(frozen=True)
+class LoadedThread:
+    """A thread rebuilt from the store, with its state and its stored rows."""
+
+    thread: Thread
+    state: ThreadState
+    rows: list[StoredMessage]
+
+
+async def load_thread(
+    mailbox: Mailbox, thread_id: str, policy: MailboxPolicy
+) -> LoadedThread | None:
+    """Rebuild one stored thread and its current state (None when it no longer exists)."""
+    rows = await StoredMessage.filter(mailbox=mailbox, thread_id=thread_id)
+    if not rows:
+        return None
+    verdicts = {
+        r.message_id: Verdict(True, r.machine_rule) if r.machine_rule else Verdict(False)
+        for r in rows
+    }
+    threads = thread_messages(
+        [to_message(r) for r in rows],
+        shared=policy.team.__contains__,
+        eligible=lambda m: verdicts[m.message_id].human,
+    )
+    thread = next((t for t in threads if t.id == thread_id), None) or max(
+        threads, key=lambda t: len(t.messages)
+    )
+    state = thread_state(thread, policy.team, lambda m: verdicts[m.message_id])
+    return LoadedThread(thread, state, rows)
+
+
+async def ack_eligible(mailbox: Mailbox, loaded: LoadedThread) -> bool:
+    """True when the client's first waiting message reached INBOX after the mailbox was
+    connected: by UID (above the folder's first UIDNEXT) and INTERNALDATE, never by Date."""
+    start = loaded.state.episode_start
+    if start is None:
+        return False
+    inbox = await Folder.get_or_none(mailbox=mailbox, role="inbox")
+    if inbox is None or inbox.first_uidnext is None:
+        return False
+    for row in loaded.rows:
+        if row.message_id != start.message_id or row.folder_id != inbox.id:
+            continue
+        arrived = row.internaldate
+        if (
+            row.uid >= inbox.first_uidnext
+            and arrived is not None
+            and arrived >= mailbox.connected_at
+        ):
+            return True
+    return False
+
+
+async def _history(mailbox: Mailbox, thread_id: str) -> History:
+    keys = await OutboxItem.filter(mailbox=mailbox, thread_id=thread_id).values_list(
+        "key", flat=True
+    )
+    return History(sent=frozenset(str(k) for k in keys))
+
+
+async def plan_thread(mailbox: Mailbox, thread_id: str, policy: MailboxPolicy) -> list[OutboxItem]:
+    """Write outbox rows for the planned steps of one thread; return the new rows."""
+    loaded = await load_thread(mailbox, thread_id, policy)
+    if loaded is None or loaded.state.state is not State.AWAITING_TEAM:
+        return []
+    ids = [m.message_id for m in loaded.thread.messages]
+    if await OutboxItem.filter(
+        mailbox=mailbox, kind=str(Kind.ACKNOWLEDGE), reply_to_message_id__in=ids
+    ).exists():
+        # Acknowledged before under another thread id (threads merge and re-root as mail
+        # arrives): at most one acknowledgement per conversation, whatever its id.
+        return []
+    case = Case(
+        mailbox.name,
+        loaded.thread.id,
+        loaded.state,
+        ack_eligible=await ack_eligible(mailbox, loaded),
+    )
+    actions, _skips = schedule(
+        case, await _history(mailbox, thread_id), policy.ladder, policy.calendar
+    )
+    domain = mailbox.address.rpartition("@")[2] or "followup.invalid"
+    start = loaded.state.episode_start
+    created = []
+    for action in actions:
+        if action.kind not in PLANNED_KINDS or action.recipient is None:
+            continue
+        try:
+            created.append(
+                await OutboxItem.create(
+                    mailbox=mailbox,
+                    key=action.key,
+                    kind=str(action.kind),
+                    rule=action.rule,
+                    thread_id=thread_id,
+                    reply_to_message_id=start.message_id if start else None,
+                    recipient=action.recipient,
+                    message_id=message_id_for(action.key, domain),
+                    due_at=action.due,
+                    promised_by=action.promised_by,
+                )
+            )
+        except IntegrityError:
+            continue  # planned before: the key is unique, nothing to add
+    return created
+
+
+async def plan_threads(
+    mailbox: Mailbox, thread_ids: Iterable[str], policy: MailboxPolicy
+) -> list[OutboxItem]:
+    """Plan every thread in ``thread_ids``."""
+    created: list[OutboxItem] = []
+    for thread_id in sorted(set(thread_ids)):
+        created += await plan_thread(mailbox, thread_id, policy)
+    return created

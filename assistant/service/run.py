@@ -1,0 +1,179 @@
+"""``followup run``: one process that does the whole job on the embedded default.
+
+Per mailbox a :class:`MailboxWatcher` keeps the store synced (IDLE); after every change the
+touched threads are planned into the outbox and due rows are delivered at once, so a client
+hears back seconds after writing (or right after the grace period). A ticker delivers rows
+that become due later (grace periods, retries) and picks up mailboxes added while running.
+A small HTTP endpoint answers ``GET /health`` with JSON. SIGTERM/SIGINT stop everything
+cleanly: watchers close their connections, rows in flight finish or resume on restart.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from ..runtime import Runtime
+from ..store.models import Mailbox, OutboxItem
+from .deliver import Deliverer, DeliveryReport
+from .ingest import SyncReport
+from .outbox import plan_threads
+from .watch import MailboxWatcher
+
+log = logging.getLogger("followup.run")
+
+
+@dataclass
+class Service:
+    """The single-process service."""
+
+    runtime: Runtime
+    dry_run: bool = False
+    poll_interval: float = 30.0
+    tick: float = 5.0
+    health_host: str = "127.0.0.1"
+    health_port: int | None = 8086
+    watchers: dict[int, MailboxWatcher] = field(default_factory=dict)
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+    def __post_init__(self) -> None:
+        self._stop = asyncio.Event()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._locks: dict[int, asyncio.Lock] = {}
+        self.deliveries: list[DeliveryReport] = []
+        self.health_bound: int | None = None
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to finish."""
+        self._stop.set()
+
+    async def _after_change(self, mailbox: Mailbox, report: SyncReport) -> None:
+        policy = self.runtime.policy(mailbox)
+        if report.thread_ids:
+            await plan_threads(mailbox, report.thread_ids, policy)
+        await self.deliver(mailbox)
+
+    async def deliver(self, mailbox: Mailbox) -> DeliveryReport | None:
+        """Deliver what is due for ``mailbox`` (one pass at a time per mailbox)."""
+        lock = self._locks.setdefault(mailbox.id, asyncio.Lock())
+        async with lock:
+            now = datetime.now(UTC)
+            if not await OutboxItem.filter(
+                mailbox=mailbox,
+                status__in=("pending", "retry", "sending", "accepted"),
+                due_at__lte=now,
+            ).exists():
+                return None
+            deliverer = Deliverer(
+                mailbox, self.runtime.policy(mailbox), self.runtime.config, self.dry_run
+            )
+            report = await deliverer.deliver_due(now)
+            self.deliveries.append(report)
+            return report
+
+    async def _start_new_watchers(self) -> None:
+        for mailbox in await Mailbox.all():
+            if mailbox.id in self.watchers:
+                continue
+
+            async def hook(report: SyncReport, box: Mailbox = mailbox) -> None:
+                await self._after_change(box, report)
+
+            watcher = MailboxWatcher(
+                mailbox,
+                self.runtime.policy(mailbox),
+                poll_interval=self.poll_interval,
+                on_change=hook,
+            )
+            self.watchers[mailbox.id] = watcher
+            self._tasks[mailbox.id] = asyncio.create_task(
+                watcher.run(), name=f"watch:{mailbox.name}"
+            )
+            log.info(
+                "watching mailbox",
+                extra={"mailbox": mailbox.name, "dry_run": self.dry_run or mailbox.dry_run},
+            )
+
+    async def _ticker(self) -> None:
+        warned = False
+        while not self._stop.is_set():
+            await self._start_new_watchers()
+            if not self.watchers and not warned:
+                log.warning(
+                    "no mailboxes yet: add one with `followup mailbox add NAME --address ... "
+                    "--imap URL --smtp URL --team @yourdomain`; it is picked up within seconds"
+                )
+                warned = True
+            for watcher in list(self.watchers.values()):
+                try:
+                    await self.deliver(watcher.mailbox)
+                except Exception:  # one mailbox's trouble must not stop the others
+                    log.exception("delivery pass failed", extra={"mailbox": watcher.mailbox.name})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), timeout=self.tick)
+
+    async def _health(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), timeout=5)
+            path = request.split(b" ")[1] if request.count(b" ") >= 2 else b"/"
+            if path.split(b"?")[0] == b"/health":
+                status, body = "200 OK", json.dumps(self.health(), default=str)
+            else:
+                status, body = "404 Not Found", json.dumps({"error": "not found"})
+            data = body.encode()
+            writer.write(
+                f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
+                + data
+            )
+            await writer.drain()
+        except (TimeoutError, ConnectionError, IndexError):
+            pass
+        finally:
+            writer.close()
+
+    def health(self) -> dict[str, Any]:
+        """What ``GET /health`` answers."""
+        return {
+            "status": "ok",
+            "started_at": self.started_at.isoformat(),
+            "dry_run": self.dry_run,
+            "mailboxes": [
+                {
+                    "name": w.mailbox.name,
+                    "connected": w.idle_ready.is_set(),
+                    "checks": w.stats.checks,
+                    "reconnects": w.stats.reconnects,
+                    "last_error": w.stats.last_error,
+                    "paused": w.mailbox.paused_reason,
+                }
+                for w in self.watchers.values()
+            ],
+        }
+
+    async def run(self) -> None:
+        """Run until :meth:`stop`."""
+        server = None
+        if self.health_port is not None:
+            server = await asyncio.start_server(self._health, self.health_host, self.health_port)
+            self.health_bound = server.sockets[0].getsockname()[1]
+            log.info(
+                "health endpoint",
+                extra={"url": f"http://{self.health_host}:{self.health_bound}/health"},
+            )
+        ticker = asyncio.create_task(self._ticker(), name="ticker")
+        try:
+            await self._stop.wait()
+        finally:
+            for watcher in self.watchers.values():
+                watcher.stop()
+            await asyncio.gather(ticker, *self._tasks.values(), return_exceptions=True)
+            if server is not None:
+                server.close()
+                await server.wait_closed()
+            log.info("stopped")
