@@ -10,7 +10,8 @@ COPY workers ./workers
 COPY templates ./templates
 COPY config ./config
 COPY samples ./samples
-RUN pip install .
+RUN pip install . && mkdir /data && chown followup /data
 USER followup
 ENTRYPOINT ["followup"]
-CMD ["replay", "samples/support.mbox", "--config", "config/followup.example.toml"]
+ENV FOLLOWUP_DATA_DIR=/data
+CMD ["run"]

@@ -147,6 +147,7 @@ class Service:
                 {
                     "name": w.mailbox.name,
                     "connected": w.idle_ready.is_set(),
+                    "caught_up": w.waiting.is_set(),
                     "checks": w.stats.checks,
                     "reconnects": w.stats.reconnects,
                     "last_error": w.stats.last_error,
