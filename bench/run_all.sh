@@ -7,3 +7,5 @@ cd "$root"
 "$python" bench/core.py
 echo
 "$python" bench/replay.py
+echo; "$python" bench/sync.py
+echo; "$python" bench/ack.py

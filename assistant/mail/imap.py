@@ -21,6 +21,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from ..core.signals import FETCH_FIELDS
+from .smtp import tls_context
 from .urls import MailURL
 
 #: UIDs per FETCH: ~2,000 six-digit UIDs stay far below Dovecot's 64 KB line limit.
@@ -130,7 +131,7 @@ class ImapSession:
             self.client.enable("CONDSTORE")
 
     def _ssl_context(self) -> ssl.SSLContext:
-        return ssl.create_default_context(cafile=self.url.cafile)
+        return tls_context(self.url.cafile)
 
     def _connect(self) -> IMAPClient:
         client = self._open()
