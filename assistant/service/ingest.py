@@ -208,6 +208,8 @@ async def sync_folder(
             report.expunged, gone_threads = await _reconcile(session, folder)
             touched += gone_threads
         await asyncio.to_thread(session.unselect)
+    if plan.idle and folder.synced_at is not None:
+        return report, changed, touched  # nothing moved: no write at all
     folder.uidvalidity = status.uidvalidity
     folder.uidnext = max(status.uidnext, folder.last_uid + 1)
     folder.highestmodseq = status.highestmodseq

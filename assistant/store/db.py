@@ -21,7 +21,9 @@ def database_url(url: str | None, data_dir: Path) -> str:
             return "postgres://" + url.removeprefix("postgresql://")
         return url
     data_dir.mkdir(parents=True, exist_ok=True)
-    return f"sqlite://{data_dir / 'followup.sqlite3'}"
+    # WAL (tortoise's default) with synchronous=NORMAL: durable across process crashes (what
+    # exactly-once delivery relies on), one fsync per checkpoint instead of per commit.
+    return f"sqlite://{data_dir / 'followup.sqlite3'}?synchronous=NORMAL"
 
 
 def tortoise_config(url: str) -> dict[str, Any]:
