@@ -16,15 +16,33 @@ from tests.test_sync import mail
 
 
 def test_run_acknowledges_serves_health_and_stops(
-    cli_env: dict[str, str], imap_user: ImapUser, dovecot: Dovecot, smtp_sink: SmtpSink  # noqa: F811
+    cli_env: dict[str, str],
+    imap_user: ImapUser,
+    dovecot: Dovecot,
+    smtp_sink: SmtpSink,  # noqa: F811
 ) -> None:
-    added = run(cli_env, "mailbox", "add", "support", "--address", "support@example.com",
-                "--imap", imap_user.url, "--smtp", f"smtp://{smtp_sink.host}:{smtp_sink.port}",
-                "--team", "@example.com", "--grace", "0s")
+    added = run(
+        cli_env,
+        "mailbox",
+        "add",
+        "support",
+        "--address",
+        "support@example.com",
+        "--imap",
+        imap_user.url,
+        "--smtp",
+        f"smtp://{smtp_sink.host}:{smtp_sink.port}",
+        "--team",
+        "@example.com",
+        "--grace",
+        "0s",
+    )
     assert added.returncode == 0, added.stderr
     proc = subprocess.Popen(
         [FOLLOWUP, "run", "--health-port", "0", "--poll", "3600"],
-        env=cli_env, stderr=subprocess.PIPE, text=True,
+        env=cli_env,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         assert proc.stderr is not None

@@ -12,6 +12,8 @@ import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
+from types import TracebackType
+from typing import Self
 
 import psutil
 
@@ -142,3 +144,24 @@ def make_traversable(path: Path) -> None:
         mode = directory.stat().st_mode
         if not mode & stat.S_IXOTH:
             directory.chmod(mode | stat.S_IXOTH)
+
+
+class ManagedServer:
+    """``with Server(...) as server:`` starts it and always stops it."""
+
+    def start(self) -> Self:  # pragma: no cover - every server defines its own
+        raise NotImplementedError
+
+    def stop(self) -> None:  # pragma: no cover - every server defines its own
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()

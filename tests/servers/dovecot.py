@@ -21,12 +21,12 @@ import ssl
 import subprocess
 from datetime import datetime
 from pathlib import Path
-from types import TracebackType
 from typing import IO
 
 from imapclient import IMAPClient
 
 from tests.servers.common import (
+    ManagedServer,
     ServerStartError,
     descendants,
     find_binary,
@@ -126,7 +126,7 @@ def _terminate_group(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGTERM)
 
 
-class Dovecot:
+class Dovecot(ManagedServer):
     """A private Dovecot instance under ``base_dir``; use as a context manager or start()/stop().
 
     ``base_dir`` must stay reachable by the ``dovecot``/``dovenull``/``nobody`` users: use
@@ -192,17 +192,6 @@ class Dovecot:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
-
-    def __enter__(self) -> Dovecot:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def cafile(self) -> Path:

@@ -17,10 +17,10 @@ import os
 import re
 import shutil
 from pathlib import Path
-from types import TracebackType
 from urllib.parse import urlsplit, urlunsplit
 
 from tests.servers.common import (
+    ManagedServer,
     MissingBinary,
     ServerStartError,
     find_binary,
@@ -83,7 +83,7 @@ def _run_async(admin_dsn: str, name: str, drop: bool = False) -> None:
         pool.submit(asyncio.run, _create_database(admin_dsn, name, drop)).result()
 
 
-class Postgres:
+class Postgres(ManagedServer):
     """A private PostgreSQL cluster under ``base_dir``, or the server of
     ``$FOLLOWUP_TEST_POSTGRES_URL`` (or ``external_url``) when set.
 
@@ -138,17 +138,6 @@ class Postgres:
         self._pg_ctl("-m", mode, "-w", "stop")
         if pid is not None:
             wait_pids_gone([pid])
-
-    def __enter__(self) -> Postgres:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def new_database(self, name: str) -> str:
         """Create database ``name`` (lowercase identifier) and return its DSN."""

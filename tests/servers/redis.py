@@ -6,9 +6,9 @@ import os
 import socket
 import subprocess
 from pathlib import Path
-from types import TracebackType
 
 from tests.servers.common import (
+    ManagedServer,
     ServerStartError,
     find_binary,
     free_port,
@@ -32,7 +32,7 @@ def redis_ping(host: str, port: int) -> bool:
         return False
 
 
-class Redis:
+class Redis(ManagedServer):
     """A private ``redis-server`` (no persistence) under ``base_dir``; ``url`` is
     ``redis://127.0.0.1:PORT/0``. With ``$FOLLOWUP_TEST_REDIS_URL`` set, nothing is started."""
 
@@ -82,17 +82,6 @@ class Redis:
             process.kill()
             process.wait()
         wait_pids_gone([process.pid])
-
-    def __enter__(self) -> Redis:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _wait_ready(self) -> None:
         assert self._process is not None

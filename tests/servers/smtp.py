@@ -14,13 +14,12 @@ import threading
 import time
 from dataclasses import dataclass
 from email.message import EmailMessage
-from types import TracebackType
 from typing import Any, Literal, cast
 
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
 
-from tests.servers.common import free_port
+from tests.servers.common import ManagedServer, free_port
 from tests.servers.tls import SelfSignedCert
 
 TlsMode = Literal["none", "implicit", "starttls"]
@@ -66,7 +65,7 @@ class _Handler:
         return "250 Message accepted for delivery"
 
 
-class SmtpSink:
+class SmtpSink(ManagedServer):
     """An aiosmtpd ``Controller`` on a free port of 127.0.0.1, in a background thread.
 
     ``tls``: ``"none"`` (plaintext), ``"implicit"`` (SMTPS, TLS from the first byte) or
@@ -121,17 +120,6 @@ class SmtpSink:
     def stop(self) -> None:
         """Stop the server thread and close its event loop."""
         self._controller.stop()
-
-    def __enter__(self) -> SmtpSink:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     @property
     def messages(self) -> list[ReceivedMessage]:
