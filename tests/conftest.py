@@ -7,6 +7,7 @@ import os
 import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
@@ -112,3 +113,12 @@ def secret_key(monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("FOLLOWUP_SECRET_KEY", key)
     monkeypatch.delenv("FOLLOWUP_SECRET_KEY_FILE", raising=False)
     return key
+
+
+@pytest.fixture
+def cli_env(tmp_path: Path, secret_key: str) -> dict[str, str]:
+    """Environment for running the `followup` command in a subprocess: own data dir and key."""
+    env = dict(os.environ)
+    env.update(FOLLOWUP_DATA_DIR=str(tmp_path / "data"), FOLLOWUP_SECRET_KEY=secret_key)
+    env.pop("FOLLOWUP_DATABASE_URL", None)
+    return env

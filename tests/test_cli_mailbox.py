@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -17,14 +16,6 @@ from tests.servers import Dovecot, SmtpSink, free_port
 from tests.test_sync import mail
 
 FOLLOWUP = str(Path(sys.executable).parent / "followup")
-
-
-@pytest.fixture
-def cli_env(tmp_path: Path, secret_key: str) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(FOLLOWUP_DATA_DIR=str(tmp_path / "data"), FOLLOWUP_SECRET_KEY=secret_key)
-    env.pop("FOLLOWUP_DATABASE_URL", None)
-    return env
 
 
 def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:

@@ -11,7 +11,7 @@ import urllib.request
 
 from tests.conftest import ImapUser
 from tests.servers import Dovecot, SmtpSink
-from tests.test_cli_mailbox import FOLLOWUP, cli_env, run  # noqa: F401  (fixture)
+from tests.test_cli_mailbox import FOLLOWUP, run
 from tests.test_sync import mail
 
 
@@ -19,7 +19,7 @@ def test_run_acknowledges_serves_health_and_stops(
     cli_env: dict[str, str],
     imap_user: ImapUser,
     dovecot: Dovecot,
-    smtp_sink: SmtpSink,  # noqa: F811
+    smtp_sink: SmtpSink,
 ) -> None:
     added = run(
         cli_env,
@@ -60,7 +60,12 @@ def test_run_acknowledges_serves_health_and_stops(
             time.sleep(0.1)
         assert health["status"] == "ok" and health["mailboxes"][0]["name"] == "support"
         dovecot.append(imap_user.name, "INBOX", mail("r1@c.test", "anna@c.test", "Need help"))
-        smtp_sink.wait_for(1, timeout=30)
+        try:
+            smtp_sink.wait_for(1, timeout=30)
+        except AssertionError:
+            proc.send_signal(signal.SIGTERM)
+            _, log = proc.communicate(timeout=15)
+            raise AssertionError(f"no acknowledgement; service log:\n{log[-4000:]}") from None
         (received,) = smtp_sink.messages
         assert received.message["In-Reply-To"] == "<r1@c.test>"
         proc.send_signal(signal.SIGTERM)

@@ -66,6 +66,8 @@ async def ack_eligible(mailbox: Mailbox, loaded: LoadedThread) -> bool:
     inbox = await Folder.get_or_none(mailbox=mailbox, role="inbox")
     if inbox is None or inbox.first_uidnext is None:
         return False
+    # INTERNALDATE has whole seconds: compare at that resolution (the UID is the strong test).
+    connected = mailbox.connected_at.replace(microsecond=0)
     for row in loaded.rows:
         if row.message_id != start.message_id or row.folder_id != inbox.id:
             continue
@@ -73,7 +75,7 @@ async def ack_eligible(mailbox: Mailbox, loaded: LoadedThread) -> bool:
         if (
             row.uid >= inbox.first_uidnext
             and arrived is not None
-            and arrived >= mailbox.connected_at
+            and arrived >= connected
         ):
             return True
     return False

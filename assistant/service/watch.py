@@ -210,13 +210,14 @@ class MailboxWatcher:
                 await self._connect()
                 attempt = 0
                 await self._watch_connected()
-            except (ConnectError, IMAPClientError, OSError) as exc:
+            except Exception as exc:  # connection trouble, or a bug: never stop watching
+                expected = isinstance(exc, ConnectError | IMAPClientError | OSError)
                 self.stats.reconnects += 1
                 self.stats.last_error = f"{exc.__class__.__name__}: {exc}"
                 delay = random.uniform(0, min(BACKOFF_MAX, 2.0**attempt))
                 attempt += 1
-                log.warning(
-                    "connection lost, reconnecting",
+                (log.warning if expected else log.exception)(
+                    "connection lost, reconnecting" if expected else "watch failed, restarting",
                     extra={
                         "mailbox": self.mailbox.name,
                         "error": self.stats.last_error,
