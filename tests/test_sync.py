@@ -321,3 +321,27 @@ async def test_since_limits_history_by_arrival_time(env: Env) -> None:
     mailbox = await Mailbox.get(id=env.mailbox.id)
     await sync_mailbox(mailbox, env.policy, since=datetime(2026, 8, 1, tzinfo=UTC))
     assert set(await env.states()) == {"new@c.test"}
+
+
+async def test_full_pass_rethreading_agrees_with_the_incremental_one(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from assistant.service import evaluate
+
+    monkeypatch.setattr(evaluate, "FULL_PASS", 0)  # the first-sync path, on a small mailbox
+    await test_first_sync_stores_headers_and_thread_states(env)
+    env.append(
+        "INBOX",
+        mail(
+            "q3@c.test",
+            "anna@c.test",
+            "Re: Wrong VAT on invoice",
+            parents=("q1@c.test", "r1@example.com"),
+            minute=30,
+        ),
+    )
+    await env.sync()
+    states = await env.states()
+    assert states["q1@c.test"] == "awaiting_team"
+    rows = await StoredMessage.filter(mailbox=env.mailbox).values_list("thread_id", flat=True)
+    assert None not in rows

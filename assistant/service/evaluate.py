@@ -8,6 +8,8 @@ thread, not the mailbox. A large change (a first sync) re-threads the whole mail
 from __future__ import annotations
 
 from collections.abc import Iterable
+from types import SimpleNamespace
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
@@ -57,7 +59,30 @@ async def _related(mailbox: Mailbox, seeds: list[StoredMessage]) -> list[StoredM
     return list(found.values())
 
 
-def _verdict(row: StoredMessage) -> Verdict:
+ROW_COLUMNS = (
+    "id",
+    "message_id",
+    "synthetic_id",
+    "in_reply_to",
+    "references",
+    "sender",
+    "sender_name",
+    "to",
+    "cc",
+    "reply_to",
+    "date",
+    "date_source",
+    "subject",
+    "subject_key",
+    "headers",
+    "issues",
+    "uid",
+    "machine_rule",
+    "thread_id",
+)
+
+
+def _verdict(row: Any) -> Verdict:
     return Verdict(machine=True, rule=row.machine_rule) if row.machine_rule else Verdict(False)
 
 
@@ -111,11 +136,16 @@ async def reevaluate(
     """Re-thread what ``changed`` (row ids) touches; store thread ids and thread records."""
     if not changed:
         return []
+    rows: list[Any]
     if len(changed) > FULL_PASS:
-        rows = await StoredMessage.filter(mailbox=mailbox)
+        # Plain values, not ORM objects: a first sync re-threads the whole mailbox at once.
+        rows = [
+            SimpleNamespace(**values)
+            for values in await StoredMessage.filter(mailbox=mailbox).values(*ROW_COLUMNS)
+        ]
     else:
         rows = await _related(mailbox, await StoredMessage.filter(id__in=changed))
-    by_message_id: dict[str, list[StoredMessage]] = {}
+    by_message_id: dict[str, list[Any]] = {}
     verdicts: dict[str, Verdict] = {}
     for row in rows:
         by_message_id.setdefault(row.message_id, []).append(row)
@@ -128,7 +158,7 @@ async def reevaluate(
     )
     existing = await _existing(mailbox, sorted({t.id for t in threads}))
 
-    moved: list[StoredMessage] = []
+    moved: list[Any] = []
     create: list[ThreadRecord] = []
     update: list[ThreadRecord] = []
     for thread in threads:
@@ -149,16 +179,30 @@ async def reevaluate(
     return create + update
 
 
+async def _set_thread_ids(moved: list[Any]) -> None:
+    """One prepared UPDATE run for every moved row (executemany), whatever the backend."""
+    db = StoredMessage._meta.db
+    mark = "?" if db.capabilities.dialect == "sqlite" else "$"
+    query = (
+        "UPDATE message SET thread_id=? WHERE id=?"
+        if mark == "?"
+        else "UPDATE message SET thread_id=$1 WHERE id=$2"
+    )
+    for start in range(0, len(moved), 5000):
+        chunk = moved[start : start + 5000]
+        await db.execute_many(query, [[row.thread_id, row.id] for row in chunk])
+
+
 async def _write(
     mailbox: Mailbox,
-    moved: list[StoredMessage],
+    moved: list[Any],
     create: list[ThreadRecord],
     update: list[ThreadRecord],
     gone: list[str],
 ) -> None:
     async with in_transaction():
         if moved:
-            await StoredMessage.bulk_update(moved, fields=["thread_id"], batch_size=CHUNK)
+            await _set_thread_ids(moved)
         if create:
             await ThreadRecord.bulk_create(create, batch_size=CHUNK)
         if update:

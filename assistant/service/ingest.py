@@ -97,20 +97,20 @@ async def _store_batch(mailbox: Mailbox, folder: Folder, fetched: list[Fetched])
     uids = [r.uid for r in rows]
     async with in_transaction():
         await StoredMessage.bulk_create(rows, batch_size=STORE_BATCH, ignore_conflicts=True)
-        stored = await StoredMessage.filter(folder=folder, uid__in=uids).only(
-            "id", "uid", "references", "in_reply_to"
-        )
+        # Only ids come back from the database: references are taken from what was parsed.
+        stored = await StoredMessage.filter(folder=folder, uid__in=uids).values_list("id", "uid")
+        by_uid = {r.uid: r for r in rows}
         refs = [
-            MessageRef(mailbox=mailbox, message_id=row.id, ref_id=ref[:512])
-            for row in stored
-            for ref in dict.fromkeys([*row.references, *row.in_reply_to])
+            MessageRef(mailbox=mailbox, message_id=row_id, ref_id=ref[:512])
+            for row_id, uid in stored
+            for ref in dict.fromkeys([*by_uid[uid].references, *by_uid[uid].in_reply_to])
         ]
         if refs:
             await MessageRef.bulk_create(refs, batch_size=STORE_BATCH)
         folder.last_uid = max(folder.last_uid, *uids)
         folder.message_count = await StoredMessage.filter(folder=folder).count()
         await folder.save(update_fields=["last_uid", "message_count"])
-    return [row.id for row in stored]
+    return [int(row_id) for row_id, _ in stored]
 
 
 def _fetch_list(session: ImapSession, uids: list[int]) -> list[Fetched]:

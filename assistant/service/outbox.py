@@ -72,11 +72,7 @@ async def ack_eligible(mailbox: Mailbox, loaded: LoadedThread) -> bool:
         if row.message_id != start.message_id or row.folder_id != inbox.id:
             continue
         arrived = row.internaldate
-        if (
-            row.uid >= inbox.first_uidnext
-            and arrived is not None
-            and arrived >= connected
-        ):
+        if row.uid >= inbox.first_uidnext and arrived is not None and arrived >= connected:
             return True
     return False
 

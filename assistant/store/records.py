@@ -38,8 +38,8 @@ def message_fields(msg: Message) -> dict[str, Any]:
     }
 
 
-def to_message(row: StoredMessage) -> Message:
-    """The core record of a stored row."""
+def to_message(row: StoredMessage | Any) -> Message:
+    """The core record of a stored row (a model, or the same columns as attributes)."""
     sender = Address(row.sender, row.sender_name) if row.sender else None
     date: datetime = row.date
     return Message(
