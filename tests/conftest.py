@@ -5,14 +5,21 @@ from __future__ import annotations
 import itertools
 import os
 import secrets
+import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
 from urllib.parse import quote
 
 import pytest
 
+from assistant.core.evaluate import MailboxPolicy
+from assistant.runtime import Runtime
+from assistant.service.mailboxes import add_mailbox
+from assistant.settings import FollowupConfig
+from assistant.store.models import Mailbox
 from tests.servers import Dovecot, MissingBinary, Postgres, Redis, SmtpSink, server_dir
 
 T = TypeVar("T")
@@ -122,3 +129,43 @@ def cli_env(tmp_path: Path, secret_key: str) -> dict[str, str]:
     env.update(FOLLOWUP_DATA_DIR=str(tmp_path / "data"), FOLLOWUP_SECRET_KEY=secret_key)
     env.pop("FOLLOWUP_DATABASE_URL", None)
     return env
+
+
+async def add_test_mailbox(
+    imap_url: str,
+    *,
+    name: str = "support",
+    smtp_url: str | None = None,
+    grace_seconds: int = 120,
+    connected_at: datetime | None = None,
+) -> Mailbox:
+    """The shared test mailbox ``support@example.com`` with team ``@example.com``."""
+    return await add_mailbox(
+        name,
+        "support@example.com",
+        imap_url,
+        smtp_url,
+        ["@example.com"],
+        None,
+        grace_seconds,
+        connected_at or datetime(2026, 11, 16, 9, 0, tzinfo=UTC),
+        None,
+    )
+
+
+def test_policy(mailbox: Mailbox, config: FollowupConfig | None = None) -> MailboxPolicy:
+    """The rules a running service would apply to ``mailbox``."""
+    return Runtime("", Path("."), config or FollowupConfig()).policy(mailbox)
+
+
+test_policy.__test__ = False  # type: ignore[attr-defined]  # a helper, not a test
+
+
+def reap(proc: subprocess.Popen[str]) -> None:
+    """Kill a subprocess a test left running, and close its pipes."""
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait()
+    for pipe in (proc.stdout, proc.stderr):
+        if pipe is not None:
+            pipe.close()

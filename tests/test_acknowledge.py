@@ -16,12 +16,11 @@ import pytest
 from assistant.runtime import Runtime
 from assistant.service.deliver import Deliverer, DeliveryReport
 from assistant.service.ingest import sync_mailbox
-from assistant.service.mailboxes import add_mailbox
 from assistant.service.outbox import plan_threads
 from assistant.settings import FollowupConfig, GuardsConfig, MessagesConfig
 from assistant.store.db import store
 from assistant.store.models import Mailbox, OutboxItem, StoredMessage, ThreadRecord
-from tests.conftest import ImapUser
+from tests.conftest import ImapUser, add_test_mailbox
 from tests.servers import Dovecot, SmtpSink
 from tests.test_corpus import CORPUS, labelled
 from tests.test_sync import mail
@@ -67,16 +66,11 @@ async def make_env(
     grace: int = 0,
     config: FollowupConfig | None = None,
 ) -> Ack:
-    mailbox = await add_mailbox(
-        "support",
-        "support@example.com",
+    mailbox = await add_test_mailbox(
         user.url,
-        f"smtp://{sink.host}:{sink.port}",
-        ["@example.com"],
-        None,
-        grace,
-        datetime.now(UTC) - timedelta(seconds=5),
-        None,
+        smtp_url=f"smtp://{sink.host}:{sink.port}",
+        grace_seconds=grace,
+        connected_at=datetime.now(UTC) - timedelta(seconds=5),
     )
     env = Ack(mailbox, url, dovecot, user, sink, config or FollowupConfig())
     await env.cycle()  # the first sync: everything already there is history

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ImapUser
+from tests.conftest import ImapUser, reap
 from tests.servers import Dovecot, SmtpSink, free_port
 from tests.test_sync import mail
 
@@ -141,8 +141,4 @@ def test_watch_logs_changes_as_json_and_stops_on_sigterm(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        reap(proc)

@@ -9,7 +9,7 @@ import subprocess
 import time
 import urllib.request
 
-from tests.conftest import ImapUser
+from tests.conftest import ImapUser, reap
 from tests.servers import Dovecot, SmtpSink
 from tests.test_cli_mailbox import FOLLOWUP, run
 from tests.test_sync import mail
@@ -71,8 +71,4 @@ def test_run_acknowledges_serves_health_and_stops(
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=15) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-        if proc.stderr:
-            proc.stderr.close()
+        reap(proc)

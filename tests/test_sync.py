@@ -20,7 +20,7 @@ from assistant.service.mailboxes import add_mailbox
 from assistant.settings import FollowupConfig
 from assistant.store.db import store
 from assistant.store.models import Folder, Mailbox, StoredMessage, ThreadRecord
-from tests.conftest import ImapUser
+from tests.conftest import ImapUser, add_test_mailbox, test_policy
 from tests.servers import Dovecot
 
 T0 = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
@@ -82,19 +82,8 @@ async def env(
     store_url: str, imap_user: ImapUser, dovecot: Dovecot, secret_key: str
 ) -> AsyncIterator[Env]:
     async with store(store_url):
-        mailbox = await add_mailbox(
-            "support",
-            "support@example.com",
-            imap_user.url,
-            None,
-            ["@example.com"],
-            None,
-            120,
-            T0,
-            None,
-        )
-        runtime = Runtime(store_url, dovecot.maildir(imap_user.name), FollowupConfig())
-        yield Env(mailbox, runtime.policy(mailbox), dovecot, imap_user)
+        mailbox = await add_test_mailbox(imap_user.url, connected_at=T0)
+        yield Env(mailbox, test_policy(mailbox), dovecot, imap_user)
 
 
 def by_folder(report: ingest.SyncReport) -> dict[str, ingest.FolderReport]:

@@ -7,13 +7,10 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from assistant.runtime import Runtime
-from assistant.service.mailboxes import add_mailbox
 from assistant.service.watch import MailboxWatcher
-from assistant.settings import FollowupConfig
 from assistant.store.db import store
 from assistant.store.models import Mailbox, ThreadRecord
-from tests.conftest import ImapUser
+from tests.conftest import ImapUser, add_test_mailbox, test_policy
 from tests.servers import Dovecot
 from tests.test_sync import T0, mail
 
@@ -34,23 +31,7 @@ async def mailbox(
 ) -> AsyncIterator[Mailbox]:
     url = f"sqlite://{tmp_path_factory.mktemp('db') / 'f.sqlite3'}"
     async with store(url):
-        yield await add_mailbox(
-            "support",
-            "support@example.com",
-            imap_user.url,
-            None,
-            ["@example.com"],
-            None,
-            120,
-            T0,
-            None,
-        )
-
-
-def policy(mailbox: Mailbox):  # type: ignore[no-untyped-def]
-    return Runtime("sqlite://:memory:", __import__("pathlib").Path("."), FollowupConfig()).policy(
-        mailbox
-    )
+        yield await add_test_mailbox(imap_user.url, connected_at=T0)
 
 
 async def thread_exists(thread_id: str) -> bool:
@@ -60,7 +41,7 @@ async def thread_exists(thread_id: str) -> bool:
 async def test_idle_pushes_new_mail_long_before_any_poll(
     mailbox: Mailbox, dovecot: Dovecot, imap_user: ImapUser
 ) -> None:
-    watcher = MailboxWatcher(mailbox, policy(mailbox), poll_interval=3600)
+    watcher = MailboxWatcher(mailbox, test_policy(mailbox), poll_interval=3600)
     task = asyncio.create_task(watcher.run())
     try:
         await asyncio.wait_for(watcher.waiting.wait(), 15)
@@ -94,7 +75,7 @@ async def test_idle_pushes_new_mail_long_before_any_poll(
 async def test_polling_fallback_without_idle(
     mailbox: Mailbox, dovecot: Dovecot, imap_user: ImapUser
 ) -> None:
-    watcher = MailboxWatcher(mailbox, policy(mailbox), poll_interval=0.2, use_idle=False)
+    watcher = MailboxWatcher(mailbox, test_policy(mailbox), poll_interval=0.2, use_idle=False)
     task = asyncio.create_task(watcher.run())
     try:
         await asyncio.wait_for(watcher.waiting.wait(), 15)
@@ -109,7 +90,7 @@ async def test_polling_fallback_without_idle(
 async def test_killed_connections_reconnect_and_lose_nothing(
     mailbox: Mailbox, dovecot: Dovecot, imap_user: ImapUser
 ) -> None:
-    watcher = MailboxWatcher(mailbox, policy(mailbox), poll_interval=1.0)
+    watcher = MailboxWatcher(mailbox, test_policy(mailbox), poll_interval=1.0)
     task = asyncio.create_task(watcher.run())
     try:
         await asyncio.wait_for(watcher.waiting.wait(), 15)
