@@ -14,13 +14,14 @@ import ssl
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from ..core.signals import FETCH_FIELDS
+from .fetchparse import Fetched, modseq_of, read_fetch, sequence_set
 from .smtp import tls_context
 from .urls import MailURL
 
@@ -44,17 +45,6 @@ class FolderInfo:
     name: str
     flags: tuple[str, ...]
     role: str
-
-
-@dataclass(frozen=True, slots=True)
-class Fetched:
-    """One message's header block and metadata from a FETCH."""
-
-    uid: int
-    header: bytes
-    flags: tuple[str, ...]
-    internaldate: datetime | None
-    modseq: int | None
 
 
 _ROLE_FLAGS = {
@@ -125,6 +115,8 @@ class ImapSession:
     def __init__(self, url: MailURL) -> None:
         self.url = url
         self.client = self._connect()
+        #: The folder currently selected (read-only), if any.
+        self.selected: str | None = None
         self.capabilities = {_text(c).upper() for c in self.client.capabilities()}
         self.condstore = "CONDSTORE" in self.capabilities or "QRESYNC" in self.capabilities
         if self.condstore:
@@ -221,9 +213,18 @@ class ImapSession:
         raw = self.client.folder_status(folder, items)
         return {_text(k).upper(): int(v) for k, v in raw.items()}
 
+    def refresh(self, folder: str) -> dict[str, int]:
+        """STATUS of the folder this session keeps selected, after a NOOP brings the
+        session's view up to date: cheap whatever the folder's size, where STATUS of a
+        folder another command left costs a re-read of it (measured: ~0.35 ms per 1,000
+        messages on Dovecot's Maildir)."""
+        self.client.noop()
+        return self.status(folder)
+
     def select(self, folder: str) -> None:
         """SELECT read-only: Followup never changes the client's mailbox."""
         self.client.select_folder(folder, readonly=True)
+        self.selected = folder
 
     def unselect(self) -> None:
         """Leave the selected folder. STATUS on a selected folder can answer from the
@@ -232,6 +233,7 @@ class ImapSession:
             self.client.unselect_folder()
         else:
             self.client.close_folder()  # read-only: CLOSE expunges nothing
+        self.selected = None
 
     def uids_from(self, first_uid: int, since: datetime | None = None) -> list[int]:
         """UIDs >= ``first_uid`` (and arrived since ``since``), ascending."""
@@ -254,13 +256,22 @@ class ImapSession:
         items = ["UID", "FLAGS", "INTERNALDATE", HEADER_ITEM] + (
             ["MODSEQ"] if self.condstore else []
         )
+        query = f"({' '.join(items)})"
         for start in range(0, len(uids), FETCH_BATCH):
             batch = uids[start : start + FETCH_BATCH]
-            response = self.client.fetch(batch, items)
+            wanted = set(batch)
+            # imaplib's own UID FETCH (a sequence set, not a comma list) read by the fast
+            # reader; imapclient parses whatever does not have the expected shape.
+            typ, data = self.client._imap.uid("FETCH", sequence_set(batch), query)
+            if typ != "OK":
+                raise IMAPClientError(f"UID FETCH failed: {data!r}")
+            seen: dict[int, Fetched] = {}
+            for item in read_fetch(data):
+                if item.uid in wanted:
+                    seen[item.uid] = item
             for uid in batch:
-                data = response.get(uid)
-                if data is not None:
-                    yield _fetched(uid, data)
+                if uid in seen:
+                    yield seen[uid]
 
     def fetch_flags(self, uids: list[int]) -> dict[int, tuple[tuple[str, ...], int | None]]:
         """Flags (and MODSEQ) of ``uids``."""
@@ -268,7 +279,7 @@ class ImapSession:
         out: dict[int, tuple[tuple[str, ...], int | None]] = {}
         for start in range(0, len(uids), FETCH_BATCH):
             for uid, data in self.client.fetch(uids[start : start + FETCH_BATCH], items).items():
-                out[uid] = (tuple(_text(f) for f in data.get(b"FLAGS", ())), _modseq(data))
+                out[uid] = (tuple(_text(f) for f in data.get(b"FLAGS", ())), modseq_of(data))
         return out
 
     def append(self, folder: str, raw: bytes, when: datetime) -> None:
@@ -277,7 +288,7 @@ class ImapSession:
 
     def find_message_id(self, folder: str, message_id: str) -> list[int]:
         """UIDs in ``folder`` whose Message-ID header is ``message_id`` (selects, unselects)."""
-        self.client.select_folder(folder, readonly=True)
+        self.select(folder)
         try:
             return sorted(self.client.search(["HEADER", "Message-ID", f"<{message_id}>"]))
         finally:
@@ -286,29 +297,3 @@ class ImapSession:
     def noop(self) -> None:
         """A round trip that fails fast on a dead connection."""
         self.client.noop()
-
-
-def _modseq(data: dict[bytes, Any]) -> int | None:
-    value = data.get(b"MODSEQ")
-    if isinstance(value, tuple | list) and value:
-        return int(value[0])
-    return int(value) if isinstance(value, int) else None
-
-
-def _fetched(uid: int, data: dict[bytes, Any]) -> Fetched:
-    header = b""
-    for key, value in data.items():
-        if key.startswith(b"BODY[HEADER") and isinstance(value, bytes):
-            header = value
-            break
-    internal = data.get(b"INTERNALDATE")
-    if isinstance(internal, datetime):
-        # imapclient returns naive local time by default; normalise to aware UTC.
-        internal = internal.astimezone(UTC) if internal.tzinfo else internal.replace(tzinfo=UTC)
-    return Fetched(
-        uid=uid,
-        header=header,
-        flags=tuple(_text(f) for f in data.get(b"FLAGS", ())),
-        internaldate=internal if isinstance(internal, datetime) else None,
-        modseq=_modseq(data),
-    )

@@ -8,17 +8,19 @@ thread, not the mailbox. A large change (a first sync) re-threads the whole mail
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from ..core.evaluate import MailboxPolicy
-from ..core.model import Thread, Verdict
+from ..core.model import Message, Thread, Verdict
 from ..core.ownership import assign_owner
 from ..core.state import State, thread_state
 from ..core.subject import is_generic
 from ..core.threading import thread_messages
+from ..store.bulk import select_rows
 from ..store.models import Mailbox, MessageRef, StoredMessage, ThreadRecord
 from ..store.records import to_message
 
@@ -59,6 +61,7 @@ async def _related(mailbox: Mailbox, seeds: list[StoredMessage]) -> list[StoredM
     return list(found.values())
 
 
+#: What threading and thread state read (not the raw signal headers: verdicts are stored).
 ROW_COLUMNS = (
     "id",
     "message_id",
@@ -74,12 +77,19 @@ ROW_COLUMNS = (
     "date_source",
     "subject",
     "subject_key",
-    "headers",
-    "issues",
     "uid",
     "machine_rule",
     "thread_id",
 )
+
+
+@dataclass(slots=True)
+class _Slim:
+    """What the write-back needs of a row read in a full pass."""
+
+    id: int
+    message_id: str
+    thread_id: str | None
 
 
 def _verdict(row: Any) -> Verdict:
@@ -137,25 +147,33 @@ async def reevaluate(
     if not changed:
         return []
     rows: list[Any]
+    messages: list[Message]
+    verdicts: dict[str, Verdict] = {}
     if len(changed) > FULL_PASS:
         # Plain values, not ORM objects: a first sync re-threads the whole mailbox at once.
-        rows = [
-            SimpleNamespace(**values)
-            for values in await StoredMessage.filter(mailbox=mailbox).values(*ROW_COLUMNS)
-        ]
+        # Headers are left out (the machine verdict is stored, threading never reads them),
+        # and each row is turned into its message as it is read, keeping only what the
+        # write-back needs: at 100,000 messages, memory is the constraint.
+        rows, messages = [], []
+        for values in await select_rows(StoredMessage, ROW_COLUMNS, "mailbox_id", mailbox.id):
+            row = SimpleNamespace(headers={}, issues=(), **values)
+            messages.append(to_message(row))
+            verdicts[row.message_id] = _verdict(row)
+            rows.append(_Slim(row.id, row.message_id, row.thread_id))
     else:
         rows = await _related(mailbox, await StoredMessage.filter(id__in=changed))
+        messages = [to_message(r) for r in rows]
+        verdicts = {r.message_id: _verdict(r) for r in rows}
     by_message_id: dict[str, list[Any]] = {}
-    verdicts: dict[str, Verdict] = {}
-    for row in rows:
-        by_message_id.setdefault(row.message_id, []).append(row)
-        verdicts[row.message_id] = _verdict(row)
+    for item in rows:
+        by_message_id.setdefault(item.message_id, []).append(item)
     old_thread_ids = {r.thread_id for r in rows if r.thread_id}
     threads = thread_messages(
-        [to_message(r) for r in rows],
+        messages,
         shared=policy.team.__contains__,
         eligible=lambda m: verdicts[m.message_id].human,
     )
+    del messages
     existing = await _existing(mailbox, sorted({t.id for t in threads}))
 
     moved: list[Any] = []

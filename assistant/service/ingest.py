@@ -8,7 +8,8 @@ covers it, so an interrupted first sync resumes where it stopped and nothing is 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import contextlib
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -19,9 +20,11 @@ from ..core.evaluate import MailboxPolicy
 from ..core.headers import parse_message
 from ..core.machine import classify
 from ..core.syncplan import Cursor, Plan, ServerStatus, Step, batches, needs_reconcile, plan_sync
-from ..mail.imap import Fetched, FolderInfo, ImapSession
+from ..mail.fetchparse import Fetched
+from ..mail.imap import FolderInfo, ImapSession
 from ..mail.urls import parse_url
 from ..secrets import decrypt
+from ..store.bulk import insert_rows
 from ..store.models import Folder, Mailbox, MessageRef, StoredMessage, ThreadRecord
 from ..store.records import message_fields
 from .evaluate import reevaluate
@@ -77,36 +80,34 @@ def _cursor(row: Folder) -> Cursor:
 
 async def _store_batch(mailbox: Mailbox, folder: Folder, fetched: list[Fetched]) -> list[int]:
     rows = []
+    refs_by_uid: dict[int, list[str]] = {}
     for item in fetched:
         msg = parse_message(item.header, item.internaldate, source=f"{folder.name}:{item.uid}")
-        verdict = classify(msg)
-        rows.append(
-            StoredMessage(
-                mailbox=mailbox,
-                folder=folder,
-                uid=item.uid,
-                internaldate=item.internaldate,
-                flags=list(item.flags),
-                modseq=item.modseq,
-                machine_rule=verdict.rule,
-                **message_fields(msg),
-            )
+        row = message_fields(msg)
+        row.update(
+            mailbox_id=mailbox.id,
+            folder_id=folder.id,
+            uid=item.uid,
+            internaldate=item.internaldate,
+            flags=list(item.flags),
+            modseq=item.modseq,
+            machine_rule=classify(msg).rule,
         )
+        rows.append(row)
+        refs_by_uid[item.uid] = list(dict.fromkeys([*msg.references, *msg.in_reply_to]))
     if not rows:
         return []
-    uids = [r.uid for r in rows]
+    uids = list(refs_by_uid)
     async with in_transaction():
-        await StoredMessage.bulk_create(rows, batch_size=STORE_BATCH, ignore_conflicts=True)
+        await insert_rows(StoredMessage, rows, ignore_conflicts=True, batch=STORE_BATCH)
         # Only ids come back from the database: references are taken from what was parsed.
         stored = await StoredMessage.filter(folder=folder, uid__in=uids).values_list("id", "uid")
-        by_uid = {r.uid: r for r in rows}
         refs = [
-            MessageRef(mailbox=mailbox, message_id=row_id, ref_id=ref[:512])
+            {"mailbox_id": mailbox.id, "message_id": row_id, "ref_id": ref[:512]}
             for row_id, uid in stored
-            for ref in dict.fromkeys([*by_uid[uid].references, *by_uid[uid].in_reply_to])
+            for ref in refs_by_uid[uid]
         ]
-        if refs:
-            await MessageRef.bulk_create(refs, batch_size=STORE_BATCH)
+        await insert_rows(MessageRef, refs, batch=STORE_BATCH)
         folder.last_uid = max(folder.last_uid, *uids)
         folder.message_count = await StoredMessage.filter(folder=folder).count()
         await folder.save(update_fields=["last_uid", "message_count"])
@@ -128,12 +129,29 @@ async def _fetch_new(
     uids = await asyncio.to_thread(session.uids_from, plan.fetch_from_uid, since)
     changed: list[int] = []
     done = 0
-    for batch in batches(uids, STORE_BATCH):
-        fetched = await asyncio.to_thread(_fetch_list, session, batch)
-        changed += await _store_batch(mailbox, folder, fetched)
-        done += len(batch)
-        if progress:
-            progress(folder.name, done, len(uids))
+    todo = list(batches(uids, STORE_BATCH))
+    # The next batch is fetched (socket reads, in a thread) while this one is parsed and
+    # stored; one FETCH at a time, so the session is never used by two threads at once.
+    pending = (
+        asyncio.ensure_future(asyncio.to_thread(_fetch_list, session, todo[0])) if todo else None
+    )
+    try:
+        for index in range(len(todo)):
+            assert pending is not None
+            fetched = await pending
+            pending = None
+            if index + 1 < len(todo):
+                pending = asyncio.ensure_future(
+                    asyncio.to_thread(_fetch_list, session, todo[index + 1])
+                )
+            changed += await _store_batch(mailbox, folder, fetched)
+            done += len(todo[index])
+            if progress:
+                progress(folder.name, done, len(uids))
+    finally:
+        if pending is not None:  # a failed store: let the running FETCH finish first
+            with contextlib.suppress(Exception):
+                await pending
     return changed
 
 
@@ -170,10 +188,18 @@ async def sync_folder(
     folder: Folder,
     since: datetime | None = None,
     progress: Progress | None = None,
+    *,
+    kept: bool = False,
 ) -> tuple[FolderReport, list[int], list[str]]:
-    """Bring one folder up to date; return its report, changed row ids, touched thread ids."""
+    """Bring one folder up to date; return its report, changed row ids, touched thread ids.
+
+    With ``kept``, ``session`` is this folder's own connection and stays selected on it
+    between calls (a watcher's): the check is NOOP + STATUS and a change needs no SELECT.
+    """
     report = FolderReport(folder.name, folder.role)
-    raw = await asyncio.to_thread(session.status, folder.name)
+    if kept and session.selected != folder.name:
+        await asyncio.to_thread(session.select, folder.name)
+    raw = await asyncio.to_thread(session.refresh if kept else session.status, folder.name)
     status = ServerStatus(
         raw["UIDVALIDITY"], raw["UIDNEXT"], raw["MESSAGES"], raw.get("HIGHESTMODSEQ")
     )
@@ -182,7 +208,8 @@ async def sync_folder(
     touched: list[str] = []
     if not plan.idle:
         report.reason = plan.reason
-        await asyncio.to_thread(session.select, folder.name)
+        if not kept or Step.RESET in plan.steps:
+            await asyncio.to_thread(session.select, folder.name)
         if Step.RESET in plan.steps:
             touched += await _thread_ids(StoredMessage.filter(folder=folder))
             await StoredMessage.filter(folder=folder).delete()
@@ -207,7 +234,8 @@ async def sync_folder(
         if Step.RECONCILE in plan.steps or needs_reconcile(folder.message_count, status):
             report.expunged, gone_threads = await _reconcile(session, folder)
             touched += gone_threads
-        await asyncio.to_thread(session.unselect)
+        if not kept:
+            await asyncio.to_thread(session.unselect)
     if plan.idle and folder.synced_at is not None:
         return report, changed, touched  # nothing moved: no write at all
     folder.uidvalidity = status.uidvalidity
@@ -245,18 +273,25 @@ async def _forget_touched(mailbox: Mailbox, touched: list[str]) -> list[int]:
 
 
 async def sync_folders(
-    session: ImapSession,
+    session: ImapSession | Mapping[str, ImapSession],
     mailbox: Mailbox,
     folders: list[Folder],
     policy: MailboxPolicy,
     since: datetime | None = None,
     progress: Progress | None = None,
 ) -> SyncReport:
-    """Sync ``folders`` over an open session, then re-evaluate the threads they touched."""
+    """Sync ``folders`` over an open session (or one kept-selected session per folder
+    name), then re-evaluate the threads they touched."""
     report = SyncReport(mailbox.name)
     touched: list[str] = []
     for folder in folders:
-        folder_report, changed, gone = await sync_folder(session, mailbox, folder, since, progress)
+        if isinstance(session, ImapSession):
+            one, kept = session, False
+        else:
+            one, kept = session[folder.name], True
+        folder_report, changed, gone = await sync_folder(
+            one, mailbox, folder, since, progress, kept=kept
+        )
         report.folders.append(folder_report)
         report.changed_ids += changed
         touched += gone

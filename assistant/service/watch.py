@@ -1,12 +1,12 @@
 """Keep mailboxes synced: IMAP IDLE for push, a cheap STATUS check, reconnect with backoff.
 
-Per mailbox, a :class:`MailboxWatcher` holds one sync connection (kept open: an unchanged
-mailbox then costs one STATUS per watched folder and no login, no SELECT) and one IDLE
-connection per watched folder, each in its own thread. IDLE is re-issued every
-``IDLE_RENEW`` (servers drop IDLE after 30 minutes; RFC 2177 says re-issue before 29) and
-waited on in short slices so a stop request is noticed within a second. An IDLE response
-wakes the sync loop at once; without IDLE (or when IDLE misses a change, as some servers do
-for flag changes) the loop still checks every ``poll_interval``.
+Per mailbox, a :class:`MailboxWatcher` holds, per watched folder, one sync connection kept
+selected on it (an unchanged mailbox then costs a NOOP + STATUS per folder, flat in its size,
+and new mail is fetched with no SELECT) and one IDLE connection in its own thread. IDLE is
+re-issued every ``IDLE_RENEW`` (servers drop IDLE after 30 minutes; RFC 2177 says re-issue
+before 29) and waited on in short slices so a stop request is noticed within a second. An
+IDLE response wakes the sync loop at once; without IDLE (or when IDLE misses a change, as
+some servers do for flag changes) the loop still checks every ``poll_interval``.
 
 Any connection failure closes everything and reconnects after an exponential backoff with
 full jitter (``1, 2, 4, ... 300`` seconds), logging each attempt; nothing is lost because the
@@ -114,7 +114,7 @@ class MailboxWatcher:
         self._wake = asyncio.Event()
         self._stop = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._session: ImapSession | None = None
+        self._sessions: dict[str, ImapSession] = {}
         self._folders: list[Folder] = []
         self._idlers: list[_Idler] = []
         self.idle_ready = asyncio.Event()
@@ -127,9 +127,19 @@ class MailboxWatcher:
 
     async def _connect(self) -> None:
         url = parse_url(decrypt(self.mailbox.imap_secret), "imap")
-        self._session = await asyncio.to_thread(ImapSession, url)
-        infos: list[FolderInfo] = await asyncio.to_thread(self._session.folders)
+        first = await asyncio.to_thread(ImapSession, url)
+        self._sessions = {"": first}
+        infos: list[FolderInfo] = await asyncio.to_thread(first.folders)
         self._folders = await folder_rows(self.mailbox, infos)
+        # One kept-selected sync connection per watched folder: an unchanged check is then
+        # NOOP + STATUS per folder whatever its size, and new mail needs no SELECT.
+        self._sessions = {}
+        for index, row in enumerate(self._folders):
+            session = first if index == 0 else await asyncio.to_thread(ImapSession, url)
+            self._sessions[row.name] = session
+            await asyncio.to_thread(session.select, row.name)
+        if not self._folders:
+            self._sessions = {"": first}
         if self.use_idle:
             for folder in watched(infos):
                 idler = _Idler(url, folder.name, self._wake_threadsafe)
@@ -150,15 +160,15 @@ class MailboxWatcher:
             idler.stopping.set()
         await asyncio.to_thread(_join_all, self._idlers)
         self._idlers = []
-        if self._session is not None:
-            await asyncio.to_thread(self._session.close)
-            self._session = None
+        for session in self._sessions.values():
+            await asyncio.to_thread(session.close)
+        self._sessions = {}
 
     async def check(self) -> SyncReport:
         """One STATUS per folder; sync what moved; re-evaluate touched threads."""
-        assert self._session is not None
+        assert self._sessions
         self.stats.checks += 1
-        return await sync_folders(self._session, self.mailbox, self._folders, self.policy)
+        return await sync_folders(self._sessions, self.mailbox, self._folders, self.policy)
 
     async def _watch_connected(self) -> None:
         while not self._stop.is_set():

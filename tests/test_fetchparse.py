@@ -1,0 +1,136 @@
+"""The fast FETCH reader agrees with imapclient's parser, on Dovecot and on odd shapes."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from imapclient.datetime_util import parse_to_datetime
+
+from assistant.mail import fetchparse
+from assistant.mail.fetchparse import (
+    Fetched,
+    from_imapclient,
+    internaldate,
+    read_fetch,
+    sequence_set,
+)
+from assistant.mail.imap import HEADER_ITEM, ImapSession
+from assistant.mail.urls import parse_url
+from tests.conftest import ImapUser
+from tests.servers import Dovecot
+
+HEAD = b"BODY[HEADER.FIELDS (FROM SUBJECT)]"
+
+
+def test_internaldate_matches_imapclient() -> None:
+    for text in (
+        b"23-Nov-2026 14:12:00 +0000",
+        b" 1-Feb-2025 00:00:59 -0930",
+        b"31-Dec-1999 23:59:59 +1400",
+    ):
+        expected = parse_to_datetime(text, normalise=False).astimezone(UTC)
+        assert internaldate(text) == expected
+    assert internaldate(b"garbage") is None
+    assert internaldate(b"32-Foo-2026 14:12:00 +0000") is None
+
+
+@given(st.lists(st.integers(1, 500), min_size=1, unique=True))
+def test_sequence_set_covers_exactly_the_uids(uids: list[int]) -> None:
+    uids.sort()
+    covered: list[int] = []
+    for part in sequence_set(uids).split(","):
+        lo, _, hi = part.partition(":")
+        covered += range(int(lo), int(hi or lo) + 1)
+    assert covered == uids
+
+
+def test_fast_shape_and_every_fallback_shape() -> None:
+    data = [
+        # the usual shape
+        (
+            b'1 (UID 7 FLAGS (\\Seen $Label) INTERNALDATE "23-Nov-2026 14:12:00 +0100" '
+            b"MODSEQ (12) " + HEAD + b" {9}",
+            b"From: a\r\n",
+        ),
+        b")",
+        # items after the literal (trailer) are read too
+        (b"2 (UID 8 " + HEAD + b" {3}", b"x\r\n"),
+        b' FLAGS () INTERNALDATE "01-Jan-2026 00:00:00 +0000")',
+        # a NIL header (no literal): imapclient's path
+        b'3 (UID 9 FLAGS () INTERNALDATE "01-Jan-2026 00:00:00 +0000" ' + HEAD + b" NIL)",
+        # an item we did not ask for: imapclient's path
+        (b"4 (UID 10 RFC822.SIZE 44 " + HEAD + b" {3}", b"y\r\n"),
+        b")",
+        # two literals in one response: imapclient's path
+        (b"5 (UID 11 " + HEAD + b" {1}", b"a"),
+        (b" BODY[TEXT] {1}", b"b"),
+        b")",
+        # unsolicited flag change without UID: not ours
+        b"6 (FLAGS (\\Deleted))",
+    ]
+    got = {f.uid: f for f in read_fetch(data)}
+    assert sorted(got) == [7, 8, 9, 10, 11]
+    assert got[7] == Fetched(
+        7,
+        b"From: a\r\n",
+        ("\\Seen", "$Label"),
+        datetime(2026, 11, 23, 13, 12, tzinfo=UTC),
+        12,
+    )
+    assert got[8].header == b"x\r\n" and got[8].flags == ()
+    assert got[8].internaldate == datetime(2026, 1, 1, tzinfo=UTC)
+    assert got[9].header == b"" and got[10].header == b"y\r\n" and got[11].header == b"a"
+
+
+@pytest.fixture
+def session(dovecot: Dovecot, imap_user: ImapUser) -> ImapSession:
+    messages = [
+        b"From: a@c.test\r\nSubject: plain\r\nMessage-ID: <1@c>\r\n\r\nbody\r\n",
+        b"X-Other: only\r\n\r\nno fetched header at all\r\n",
+        "From: Zoë <z@c.test>\r\nSubject: Grüße\r\n\r\n8-bit\r\n".encode(),
+        b'Subject: a "quoted" (paren) {5}\r\n literal-like\r\n\r\nbody\r\n',
+        b"From: b@c.test\r\n"
+        + b"References: "
+        + b" ".join(f"<r{i}@c.test>".encode() for i in range(2000))
+        + b"\r\n\r\nlong header\r\n",
+    ]
+    zone = timezone(timedelta(hours=-7))
+    for n, raw in enumerate(messages):
+        dovecot.append(
+            imap_user.name,
+            "INBOX",
+            raw,
+            flags=("\\Seen", "$Custom") if n % 2 else (),
+            msg_time=datetime(2026, 3, 29, 1, 30 + n, tzinfo=zone),
+        )
+    session = ImapSession(parse_url(imap_user.url, "imap"))
+    session.select("INBOX")
+    return session
+
+
+def test_fast_fetch_equals_imapclient_fetch_on_dovecot(
+    session: ImapSession, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_fallback(parts: object) -> None:
+        raise AssertionError(f"Dovecot's usual answer took the slow path: {parts!r}")
+
+    try:
+        uids = session.all_uids()
+        with monkeypatch.context() as patch:
+            patch.setattr(fetchparse, "_slow", no_fallback)
+            fast = list(session.fetch_headers(uids))
+        items = ["UID", "FLAGS", "INTERNALDATE", HEADER_ITEM, "MODSEQ"]
+        slow = [from_imapclient(u, d) for u, d in sorted(session.client.fetch(uids, items).items())]
+        assert len(fast) == 5
+        assert fast == slow
+        # A sub-range with a gap asks only for what was asked.
+        assert [f.uid for f in session.fetch_headers([uids[0], uids[2], uids[3]])] == [
+            uids[0],
+            uids[2],
+            uids[3],
+        ]
+    finally:
+        session.close()
