@@ -25,9 +25,11 @@ class Mailbox(Model):
     history_since = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     # Shadow mode: decide and render everything, send nothing.
-    dry_run = fields.BooleanField(default=False)
+    dry_run = fields.BooleanField(default=False, db_default=False)
     # Set by the circuit breaker; sending resumes when an admin clears it.
     paused_reason = fields.TextField(null=True)
+    # Where the round-robin ownership rule continues.
+    rotation_at = fields.IntField(default=0, db_default=0)
 
     folders: fields.ReverseRelation[Folder]
 
@@ -135,10 +137,57 @@ class ThreadRecord(Model):
     owner = fields.CharField(max_length=320, null=True)
     owner_rule = fields.CharField(max_length=32, null=True)
     updated_at = fields.DatetimeField(auto_now=True)
+    # Explicit assignment (reply command or web page); wins over every ownership rule.
+    assigned_to = fields.CharField(max_length=320, null=True)
+    done_at = fields.DatetimeField(null=True)
+    snoozed_until = fields.DatetimeField(null=True)
+    # The latest answer: when the team replied, and after how much business time.
+    answered_at = fields.DatetimeField(null=True)
+    first_response_s = fields.IntField(null=True)
 
     class Meta:
         table = "thread"
         unique_together = (("mailbox", "thread_id"),)
+
+
+class ThreadEvent(Model):
+    """One line of a thread's timeline: owner changes, state changes, mail sent, commands.
+
+    ``rule`` names the rule that made it (ownership rule, ladder step, command).
+    """
+
+    id = fields.BigIntField(primary_key=True)
+    mailbox: fields.ForeignKeyRelation[Mailbox] = fields.ForeignKeyField(
+        "models.Mailbox", related_name="events", on_delete=fields.CASCADE
+    )
+    thread_id = fields.CharField(max_length=512, db_index=True)
+    at = fields.DatetimeField()
+    kind = fields.CharField(max_length=32)
+    rule = fields.CharField(max_length=64, default="")
+    actor = fields.CharField(max_length=320, default="followup")
+    detail = fields.TextField(default="")
+
+    class Meta:
+        table = "thread_event"
+
+
+class Person(Model):
+    """A team member: owns threads, receives reminders and a daily digest."""
+
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=320, unique=True)
+    name = fields.CharField(max_length=256, default="")
+    timezone = fields.CharField(max_length=64, default="UTC")
+    working_days = fields.CharField(max_length=64, default="Mon-Fri")
+    digest_at = fields.CharField(max_length=5, default="08:30")
+    backup = fields.CharField(max_length=320, null=True)
+    away = fields.BooleanField(default=False)
+    lead = fields.BooleanField(default=False)
+    digest_paused = fields.BooleanField(default=False)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "person"
 
 
 class OutboxItem(Model):
@@ -173,6 +222,8 @@ class OutboxItem(Model):
     template_error = fields.TextField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     sent_at = fields.DatetimeField(null=True)
+    # Digests: the numbered thread ids (what "#N" in a reply means); commands: the verb.
+    payload: fields.JSONField[dict[str, object] | None] = fields.JSONField(null=True)
 
     class Meta:
         table = "outbox"

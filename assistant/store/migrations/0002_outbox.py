@@ -46,7 +46,8 @@ class Migration(migrations.Migration):
         ops.AddField(
             model_name='Mailbox',
             name='dry_run',
-            field=fields.BooleanField(default=False),
+            # db_default: ADD COLUMN needs a DEFAULT on a table that already has rows.
+            field=fields.BooleanField(default=False, db_default=False),
         ),
         ops.AddField(
             model_name='Mailbox',
