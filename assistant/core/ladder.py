@@ -121,11 +121,13 @@ def _recipient(case: Case, kind: Kind) -> str | None:
     if kind in (Kind.ACKNOWLEDGE, Kind.CLIENT_UPDATE):
         client = case.state.client
         return client.email if client else None
+    owner = case.people.get(case.owner or "")
     if kind is Kind.REMIND_OWNER:
+        if owner is not None and owner.away and owner.backup:
+            return owner.backup  # the backup takes over while the owner is away
         return case.owner
     if kind is Kind.ESCALATE_BACKUP:
-        person = case.people.get(case.owner or "")
-        return (person.backup if person else None) or case.lead
+        return (owner.backup if owner else None) or case.lead
     return case.lead
 
 

@@ -6,6 +6,9 @@
 4. ``mailbox-default``: the mailbox's default owner;
 5. ``round-robin``: the next available person in the rotation (away people skipped).
 
+A rule that lands on someone marked away gives the thread to their backup instead
+(``away-backup``), unless the assignment was explicit.
+
 The rotation is a counter passed in and handed back, so the function stays pure.
 """
 
@@ -18,13 +21,17 @@ from .model import Address
 
 @dataclass(frozen=True, slots=True)
 class Person:
-    """A team member who can own threads."""
+    """A team member who can own threads, and when they want their digest."""
 
     email: str
     name: str = ""
     backup: str | None = None
     away: bool = False
     lead: bool = False
+    timezone: str = "UTC"
+    working_days: str = "Mon-Fri"
+    digest_at: str = "08:30"
+    digest_paused: bool = False
 
     @property
     def label(self) -> str:
@@ -63,6 +70,22 @@ def assign_owner(
     """Pick the owner of a thread started by ``client`` about ``subject``."""
     if assigned_to:
         return Assignment(assigned_to, "assigned", rotation_at)
+    chosen = _by_rules(client, subject, rules, people, rotation_at)
+    person = people.get(chosen.owner or "")
+    if person is not None and person.away and person.backup:
+        backup = people.get(person.backup)
+        if backup is None or not backup.away:
+            return Assignment(person.backup, "away-backup", chosen.rotation_next)
+    return chosen
+
+
+def _by_rules(
+    client: Address | None,
+    subject: str,
+    rules: OwnershipRules,
+    people: dict[str, Person],
+    rotation_at: int,
+) -> Assignment:
     if client is not None:
         owner = rules.by_address.get(client.email)
         if owner:

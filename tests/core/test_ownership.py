@@ -49,3 +49,18 @@ def test_nobody_available() -> None:
     rules = OwnershipRules(rotation=("sam@example.com",))
     a = assign_owner(Address("z@else.test"), "", rules, PEOPLE)
     assert (a.owner, a.rule) == (None, "no-owner-rule")
+
+
+def test_an_away_owner_hands_the_thread_to_their_backup_unless_assigned() -> None:
+    people = {
+        "ann@t.test": Person("ann@t.test", backup="bob@t.test", away=True),
+        "bob@t.test": Person("bob@t.test"),
+    }
+    rules = OwnershipRules(default="ann@t.test")
+    got = assign_owner(Address("c@x.test"), "Invoice", rules, people)
+    assert (got.owner, got.rule) == ("bob@t.test", "away-backup")
+    explicit = assign_owner(Address("c@x.test"), "Invoice", rules, people, "ann@t.test")
+    assert (explicit.owner, explicit.rule) == ("ann@t.test", "assigned")
+    both_away = {**people, "bob@t.test": Person("bob@t.test", away=True)}
+    stays = assign_owner(Address("c@x.test"), "Invoice", rules, both_away)
+    assert (stays.owner, stays.rule) == ("ann@t.test", "mailbox-default")
