@@ -1,10 +1,11 @@
 """Render automatic mail from Jinja templates, sandboxed and strict; never send a broken one.
 
-Each kind (``acknowledge``, later reminders and digests) has ``subject.j2``, ``text.j2`` and
-``html.j2`` in the templates folder. Rendering runs in Jinja's :class:`SandboxedEnvironment`
-with :class:`StrictUndefined`, HTML autoescaped. When a template fails (syntax error, unknown
-variable, sandbox violation), the error is returned with the built-in default rendered instead,
-so the caller records the problem and still sends a correct mail.
+Each kind (``acknowledge``, the ladder's reminders and updates, digests, command answers)
+has ``subject.j2``, ``text.j2`` and ``html.j2`` in the templates folder. Rendering runs in
+Jinja's :class:`SandboxedEnvironment` with :class:`StrictUndefined`, HTML autoescaped. When a
+template fails (syntax error, unknown variable, sandbox violation), the error is returned with
+the built-in default rendered instead, so the caller records the problem and still sends a
+correct mail.
 """
 
 from __future__ import annotations
@@ -38,7 +39,57 @@ BUILTIN: dict[str, dict[str, str]] = {
             "&ldquo;{{ thread_subject }}&rdquo;. It has reached {{ team_name }} and we will get "
             "back to you by <strong>{{ promised_by }}</strong>.</p><p>{{ signature }}</p>"
         ),
-    }
+    },
+    "client_update": {
+        "subject": "Re: {{ thread_subject }}",
+        "text": (
+            "Hello {{ client_name or 'there' }},\n\nWe are still on your message about "
+            '"{{ thread_subject }}": {{ owner_name or "one of us" }} is looking into it.\n\n'
+            "{{ signature }}\n"
+        ),
+        "html": (
+            "<p>Hello {{ client_name or 'there' }},</p><p>We are still on your message about "
+            "&ldquo;{{ thread_subject }}&rdquo;: {{ owner_name or 'one of us' }} is looking "
+            "into it.</p><p>{{ signature }}</p>"
+        ),
+    },
+    "notice": {
+        "subject": "Waiting {{ waiting }}: {{ thread_subject }}",
+        "text": (
+            "{{ client_email }} has waited {{ waiting }} (business time) about "
+            '"{{ thread_subject }}". Owner: {{ owner_name or "nobody" }}.\n{{ thread_link }}\n\n'
+            "Reply with: done | snooze 2d | snooze until monday | assign ADDRESS | take\n"
+        ),
+        "html": (
+            "<p>{{ client_email }} has waited {{ waiting }} (business time) about "
+            "&ldquo;{{ thread_subject }}&rdquo;. Owner: {{ owner_name or 'nobody' }}.</p>"
+            '<p><a href="{{ thread_link }}">{{ thread_link }}</a></p><p>Reply with: done | '
+            "snooze 2d | snooze until monday | assign ADDRESS | take</p>"
+        ),
+    },
+    "digest": {
+        "subject": "{{ lines | length }} waiting on you · {{ date_label }}",
+        "text": (
+            "{% for l in lines %}#{{ l.number }} {{ l.subject }} ({{ l.client }}, waiting "
+            "{{ l.waiting }}) {{ l.link }}\n{% else %}Nothing waits on you today.\n{% endfor %}"
+        ),
+        "html": (
+            "<ul>{% for l in lines %}<li>#{{ l.number }} {{ l.subject }} ({{ l.client }}, "
+            "waiting {{ l.waiting }})</li>{% else %}<li>Nothing waits on you today.</li>"
+            "{% endfor %}</ul>"
+        ),
+    },
+    "command_reply": {
+        "subject": "Re: {{ original_subject }}",
+        "text": "{{ answer }}\n{% if not understood %}{{ help }}\n{% endif %}",
+        "html": "<p>{{ answer }}</p>{% if not understood %}<p>{{ help }}</p>{% endif %}",
+    },
+}
+#: Kinds that share a built-in default.
+BUILTIN_ALIASES = {
+    "remind_owner": "notice",
+    "escalate_backup": "notice",
+    "escalate_lead": "notice",
 }
 
 
@@ -82,7 +133,7 @@ class Renderer:
         return subject, text, html
 
     def _render_builtin(self, kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
-        source = BUILTIN[kind]
+        source = BUILTIN[BUILTIN_ALIASES.get(kind, kind)]
         return (
             self._builtin_plain.from_string(source["subject"]).render(context),
             self._builtin_plain.from_string(source["text"]).render(context),

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from pathlib import Path
 from .core.durations import Duration
 from .core.evaluate import MailboxPolicy
 from .core.ladder import Kind
+from .core.ownership import Person
 from .settings import FollowupConfig, build_policy, load_config
 from .store.db import database_url
 from .store.models import Mailbox
@@ -42,8 +44,9 @@ class Runtime:
         url = database_url(os.environ.get("FOLLOWUP_DATABASE_URL"), data_dir)
         return cls(url, data_dir, load_config(path))
 
-    def policy(self, mailbox: Mailbox) -> MailboxPolicy:
-        """The rules for one stored mailbox: its team and address, the file's hours and ladder."""
+    def policy(self, mailbox: Mailbox, people: Mapping[str, Person] | None = None) -> MailboxPolicy:
+        """The rules for one stored mailbox: its team and address, the file's hours and
+        ladder, and ``people`` (the store's) over the file's."""
         cfg = self.config.model_copy(
             update={
                 "mailbox": self.config.mailbox.model_copy(
@@ -57,4 +60,5 @@ class Runtime:
             replace(step, after=grace) if step.kind is Kind.ACKNOWLEDGE else step
             for step in policy.ladder.steps
         )
-        return replace(policy, ladder=replace(policy.ladder, steps=steps))
+        everyone = {**policy.people, **(people or {})}
+        return replace(policy, ladder=replace(policy.ladder, steps=steps), people=everyone)

@@ -7,6 +7,8 @@ writes a credential stops with :class:`SecretKeyError`, whose message says what 
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 from pathlib import Path
 
@@ -37,6 +39,12 @@ def _key() -> bytes:
             "the stored credentials cannot be read)."
         )
     return key.encode()
+
+
+def signing_key(purpose: str) -> bytes:
+    """A key for HMAC signatures, derived from the secret key and kept apart per purpose."""
+    _fernet()  # a missing or malformed key fails here with the usual message
+    return hmac.new(_key(), f"followup-sign:{purpose}".encode(), hashlib.sha256).digest()
 
 
 def _fernet() -> Fernet:

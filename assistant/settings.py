@@ -114,8 +114,26 @@ class GuardsConfig(_Model):
     _check_window = field_validator("per_sender_window")(_duration)
 
 
+class WebConfig(_Model):
+    """Where the web app is reached: links in reminders and digests point there."""
+
+    base_url: str = "http://127.0.0.1:8086"
+
+
+class DigestsConfig(_Model):
+    """Daily digests."""
+
+    send_when_empty: bool = False
+    mailbox: str | None = Field(
+        default=None, description="the mailbox whose SMTP sends digests (default: the first)"
+    )
+
+
 class FollowupConfig(_Model):
     """The whole file."""
+
+    web: WebConfig = Field(default_factory=WebConfig)
+    digests: DigestsConfig = Field(default_factory=DigestsConfig)
 
     mailbox: MailboxConfig = Field(default_factory=MailboxConfig)
     messages: MessagesConfig = Field(default_factory=MessagesConfig)

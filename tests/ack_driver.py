@@ -1,11 +1,12 @@
 """One sync + plan + deliver cycle, as `followup run` does it; run in a subprocess by the
-crash tests (``FOLLOWUP_CRASH_AT`` makes it die by SIGKILL at a named point)."""
+crash tests (``FOLLOWUP_CRASH_AT`` makes it die by SIGKILL at a named point; a third
+argument moves the clock, e.g. past a crashed sender's lease)."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from assistant.runtime import Runtime
@@ -17,21 +18,24 @@ from assistant.store.db import store
 from assistant.store.models import Mailbox
 
 
-async def cycle(url: str, name: str, config: FollowupConfig | None = None) -> None:
-    """Sync, plan and deliver once for mailbox ``name``."""
+async def cycle(
+    url: str, name: str, config: FollowupConfig | None = None, later: float = 0.0
+) -> None:
+    """Sync, plan and deliver once for mailbox ``name`` (``later`` seconds from now)."""
     config = config or FollowupConfig()
     runtime = Runtime(url, Path("."), config)
     mailbox = await Mailbox.get(name=name)
     policy = runtime.policy(mailbox)
     report = await sync_mailbox(mailbox, policy)
     await plan_threads(mailbox, report.thread_ids, policy)
-    await Deliverer(mailbox, policy, config).deliver_due(datetime.now(UTC))
+    now = datetime.now(UTC) + timedelta(seconds=later)
+    await Deliverer(mailbox, policy, config).deliver_due(now)
 
 
-async def main(url: str, name: str) -> None:
+async def main(url: str, name: str, later: float) -> None:
     async with store(url):
-        await cycle(url, name)
+        await cycle(url, name, later=later)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], sys.argv[2]))
+    asyncio.run(main(sys.argv[1], sys.argv[2], float(sys.argv[3]) if len(sys.argv) > 3 else 0.0))

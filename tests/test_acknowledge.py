@@ -107,7 +107,7 @@ async def test_one_threaded_marked_acknowledgement_and_a_copy_in_sent(ack: Ack) 
     assert msg.get_content_type() == "multipart/alternative"
     assert {p.get_content_type() for p in msg.iter_parts()} == {"text/plain", "text/html"}
     assert "Anna Berg" in msg.get_body(("plain",)).get_content()
-    row = await OutboxItem.get(recipient="anna@c.test")
+    row = await OutboxItem.get(kind="acknowledge", recipient="anna@c.test")
     assert row.thread_id == "older@c.test"  # the root the client's References name
     assert row.status == "sent" and msg["Message-ID"] == f"<{row.message_id}>"
     assert msg["X-Followup-Key"] == row.key
@@ -128,7 +128,7 @@ async def test_machine_mail_and_history_get_nothing(ack: Ack) -> None:
     ack.client_mail("n1@v.test", "news@v.test", "November news", extra="List-Id: <news.v.test>")
     await ack.cycle()
     assert ack.sink.messages == []
-    assert await OutboxItem.all().count() == 0
+    assert await OutboxItem.filter(kind="acknowledge").count() == 0
 
 
 async def test_history_is_never_acknowledged(
@@ -169,7 +169,7 @@ async def test_human_reply_inside_the_grace_period_wins(
         )
         report = await env.cycle(now=datetime.now(UTC) + timedelta(minutes=3))
         assert report.sent == 0 and smtp_sink.messages == []
-        row = await OutboxItem.get(thread_id="q1@c.test")
+        row = await OutboxItem.get(kind="acknowledge", thread_id="q1@c.test")
         assert row.status == "skipped" and row.skip_rule == "no-ack-thread-not-waiting"
 
 
@@ -186,7 +186,7 @@ async def test_transient_smtp_error_retries_then_sends_once(ack: Ack) -> None:
     ack.client_mail("q1@c.test", "anna@c.test", "Wrong VAT")
     first = await ack.cycle()
     assert first.retried == 1 and ack.sink.messages == []
-    row = await OutboxItem.get(thread_id="q1@c.test")
+    row = await OutboxItem.get(kind="acknowledge", thread_id="q1@c.test")
     assert row.status == "retry" and "451" in (row.last_error or "")
     assert (await ack.cycle()).sent == 0  # backoff: not yet
     later = await ack.cycle(now=datetime.now(UTC) + timedelta(hours=2))
@@ -198,7 +198,7 @@ async def test_permanent_smtp_error_stops_and_shows(ack: Ack) -> None:
     ack.client_mail("q1@c.test", "anna@c.test", "Wrong VAT")
     report = await ack.cycle()
     assert report.failed == 1
-    row = await OutboxItem.get(thread_id="q1@c.test")
+    row = await OutboxItem.get(kind="acknowledge", thread_id="q1@c.test")
     assert row.status == "failed" and "550" in (row.last_error or "")
     assert (await ack.cycle(now=datetime.now(UTC) + timedelta(days=1))).sent == 0
 
@@ -221,7 +221,7 @@ async def test_broken_template_falls_back_to_the_builtin(
         env = await make_env(store_url, imap_user, dovecot, smtp_sink, config=config)
         env.client_mail("q1@c.test", "anna@c.test", "Wrong VAT")
         assert (await env.cycle()).sent == 1
-        row = await OutboxItem.get(thread_id="q1@c.test")
+        row = await OutboxItem.get(kind="acknowledge", thread_id="q1@c.test")
         assert row.template_error and "no_such_variable" in row.template_error
         body = smtp_sink.messages[0].message.get_body(("plain",)).get_content()
         assert "Wrong VAT" in body and "no_such_variable" not in body
@@ -233,7 +233,7 @@ async def test_dry_run_records_and_sends_nothing(ack: Ack) -> None:
     ack.client_mail("q1@c.test", "anna@c.test", "Wrong VAT")
     report = await ack.cycle()
     assert report.dry_run == 1 and ack.sink.messages == []
-    row = await OutboxItem.get(thread_id="q1@c.test")
+    row = await OutboxItem.get(kind="acknowledge", thread_id="q1@c.test")
     assert row.status == "dry_run" and "Wrong VAT" in row.text
 
 
@@ -249,7 +249,9 @@ async def test_circuit_breaker_pauses_the_mailbox(
         assert report.sent == 2 and report.paused
         mailbox = await Mailbox.get(id=env.mailbox.id)
         assert mailbox.paused_reason and "circuit breaker" in mailbox.paused_reason
-        assert await OutboxItem.filter(status="pending").count() == 2  # kept, not lost
+        assert (
+            await OutboxItem.filter(kind="acknowledge", status="pending").count() == 2
+        )  # kept, not lost
 
 
 async def test_no_machine_message_of_the_corpus_is_answered(ack: Ack) -> None:
@@ -260,7 +262,7 @@ async def test_no_machine_message_of_the_corpus_is_answered(ack: Ack) -> None:
         ack.dovecot.append(ack.user.name, "INBOX", path.read_bytes(), msg_time=datetime.now(UTC))
     await ack.cycle()
     assert ack.sink.messages == []
-    assert await OutboxItem.exclude(status="skipped").count() == 0
+    assert await OutboxItem.filter(kind="acknowledge").exclude(status="skipped").count() == 0
 
 
 @pytest.mark.parametrize("point", ["before_smtp", "after_smtp", "after_append"])
@@ -282,14 +284,14 @@ async def test_killed_at_any_point_of_the_send_path_sends_exactly_once(
     )
     assert crashed.returncode == -9, crashed.stderr.decode()[-2000:]
     environ.pop("FOLLOWUP_CRASH_AT")
-    for _ in range(2):  # restart, and once more for good measure
+    for _ in range(2):  # restart after the crashed sender's lease, and once more
         done = await asyncio.to_thread(
-            subprocess.run, driver, env=environ, capture_output=True, timeout=120
+            subprocess.run, [*driver, "600"], env=environ, capture_output=True, timeout=120
         )
         assert done.returncode == 0, done.stderr.decode()[-2000:]
     smtp_sink.wait_for(1)
     assert len(smtp_sink.messages) == 1
     async with store(store_url):
-        row = await OutboxItem.get(thread_id="q1@c.test")
+        row = await OutboxItem.get(kind="acknowledge", thread_id="q1@c.test")
         assert row.status == "sent"
         assert env.sent_copies(row.message_id) == 1

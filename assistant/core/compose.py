@@ -77,3 +77,44 @@ def compose(out: Outgoing, subject: str, text: str, html: str) -> EmailMessage:
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")
     return msg
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """An automatic mail to a team member (reminder, escalation, digest, command answer)."""
+
+    sender: Address
+    recipient: Address
+    reply_to: str
+    message_id: str
+    key: str
+    kind: str
+    date: datetime
+    in_reply_to: str | None = None
+    unsubscribe_url: str | None = None
+
+
+def compose_notice(note: Notice, subject: str, text: str, html: str) -> EmailMessage:
+    """The MIME message of a notice: not a reply to the client, never threaded with the
+    client's conversation; ``Auto-Submitted: auto-generated`` (RFC 3834); for digests a
+    one-click ``List-Unsubscribe`` (RFC 8058)."""
+    msg = EmailMessage(policy=SMTP)
+    msg["From"] = formataddr((_one_line(note.sender.name), note.sender.email))
+    msg["To"] = formataddr((_one_line(note.recipient.name), note.recipient.email))
+    msg["Reply-To"] = note.reply_to
+    msg["Subject"] = _one_line(subject)
+    msg["Date"] = format_datetime(note.date)
+    msg["Message-ID"] = f"<{note.message_id}>"
+    if note.in_reply_to:
+        msg["In-Reply-To"] = f"<{note.in_reply_to}>"
+        msg["References"] = f"<{note.in_reply_to}>"
+    msg["Auto-Submitted"] = "auto-generated"
+    msg["X-Auto-Response-Suppress"] = "All"
+    msg["X-Followup-Key"] = note.key
+    msg["X-Followup-Action"] = note.kind
+    if note.unsubscribe_url:
+        msg["List-Unsubscribe"] = f"<{note.unsubscribe_url}>"
+        msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
+    msg.set_content(text)
+    msg.add_alternative(html, subtype="html")
+    return msg

@@ -4,6 +4,8 @@ Every step is committed before the next one starts, so a crash anywhere resumes 
 
     pending --guards--> sending --SMTP 250--> accepted --APPEND--> sent
 
+- a row is claimed with a conditional UPDATE (status and attempt count as read) and a lease,
+  so two processes never send the same row; a crashed sender's row waits out the lease.
 - a row found ``sending`` after a crash is first looked up in the Sent folder by its
   deterministic Message-ID (providers that save sent mail themselves, and our own APPEND
   of a previous attempt, leave it there); only if absent is it sent again. The one window
@@ -29,10 +31,13 @@ import signal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import quote
 
-from ..core.compose import Outgoing, compose
+from ..core.compose import Notice, Outgoing, compose, compose_notice
+from ..core.digest import business_hours
 from ..core.durations import parse_duration
 from ..core.evaluate import MailboxPolicy
+from ..core.ladder import Kind, promised_reply, schedule
 from ..core.model import Address
 from ..core.state import State
 from ..mail.imap import ImapSession
@@ -41,15 +46,32 @@ from ..mail.urls import parse_url
 from ..render import Renderer, format_when
 from ..secrets import decrypt
 from ..settings import FollowupConfig
-from ..store.models import Folder, Mailbox, OutboxItem
-from .outbox import LoadedThread, load_thread
+from ..signing import command_address
+from ..store.models import Folder, Mailbox, OutboxItem, ThreadRecord
+from .outbox import LoadedThread, load_thread, thread_case, thread_history
 
 log = logging.getLogger("followup.deliver")
 
 ACTIVE = ("pending", "retry", "sending", "accepted")
+DIGEST = "digest"
+COMMAND_REPLY = "command_reply"
+#: Rendered when planned (no thread to re-check): digests and answers to reply commands.
+STORED_KINDS = (DIGEST, COMMAND_REPLY)
+#: Replies to the client (threaded into the client's conversation).
+CLIENT_KINDS = (str(Kind.ACKNOWLEDGE), str(Kind.CLIENT_UPDATE))
+#: Ladder steps after the acknowledgement: re-decided by the core at send time.
+LADDER_KINDS = (
+    str(Kind.REMIND_OWNER),
+    str(Kind.ESCALATE_BACKUP),
+    str(Kind.ESCALATE_LEAD),
+    str(Kind.CLIENT_UPDATE),
+)
+POSTPONED = "postponed"
 COUNTED = ("sending", "accepted", "sent")
 RETRY_BASE = timedelta(seconds=30)
 RETRY_MAX = timedelta(hours=1)
+#: How long a row being sent is left alone by other processes (longer than any SMTP send).
+SEND_LEASE = timedelta(minutes=5)
 
 
 def crash_point(name: str) -> None:
@@ -67,6 +89,7 @@ class DeliveryReport:
     skipped: dict[str, int] = field(default_factory=dict)
     retried: int = 0
     failed: int = 0
+    postponed: int = 0
     paused: bool = False
 
 
@@ -112,12 +135,15 @@ class Deliverer:
 
     # --- the pass -----------------------------------------------------------------------
 
-    async def deliver_due(self, now: datetime) -> DeliveryReport:
-        """Deliver every row due at ``now``."""
+    async def deliver_due(
+        self, now: datetime, kinds: tuple[str, ...] | None = None
+    ) -> DeliveryReport:
+        """Deliver every row due at ``now`` (of ``kinds``, when given)."""
         report = DeliveryReport()
-        rows = await OutboxItem.filter(
-            mailbox=self.mailbox, status__in=ACTIVE, due_at__lte=now
-        ).order_by("due_at", "id")
+        query = OutboxItem.filter(mailbox=self.mailbox, status__in=ACTIVE, due_at__lte=now)
+        if kinds is not None:
+            query = query.filter(kind__in=kinds)
+        rows = await query.order_by("due_at", "id")
         try:
             for row in rows:
                 if row.next_attempt_at is not None and row.next_attempt_at > now:
@@ -157,13 +183,22 @@ class Deliverer:
 
     async def _deliver(self, row: OutboxItem, now: datetime, report: DeliveryReport) -> None:
         if row.status in ("pending", "retry"):
-            loaded = await load_thread(self.mailbox, row.thread_id, self.policy)
-            rule = await self._guard(row, loaded, now)
-            if rule is not None:
-                await self._skip(row, rule, report)
-                return
-            assert loaded is not None
-            self._render(row, loaded)
+            if row.kind in STORED_KINDS:
+                # Digests and command answers were rendered when they were planned.
+                loaded = None
+            else:
+                loaded = await load_thread(self.mailbox, row.thread_id, self.policy)
+                if row.kind in LADDER_KINDS:
+                    rule = await self._ladder_guard(row, loaded, now, report)
+                else:
+                    rule = await self._guard(row, loaded, now)
+                if rule == POSTPONED:
+                    return
+                if rule is not None:
+                    await self._skip(row, rule, report)
+                    return
+                assert loaded is not None
+                await self._render(row, loaded, now)
             if self.dry_run:
                 row.status = "dry_run"
                 await row.save()
@@ -176,6 +211,43 @@ class Deliverer:
         elif row.status == "accepted":
             await self._copy_to_sent(row, now)
             await self._mark_sent(row, now, report)
+
+    async def _ladder_guard(
+        self, row: OutboxItem, loaded: LoadedThread | None, now: datetime, report: DeliveryReport
+    ) -> str | None:
+        """Ask the core again at send time: the thread may have been answered, marked done,
+        snoozed or given to someone else since the step was planned."""
+        if loaded is None or loaded.state.state is not State.AWAITING_TEAM:
+            return "ladder-thread-not-waiting"
+        record = await ThreadRecord.get_or_none(mailbox=self.mailbox, thread_id=row.thread_id)
+        history = await thread_history(self.mailbox, row.thread_id, record, exclude=row.key)
+        if history.snoozed_until is not None and now < history.snoozed_until:
+            await self._postpone(row, history.snoozed_until, "snoozed", report)
+            return POSTPONED
+        case = await thread_case(self.mailbox, loaded, self.policy, record)
+        actions, skips = schedule(case, history, self.policy.ladder, self.policy.calendar)
+        action = next((a for a in actions if a.key == row.key), None)
+        if action is None:
+            return next((s.rule for s in skips if s.step == row.rule), "ladder-episode-over")
+        if action.due > now:
+            await self._postpone(row, action.due, "not due yet", report)
+            return POSTPONED
+        if action.recipient is None:
+            return "no-recipient"
+        if row.kind == str(Kind.CLIENT_UPDATE):
+            client = loaded.state.client
+            if client is None or client.email in self.policy.team:
+                return "no-ack-to-team"
+        row.recipient = action.recipient  # the owner (or backup, lead) as of now
+        return None
+
+    async def _postpone(
+        self, row: OutboxItem, until: datetime, why: str, report: DeliveryReport
+    ) -> None:
+        row.due_at = until
+        await row.save(update_fields=["due_at"])
+        report.postponed += 1
+        log.info("postponed", extra={**self._log_fields(row), "until": until, "why": why})
 
     async def _guard(
         self, row: OutboxItem, loaded: LoadedThread | None, now: datetime
@@ -209,45 +281,86 @@ class Deliverer:
         report.skipped[rule] = report.skipped.get(rule, 0) + 1
         log.info("skipped", extra={**self._log_fields(row), "rule": rule})
 
-    def _context(self, row: OutboxItem, loaded: LoadedThread) -> dict[str, Any]:
+    async def _context(
+        self, row: OutboxItem, loaded: LoadedThread, now: datetime
+    ) -> dict[str, Any]:
         messages = self.config.messages
         zone = self.policy.calendar.zone
         start = loaded.state.episode_start
         client = loaded.state.client or Address(row.recipient)
-        promised = row.promised_by
+        promised = row.promised_by or promised_reply(
+            loaded.state, self.policy.ladder, self.policy.calendar
+        )
+        record = await ThreadRecord.get_or_none(mailbox=self.mailbox, thread_id=row.thread_id)
+        owner = self.policy.people.get(record.owner or "") if record else None
+        recipient = self.policy.people.get(row.recipient)
+        waiting = loaded.state.waiting_since
         return {
             "client_name": client.name,
             "client_email": client.email,
             "thread_subject": _subject(loaded),
             "received_at": format_when(start.date, zone, messages.locale) if start else "",
             "promised_by": format_when(promised, zone, messages.locale) if promised else "",
-            "owner_name": "",
-            "owner_email": "",
+            "owner_name": (owner.label if owner else (record.owner if record else None)) or "",
+            "owner_email": (record.owner if record else None) or "",
+            "owner_rule": (record.owner_rule if record else None) or "",
+            "person_name": recipient.label if recipient else row.recipient,
+            "waiting": business_hours(self.policy.calendar.elapsed(waiting, now))
+            if waiting
+            else "",
+            "thread_link": thread_link(self.config, self.mailbox.name, row.thread_id),
             "team_name": messages.team_name,
             "mailbox_address": self.mailbox.address,
             "signature": messages.signature or messages.team_name,
         }
 
-    def _render(self, row: OutboxItem, loaded: LoadedThread) -> None:
-        rendered = self.renderer.render(row.kind, self._context(row, loaded))
+    async def _render(self, row: OutboxItem, loaded: LoadedThread, now: datetime) -> None:
+        rendered = self.renderer.render(row.kind, await self._context(row, loaded, now))
         row.subject, row.text, row.html = rendered.subject, rendered.text, rendered.html
         row.template_error = rendered.error  # type: ignore[assignment]  # nullable column
         if rendered.error:
             log.error("template failed", extra={**self._log_fields(row), "error": rendered.error})
 
-    def _message(self, row: OutboxItem, loaded: LoadedThread, now: datetime) -> Any:
-        start = loaded.state.episode_start
-        client = loaded.state.client or Address(row.recipient)
+    def _message(self, row: OutboxItem, loaded: LoadedThread | None, now: datetime) -> Any:
         sender = Address(self.mailbox.address, self.config.messages.team_name)
-        out = Outgoing(
-            sender, self.mailbox.address, client, row.message_id, row.key, row.kind, now, start
+        if row.kind in CLIENT_KINDS:
+            assert loaded is not None
+            start = loaded.state.episode_start
+            client = loaded.state.client or Address(row.recipient)
+            out = Outgoing(
+                sender, self.mailbox.address, client, row.message_id, row.key, row.kind, now, start
+            )
+            return compose(out, row.subject, row.text, row.html)
+        person = self.policy.people.get(row.recipient)
+        payload = row.payload or {}
+        note = Notice(
+            sender=Address(self.mailbox.address, f"{self.config.messages.team_name} (Followup)"),
+            recipient=Address(row.recipient, person.name if person else ""),
+            reply_to=command_address(self.mailbox.address, row.id, row.recipient),
+            message_id=row.message_id,
+            key=row.key,
+            kind=row.kind,
+            date=now,
+            in_reply_to=row.reply_to_message_id if row.kind == COMMAND_REPLY else None,
+            unsubscribe_url=str(payload["unsubscribe"]) if payload.get("unsubscribe") else None,
         )
-        return compose(out, row.subject, row.text, row.html)
+        return compose_notice(note, row.subject, row.text, row.html)
 
     async def _send(
-        self, row: OutboxItem, loaded: LoadedThread, now: datetime, report: DeliveryReport
+        self, row: OutboxItem, loaded: LoadedThread | None, now: datetime, report: DeliveryReport
     ) -> None:
-        row.status, row.attempts = "sending", row.attempts + 1
+        # Claim the row: only the process whose UPDATE still sees the status and attempt
+        # count it read goes on (another worker, or a second `followup run`, stops here).
+        # The lease keeps everyone else off the row while it is in flight; after a crash,
+        # the row is recovered once the lease has run out.
+        lease = now + SEND_LEASE
+        claimed = await OutboxItem.filter(
+            id=row.id, status=row.status, attempts=row.attempts
+        ).update(status="sending", attempts=row.attempts + 1, next_attempt_at=lease)
+        if not claimed:
+            log.info("claimed by another process", extra=self._log_fields(row))
+            return
+        row.status, row.attempts, row.next_attempt_at = "sending", row.attempts + 1, lease
         await row.save()
         crash_point("before_smtp")
         msg = self._message(row, loaded, now)
@@ -299,12 +412,15 @@ class Deliverer:
             )
             await self._mark_sent(row, now, report)
             return
+        if row.kind in STORED_KINDS:
+            await self._send(row, None, now, report)
+            return
         loaded = await load_thread(self.mailbox, row.thread_id, self.policy)
         if loaded is None:
             await self._skip(row, "no-ack-thread-not-waiting", report)
             return
         if not row.subject:
-            self._render(row, loaded)
+            await self._render(row, loaded, now)
         await self._send(row, loaded, now, report)
 
     async def _copy_to_sent(self, row: OutboxItem, now: datetime, raw: bytes | None = None) -> None:
@@ -315,14 +431,16 @@ class Deliverer:
         if raw is None:
             if await asyncio.to_thread(session.find_message_id, folder, row.message_id):
                 return
-            loaded = await load_thread(self.mailbox, row.thread_id, self.policy)
-            if loaded is None:
-                return
+            loaded = None
+            if row.kind not in STORED_KINDS:
+                loaded = await load_thread(self.mailbox, row.thread_id, self.policy)
+                if loaded is None:
+                    return
             raw = self._message(row, loaded, row.sent_at or now).as_bytes()
         await asyncio.to_thread(session.append, folder, raw, row.sent_at or now)
 
     async def _mark_sent(self, row: OutboxItem, now: datetime, report: DeliveryReport) -> None:
-        row.status = "sent"
+        row.status, row.next_attempt_at = "sent", None
         row.sent_at = row.sent_at or now
         await row.save()
         report.sent += 1
@@ -343,6 +461,11 @@ def _subject(loaded: LoadedThread) -> str:
 
     start = loaded.state.episode_start or loaded.thread.messages[0]
     return strip_prefixes(start.subject) or "your message"
+
+
+def thread_link(config: FollowupConfig, mailbox: str, thread_id: str) -> str:
+    """The thread's page on the web app."""
+    return f"{config.web.base_url.rstrip('/')}/threads/{quote(mailbox)}/{quote(thread_id, safe='')}"
 
 
 def utcnow() -> datetime:

@@ -17,11 +17,11 @@ from tortoise.transactions import in_transaction
 from ..core.evaluate import MailboxPolicy
 from ..core.model import Message, Thread, Verdict
 from ..core.ownership import assign_owner
-from ..core.state import State, thread_state
+from ..core.state import History, State, thread_state
 from ..core.subject import is_generic
 from ..core.threading import thread_messages
-from ..store.bulk import select_rows
-from ..store.models import Mailbox, MessageRef, StoredMessage, ThreadRecord
+from ..store.bulk import insert_rows, select_rows
+from ..store.models import Mailbox, MessageRef, StoredMessage, ThreadEvent, ThreadRecord
 from ..store.records import to_message
 
 #: Above this many changed messages, re-thread the whole mailbox in one pass.
@@ -106,6 +106,11 @@ _RECORD_FIELDS = (
     "message_count",
     "owner",
     "owner_rule",
+    "assigned_to",
+    "done_at",
+    "snoozed_until",
+    "answered_at",
+    "first_response_s",
 )
 
 
@@ -117,17 +122,62 @@ async def _existing(mailbox: Mailbox, thread_ids: list[str]) -> dict[str, Thread
     return found
 
 
-def _record_values(
-    thread: Thread, policy: MailboxPolicy, verdicts: dict[str, Verdict]
-) -> dict[str, object]:
-    state = thread_state(thread, policy.team, lambda m: verdicts[m.message_id])
+_CARRIED = ("assigned_to", "done_at", "snoozed_until", "answered_at", "first_response_s")
+
+
+@dataclass
+class _Evaluation:
+    """A thread's new record values, and the timeline lines the change adds."""
+
+    values: dict[str, object]
+    events: list[dict[str, object]]
+
+
+def _evaluate_thread(
+    thread: Thread,
+    policy: MailboxPolicy,
+    verdicts: dict[str, Verdict],
+    before: ThreadRecord | None,
+    rotation: list[int],
+) -> _Evaluation:
+    """State and owner of ``thread``, given its record ``before`` this change (if any).
+
+    The owner is fixed when the thread starts waiting (the same ``waiting_since``
+    keeps the same owner, whatever the rules say later); an explicit assignment wins.
+    """
+    carried = {name: getattr(before, name) for name in _CARRIED} if before else {}
+    history = History(done_at=before.done_at if before else None)
+    state = thread_state(thread, policy.team, lambda m: verdicts[m.message_id], history)
     owner = rule = None
+    events: list[dict[str, object]] = []
+    was_waiting = before is not None and before.state == str(State.AWAITING_TEAM)
     if state.state is State.AWAITING_TEAM:
-        assignment = assign_owner(
-            state.client, thread.subject, policy.ownership, dict(policy.people)
+        same_episode = (
+            was_waiting and before is not None and before.waiting_since == state.waiting_since
         )
-        owner, rule = assignment.owner, assignment.rule
-    return {
+        if same_episode and before is not None and before.owner:
+            owner, rule = before.owner, before.owner_rule
+        else:
+            assignment = assign_owner(
+                state.client,
+                thread.subject,
+                policy.ownership,
+                dict(policy.people),
+                before.assigned_to if before else None,
+                rotation[0],
+            )
+            rotation[0] = assignment.rotation_next
+            owner, rule = assignment.owner, assignment.rule
+            when = state.waiting_since or thread.last_date
+            events.append(_event(thread.id, when, "owner", rule, owner or "nobody"))
+    if before is None or before.state != str(state.state):
+        events.append(_event(thread.id, thread.last_date, "state", str(state.state), state.reason))
+    if was_waiting and state.state is State.AWAITING_CLIENT and state.last_team_reply:
+        assert before is not None and before.waiting_since is not None
+        carried["answered_at"] = state.last_team_reply
+        spent = policy.calendar.elapsed(before.waiting_since, state.last_team_reply)
+        carried["first_response_s"] = int(spent.total_seconds())
+    values: dict[str, object] = {
         "subject": thread.subject,
         "state": str(state.state),
         "reason": state.reason,
@@ -137,7 +187,15 @@ def _record_values(
         "message_count": len(thread.messages),
         "owner": owner,
         "owner_rule": rule,
+        **carried,
     }
+    return _Evaluation(values, events)
+
+
+def _event(
+    thread_id: str, at: object, kind: str, rule: str | None, detail: str
+) -> dict[str, object]:
+    return {"thread_id": thread_id, "at": at, "kind": kind, "rule": rule or "", "detail": detail}
 
 
 async def reevaluate(
@@ -174,26 +232,45 @@ async def reevaluate(
         eligible=lambda m: verdicts[m.message_id].human,
     )
     del messages
-    existing = await _existing(mailbox, sorted({t.id for t in threads}))
+    old_ids = {
+        m.message_id: [r.thread_id for r in by_message_id.get(m.message_id, []) if r.thread_id]
+        for t in threads
+        for m in t.messages
+    }
+    existing = await _existing(
+        mailbox, sorted({t.id for t in threads} | {i for ids in old_ids.values() for i in ids})
+    )
+    rotation = [mailbox.rotation_at or 0]
+    start_rotation = rotation[0]
 
     moved: list[Any] = []
     create: list[ThreadRecord] = []
     update: list[ThreadRecord] = []
+    events: list[dict[str, object]] = []
     for thread in threads:
-        values = _record_values(thread, policy, verdicts)
+        record = existing.get(thread.id)
+        # A thread that merged or re-rooted keeps what its earlier record knew.
+        before = record or next(
+            (existing[i] for m in thread.messages for i in old_ids[m.message_id] if i in existing),
+            None,
+        )
+        evaluation = _evaluate_thread(thread, policy, verdicts, before, rotation)
+        events += evaluation.events
         for m in thread.messages:
             for row in by_message_id.get(m.message_id, []):
                 if row.thread_id != thread.id:
                     row.thread_id = thread.id
                     moved.append(row)
-        record = existing.get(thread.id)
         if record is None:
-            create.append(ThreadRecord(mailbox=mailbox, thread_id=thread.id, **values))
+            create.append(ThreadRecord(mailbox=mailbox, thread_id=thread.id, **evaluation.values))
         else:
-            record.update_from_dict(values)
+            record.update_from_dict(evaluation.values)
             update.append(record)
     gone = sorted(old_thread_ids - {t.id for t in threads})
-    await _write(mailbox, moved, create, update, gone)
+    await _write(mailbox, moved, create, update, gone, events)
+    if rotation[0] != start_rotation:
+        mailbox.rotation_at = rotation[0]
+        await mailbox.save(update_fields=["rotation_at"])
     return create + update
 
 
@@ -217,8 +294,10 @@ async def _write(
     create: list[ThreadRecord],
     update: list[ThreadRecord],
     gone: list[str],
+    events: list[dict[str, object]],
 ) -> None:
     async with in_transaction():
+        await insert_rows(ThreadEvent, [{**e, "mailbox_id": mailbox.id} for e in events])
         if moved:
             await _set_thread_ids(moved)
         if create:

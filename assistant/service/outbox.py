@@ -3,7 +3,9 @@
 A row is written as soon as a thread starts waiting, with its due time in the future (the
 grace period); the deliverer sends it when due, re-checking every guard at that moment. The
 unique idempotency key makes planning repeatable: planning a thread twice adds nothing.
-Only acknowledgements are planned for now; the other ladder steps arrive with the owners issue.
+Every ladder step is planned the same way (acknowledgement, owner reminder, escalations,
+client update); the deliverer asks the core again at send time, so a reply, a done mark, a
+snooze or an owner change in between is honoured.
 """
 
 from __future__ import annotations
@@ -19,10 +21,10 @@ from ..core.model import Thread, Verdict
 from ..core.outbox import message_id_for
 from ..core.state import History, State, ThreadState, thread_state
 from ..core.threading import thread_messages
-from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage
+from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage, ThreadRecord
 from ..store.records import to_message
 
-PLANNED_KINDS = (Kind.ACKNOWLEDGE,)
+PLANNED_KINDS = tuple(Kind)
 
 
 @dataclass(frozen=True)
@@ -77,11 +79,36 @@ async def ack_eligible(mailbox: Mailbox, loaded: LoadedThread) -> bool:
     return False
 
 
-async def _history(mailbox: Mailbox, thread_id: str) -> History:
-    keys = await OutboxItem.filter(mailbox=mailbox, thread_id=thread_id).values_list(
+async def thread_history(
+    mailbox: Mailbox, thread_id: str, record: ThreadRecord | None, exclude: str | None = None
+) -> History:
+    """What happened to a thread besides its messages: mails planned or sent (their keys,
+    except ``exclude``), the done mark, the snooze, the explicit assignment."""
+    rows = await OutboxItem.filter(mailbox=mailbox, thread_id=thread_id).values_list(
         "key", flat=True
     )
-    return History(sent=frozenset(str(k) for k in keys))
+    keys = {str(k) for k in rows} - {exclude or ""}
+    return History(
+        sent=frozenset(keys),
+        done_at=record.done_at if record else None,
+        snoozed_until=record.snoozed_until if record else None,
+        assigned_to=record.assigned_to if record else None,
+    )
+
+
+async def thread_case(
+    mailbox: Mailbox, loaded: LoadedThread, policy: MailboxPolicy, record: ThreadRecord | None
+) -> Case:
+    """The core's view of one thread for the ladder: state, owner, lead, people."""
+    return Case(
+        mailbox.name,
+        loaded.thread.id,
+        loaded.state,
+        owner=record.owner if record else None,
+        lead=policy.lead,
+        people=dict(policy.people),
+        ack_eligible=await ack_eligible(mailbox, loaded),
+    )
 
 
 async def plan_thread(mailbox: Mailbox, thread_id: str, policy: MailboxPolicy) -> list[OutboxItem]:
@@ -90,26 +117,22 @@ async def plan_thread(mailbox: Mailbox, thread_id: str, policy: MailboxPolicy) -
     if loaded is None or loaded.state.state is not State.AWAITING_TEAM:
         return []
     ids = [m.message_id for m in loaded.thread.messages]
-    if await OutboxItem.filter(
+    acknowledged = await OutboxItem.filter(
         mailbox=mailbox, kind=str(Kind.ACKNOWLEDGE), reply_to_message_id__in=ids
-    ).exists():
-        # Acknowledged before under another thread id (threads merge and re-root as mail
-        # arrives): at most one acknowledgement per conversation, whatever its id.
-        return []
-    case = Case(
-        mailbox.name,
-        loaded.thread.id,
-        loaded.state,
-        ack_eligible=await ack_eligible(mailbox, loaded),
-    )
-    actions, _skips = schedule(
-        case, await _history(mailbox, thread_id), policy.ladder, policy.calendar
-    )
+    ).exists()
+    record = await ThreadRecord.get_or_none(mailbox=mailbox, thread_id=thread_id)
+    case = await thread_case(mailbox, loaded, policy, record)
+    history = await thread_history(mailbox, thread_id, record)
+    actions, _skips = schedule(case, history, policy.ladder, policy.calendar)
     domain = mailbox.address.rpartition("@")[2] or "followup.invalid"
     start = loaded.state.episode_start
     created = []
     for action in actions:
         if action.kind not in PLANNED_KINDS or action.recipient is None:
+            continue
+        if action.kind is Kind.ACKNOWLEDGE and acknowledged:
+            # Acknowledged before under another thread id (threads merge and re-root as
+            # mail arrives): at most one acknowledgement per conversation, whatever its id.
             continue
         try:
             created.append(

@@ -4,7 +4,9 @@ Per mailbox a :class:`MailboxWatcher` keeps the store synced (IDLE); after every
 touched threads are planned into the outbox and due rows are delivered at once, so a client
 hears back seconds after writing (or right after the grace period). A ticker delivers rows
 that become due later (grace periods, retries) and picks up mailboxes added while running.
-A small HTTP endpoint answers ``GET /health`` with JSON. SIGTERM/SIGINT stop everything
+Reply commands are applied after each sync; digests are planned by the ticker when a person's
+local digest time comes. A small HTTP endpoint answers ``GET /health`` with JSON and serves
+the digests' one-click unsubscribe link. SIGTERM/SIGINT stop everything
 cleanly: watchers close their connections, rows in flight finish or resume on restart.
 """
 
@@ -18,11 +20,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from ..core.evaluate import MailboxPolicy
 from ..runtime import Runtime
 from ..store.models import Mailbox, OutboxItem
+from .commands import handle_commands
 from .deliver import Deliverer, DeliveryReport
+from .digest import plan_digests, unsubscribe_page
 from .ingest import SyncReport
 from .outbox import plan_threads
+from .people import load_people
 from .watch import MailboxWatcher
 
 log = logging.getLogger("followup.run")
@@ -52,8 +58,14 @@ class Service:
         """Ask :meth:`run` to finish."""
         self._stop.set()
 
+    async def policy(self, mailbox: Mailbox) -> MailboxPolicy:
+        """The mailbox's rules with the team's people as the store has them now."""
+        return self.runtime.policy(mailbox, await load_people())
+
     async def _after_change(self, mailbox: Mailbox, report: SyncReport) -> None:
-        policy = self.runtime.policy(mailbox)
+        policy = await self.policy(mailbox)
+        if report.changed_ids:
+            await handle_commands(self.runtime, mailbox, report.changed_ids, datetime.now(UTC))
         if report.thread_ids:
             await plan_threads(mailbox, report.thread_ids, policy)
         await self.deliver(mailbox)
@@ -70,7 +82,7 @@ class Service:
             ).exists():
                 return None
             deliverer = Deliverer(
-                mailbox, self.runtime.policy(mailbox), self.runtime.config, self.dry_run
+                mailbox, await self.policy(mailbox), self.runtime.config, self.dry_run
             )
             report = await deliverer.deliver_due(now)
             self.deliveries.append(report)
@@ -86,7 +98,7 @@ class Service:
 
             watcher = MailboxWatcher(
                 mailbox,
-                self.runtime.policy(mailbox),
+                await self.policy(mailbox),
                 poll_interval=self.poll_interval,
                 on_change=hook,
             )
@@ -109,8 +121,15 @@ class Service:
                     "--imap URL --smtp URL --team @yourdomain`; it is picked up within seconds"
                 )
                 warned = True
+            try:
+                digests = await plan_digests(self.runtime, datetime.now(UTC))
+                for error in digests.errors:
+                    log.warning("digest not sent", extra={"error": error})
+            except Exception:
+                log.exception("digest pass failed")
             for watcher in list(self.watchers.values()):
                 try:
+                    watcher.policy = await self.policy(watcher.mailbox)  # people change
                     await self.deliver(watcher.mailbox)
                 except Exception:  # one mailbox's trouble must not stop the others
                     log.exception("delivery pass failed", extra={"mailbox": watcher.mailbox.name})
@@ -120,14 +139,19 @@ class Service:
     async def _health(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             request = await asyncio.wait_for(reader.readline(), timeout=5)
-            path = request.split(b" ")[1] if request.count(b" ") >= 2 else b"/"
+            method, _, rest = request.partition(b" ")
+            path = rest.split(b" ")[0] if rest else b"/"
+            kind = "application/json"
             if path.split(b"?")[0] == b"/health":
                 status, body = "200 OK", json.dumps(self.health(), default=str)
+            elif path.split(b"?")[0] == b"/digest/unsubscribe":
+                kind = "text/html; charset=utf-8"
+                status, body = await unsubscribe_page(method.decode(), path.decode())
             else:
                 status, body = "404 Not Found", json.dumps({"error": "not found"})
             data = body.encode()
             writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: application/json\r\n"
+                f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\n"
                 f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
                 + data
             )

@@ -1,0 +1,306 @@
+"""Acting by reply: a team member answers a reminder or digest with a command line.
+
+A reply is a command when it was sent to a signed plus address made by
+:func:`assistant.signing.command_address`. It is accepted only when
+
+- the signature matches the outbox row it names and that row's recipient,
+- it came back to the mailbox that sent that row, and
+- its sender is a team member (a person, or an address of the mailbox's team).
+
+Strangers and forged tags are refused and logged, never answered (answering would feed
+whoever forged it). Team members always get one line back: what was done, or why not and
+the help. The answer is an outbox row keyed by the command's Message-ID, so a command is
+applied and answered once however often the mailbox is synced. The command message itself is
+marked ``followup-command`` so it never shows up as a conversation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email
+import email.policy
+import logging
+import re
+from dataclasses import dataclass, field
+from datetime import datetime
+from email.message import EmailMessage
+
+from ..core.commands import HELP, Command, CommandError, parse_command, snooze_until
+from ..core.evaluate import MailboxPolicy
+from ..core.outbox import message_id_for
+from ..core.state import State
+from ..mail.imap import ImapSession
+from ..mail.urls import parse_url
+from ..render import Renderer
+from ..runtime import Runtime
+from ..secrets import decrypt
+from ..signing import command_signature_ok, read_command_address
+from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage, ThreadEvent, ThreadRecord
+from .deliver import COMMAND_REPLY, DIGEST
+from .evaluate import reevaluate
+from .people import load_people
+
+log = logging.getLogger("followup.commands")
+
+COMMAND_RULE = "followup-command"
+BODY_LIMIT = 64 * 1024
+
+
+@dataclass
+class CommandReport:
+    """What one pass over new messages did."""
+
+    applied: list[str] = field(default_factory=list)
+    answered: int = 0
+    refused: list[str] = field(default_factory=list)
+
+
+def _tagged(row: StoredMessage) -> tuple[int, str] | None:
+    for address, _name in [*row.to, *row.cc]:
+        tag = read_command_address(address)
+        if tag is not None:
+            return tag
+    return None
+
+
+def body_text(raw: bytes) -> str:
+    """The plain text a person wrote (the text part, else the HTML part without tags)."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)
+    assert isinstance(msg, EmailMessage)
+    part = msg.get_body(preferencelist=("plain", "html"))
+    if part is None:
+        return ""
+    try:
+        content = part.get_content()
+    except (LookupError, ValueError):
+        return ""
+    text = str(content)
+    if part.get_content_subtype() == "html":
+        text = re.sub(r"<(br|/p|/div)[^>]*>", "\n", text, flags=re.IGNORECASE)
+        text = re.sub(r"<[^>]+>", "", text)
+    return text
+
+
+def _fetch_bodies(mailbox: Mailbox, wanted: dict[str, list[int]]) -> dict[tuple[str, int], bytes]:
+    url = parse_url(decrypt(mailbox.imap_secret), "imap")
+    found: dict[tuple[str, int], bytes] = {}
+    with ImapSession(url) as session:
+        for folder, uids in wanted.items():
+            session.select(folder)
+            try:
+                for uid, data in session.client.fetch(
+                    uids, [f"BODY.PEEK[]<0.{BODY_LIMIT}>"]
+                ).items():
+                    for key, value in data.items():
+                        if key.startswith(b"BODY[") and isinstance(value, bytes):
+                            found[(folder, uid)] = value
+            finally:
+                session.unselect()
+    return found
+
+
+async def handle_commands(
+    runtime: Runtime, mailbox: Mailbox, changed_ids: list[int], now: datetime
+) -> CommandReport:
+    """Find reply commands among ``changed_ids`` (stored rows), apply and answer them."""
+    report = CommandReport()
+    if not changed_ids:
+        return report
+    candidates = [
+        row
+        for row in await StoredMessage.filter(id__in=changed_ids, machine_rule=None)
+        if _tagged(row) is not None
+    ]
+    if not candidates:
+        return report
+    folders = {f.id: f.name for f in await Folder.filter(mailbox=mailbox)}
+    wanted: dict[str, list[int]] = {}
+    for row in candidates:
+        wanted.setdefault(folders[row.folder_id], []).append(row.uid)
+    bodies = await asyncio.to_thread(_fetch_bodies, mailbox, wanted)
+    people = await load_people()
+    policy = runtime.policy(mailbox, people)
+    for row in candidates:
+        await _one(
+            runtime,
+            mailbox,
+            policy,
+            row,
+            bodies.get((folders[row.folder_id], row.uid)),
+            now,
+            report,
+        )
+        row.machine_rule = COMMAND_RULE
+        await row.save(update_fields=["machine_rule"])
+    await reevaluate(mailbox, [r.id for r in candidates], policy)
+    return report
+
+
+def _answer_key(mailbox: Mailbox, row: StoredMessage) -> str:
+    return f"{mailbox.name}:command:{row.message_id}"[:255]
+
+
+async def _one(
+    runtime: Runtime,
+    mailbox: Mailbox,
+    policy: MailboxPolicy,
+    row: StoredMessage,
+    raw: bytes | None,
+    now: datetime,
+    report: CommandReport,
+) -> None:
+    if await OutboxItem.exists(key=_answer_key(mailbox, row)):
+        return  # answered before: a command is applied once
+    tag = _tagged(row)
+    assert tag is not None
+    target = await OutboxItem.get_or_none(id=tag[0])
+    sender = (row.sender or "").lower()
+    refusal = None
+    if target is None or not command_signature_ok(target.id, target.recipient, tag[1]):
+        refusal = "command-bad-signature"
+    elif target.mailbox_id != mailbox.id:  # type: ignore[attr-defined]
+        refusal = "command-wrong-mailbox"
+    elif sender not in policy.people and sender not in policy.team:
+        refusal = "command-from-stranger"
+    if refusal is not None:
+        report.refused.append(refusal)
+        log.warning(
+            "command refused",
+            extra={
+                "mailbox": mailbox.name,
+                "rule": refusal,
+                "from": sender,
+                "message_id": row.message_id,
+            },
+        )
+        return
+    assert target is not None
+    try:
+        command = parse_command(body_text(raw) if raw else "")
+        answer, thread = await _apply(runtime, mailbox, policy, target, command, sender, now)
+        understood = True
+        report.applied.append(f"{command.verb} {thread}".strip())
+    except CommandError as exc:
+        answer, understood = f"Not done: {str(exc).replace(HELP, '').strip()}", False
+    await _answer(runtime, mailbox, row, sender, answer, understood, now)
+    report.answered += 1
+
+
+async def _thread_of(target: OutboxItem, command: Command) -> tuple[Mailbox, ThreadRecord]:
+    if target.kind == DIGEST:
+        refs = list((target.payload or {}).get("threads", []))  # type: ignore[call-overload]
+        if command.item is None:
+            if len(refs) != 1:
+                raise CommandError(
+                    f"which thread? Add its number from the digest, e.g. '{command.verb} #1'."
+                )
+            index = 0
+        else:
+            index = command.item - 1
+            if not 0 <= index < len(refs):
+                raise CommandError(f"the digest has no thread #{command.item}.")
+        box_name, thread_id = refs[index]
+        box = await Mailbox.get_or_none(name=box_name)
+    else:
+        box, thread_id = await Mailbox.get_or_none(id=target.mailbox_id), target.thread_id  # type: ignore[attr-defined]
+    record = (
+        await ThreadRecord.get_or_none(mailbox=box, thread_id=thread_id)
+        if box is not None
+        else None
+    )
+    if box is None or record is None:
+        raise CommandError("that thread no longer exists (it may have been merged or deleted).")
+    return box, record
+
+
+async def _apply(
+    runtime: Runtime,
+    mailbox: Mailbox,
+    policy: MailboxPolicy,
+    target: OutboxItem,
+    command: Command,
+    sender: str,
+    now: datetime,
+) -> tuple[str, str]:
+    if command.verb == "help":
+        return HELP, ""
+    box, record = await _thread_of(target, command)
+    label = f'"{record.subject or record.thread_id}"'
+    rule = f"reply-command:{command.verb}"
+    if command.verb == "done":
+        record.done_at, record.state = now, str(State.HANDLED)
+        answer = f"Done: {label} is marked handled; its reminders stop."
+    elif command.verb == "snooze":
+        calendar = runtime.policy(box, policy.people).calendar
+        until = snooze_until(command.argument, now, calendar)
+        record.snoozed_until = until
+        local = until.astimezone(calendar.zone)
+        answer = f"Snoozed: {label} stays quiet until {local:%a %d %b %H:%M %Z}."
+    else:
+        new_owner = sender if command.verb == "take" else command.argument
+        if new_owner not in policy.people:
+            raise CommandError(f"{new_owner} is not a team member Followup knows.")
+        record.assigned_to = record.owner = new_owner
+        record.owner_rule = "assigned"
+        answer = f"Assigned: {label} is now owned by {policy.people[new_owner].label}."
+        await ThreadEvent.create(
+            mailbox=box,
+            thread_id=record.thread_id,
+            at=now,
+            kind="owner",
+            rule=rule,
+            actor=sender,
+            detail=new_owner,
+        )
+    await record.save()
+    await ThreadEvent.create(
+        mailbox=box,
+        thread_id=record.thread_id,
+        at=now,
+        kind="command",
+        rule=rule,
+        actor=sender,
+        detail=f"{command.verb} {command.argument}".strip(),
+    )
+    log.info(
+        "command applied",
+        extra={"mailbox": box.name, "rule": rule, "from": sender, "thread_id": record.thread_id},
+    )
+    return answer, record.thread_id
+
+
+async def _answer(
+    runtime: Runtime,
+    mailbox: Mailbox,
+    row: StoredMessage,
+    sender: str,
+    answer: str,
+    understood: bool,
+    now: datetime,
+) -> None:
+    rendered = Renderer(runtime.config.messages.templates_dir).render(
+        COMMAND_REPLY,
+        {
+            "answer": answer,
+            "understood": understood,
+            "help": HELP,
+            "original_subject": row.subject or "your command",
+        },
+    )
+    key = _answer_key(mailbox, row)
+    domain = mailbox.address.rpartition("@")[2] or "followup.invalid"
+    await OutboxItem.create(
+        mailbox=mailbox,
+        key=key,
+        kind=COMMAND_REPLY,
+        rule="reply-command" if understood else "reply-command-help",
+        thread_id="",
+        reply_to_message_id=row.message_id,
+        recipient=sender,
+        message_id=message_id_for(key, domain),
+        due_at=now,
+        subject=rendered.subject,
+        text=rendered.text,
+        html=rendered.html,
+        template_error=rendered.error,
+    )

@@ -1,0 +1,130 @@
+"""The team's people in the store: add, change, list, remove; and as the core's records.
+
+People in the store are the truth for the running service; ``[[people]]`` in the settings
+file still work (``followup replay`` has no store) and the store's entry wins for the same
+address. Every change is checked before it is written: a time zone that does not exist, a
+digest time that is not HH:MM, working days that are not days, a backup who is not a
+person, or someone being their own backup is refused with a message naming the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+from typing import Any
+
+from ..core.addresses import normalise_email
+from ..core.digest import DigestError, digest_time, person_zone, working_days
+from ..core.ownership import Person as CorePerson
+from ..store.models import Person
+
+EDITABLE = (
+    "name",
+    "timezone",
+    "working_days",
+    "digest_at",
+    "backup",
+    "away",
+    "lead",
+    "digest_paused",
+)
+
+
+class PeopleError(ValueError):
+    """A change to the team that cannot be made; the message says why."""
+
+
+def to_core(row: Person) -> CorePerson:
+    """The core's view of a stored person."""
+    return CorePerson(
+        email=row.email,
+        name=row.name,
+        backup=row.backup,
+        away=row.away,
+        lead=row.lead,
+        timezone=row.timezone,
+        working_days=row.working_days,
+        digest_at=row.digest_at,
+        digest_paused=row.digest_paused,
+    )
+
+
+async def load_people() -> dict[str, CorePerson]:
+    """Every stored person by address."""
+    return {row.email: to_core(row) for row in await Person.all().order_by("email")}
+
+
+def merged(
+    config: Mapping[str, CorePerson], stored: Mapping[str, CorePerson]
+) -> dict[str, CorePerson]:
+    """The settings file's people, overridden and extended by the store's."""
+    return {**config, **stored}
+
+
+def _address(value: str) -> str:
+    email = normalise_email(value.strip().strip("<>"))
+    local, _, domain = email.partition("@")
+    if not local or "." not in domain:
+        raise PeopleError(f"{value!r} is not an email address")
+    return email
+
+
+async def _check(email: str, values: dict[str, Any]) -> dict[str, Any]:
+    probe = CorePerson(email)
+    try:
+        if values.get("timezone") is not None:
+            person_zone(replace(probe, timezone=values["timezone"]))
+        if values.get("working_days") is not None:
+            working_days(values["working_days"])
+        if values.get("digest_at") is not None:
+            values["digest_at"] = digest_time(values["digest_at"]).strftime("%H:%M")
+    except DigestError as exc:
+        raise PeopleError(str(exc)) from None
+    backup = values.get("backup")
+    if backup:
+        backup = values["backup"] = _address(backup)
+        if backup == email:
+            raise PeopleError(f"{email} cannot be their own backup")
+        if not await Person.exists(email=backup):
+            raise PeopleError(f"backup {backup} is not a person yet: add them first")
+    return values
+
+
+async def add_person(email: str, **values: Any) -> Person:
+    """Add a team member; refuse a duplicate."""
+    address = _address(email)
+    if await Person.exists(email=address):
+        raise PeopleError(f"{address} is already a person (change them with `people set`)")
+    fields = await _check(address, {k: v for k, v in values.items() if v is not None})
+    return await Person.create(email=address, **fields)
+
+
+async def set_person(email: str, **values: Any) -> Person:
+    """Change some of a person's settings (``None`` leaves a setting as it is)."""
+    address = _address(email)
+    row = await Person.get_or_none(email=address)
+    if row is None:
+        raise PeopleError(f"{address} is not a person (add them with `people add`)")
+    unknown = set(values) - set(EDITABLE)
+    if unknown:
+        raise PeopleError(f"unknown settings: {', '.join(sorted(unknown))}")
+    fields = await _check(address, {k: v for k, v in values.items() if v is not None})
+    if fields.get("backup") == "":
+        fields["backup"] = None
+    row.update_from_dict(fields)
+    await row.save()
+    return row
+
+
+async def remove_person(email: str) -> None:
+    """Remove a person; refuse while someone names them as backup."""
+    address = _address(email)
+    row = await Person.get_or_none(email=address)
+    if row is None:
+        raise PeopleError(f"{address} is not a person")
+    backs = await Person.filter(backup=address).values_list("email", flat=True)
+    if backs:
+        raise PeopleError(
+            f"{address} is the backup of {', '.join(map(str, backs))}: change that first"
+        )
+    await row.delete()
