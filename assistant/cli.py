@@ -35,6 +35,9 @@ class LazyGroup(click.Group):
         "secret-key": "assistant.cli_mailbox:secret_key",
         "watch": "assistant.cli_mailbox:watch",
         "run": "assistant.cli_mailbox:run_command",
+        "people": "assistant.cli_team:people",
+        "digest": "assistant.cli_team:digest",
+        "thread": "assistant.cli_team:thread",
     }
 
     def list_commands(self, ctx: click.Context) -> list[str]:

@@ -147,7 +147,7 @@ def _ack(case: Case, step: Step, history: History, ladder: Ladder) -> Action | S
     state = case.state
     first = state.episode_start
     assert first is not None and state.waiting_since is not None
-    key = idempotency_key(case.mailbox, case.thread_id, step.name)
+    key = step_key(case, step)
     if key in history.sent:
         return Skip("ack-once-per-thread", step.name, "already acknowledged")
     if state.last_team_reply is not None:
@@ -162,6 +162,14 @@ def _ack(case: Case, step: Step, history: History, ladder: Ladder) -> Action | S
         return Skip("no-ack-for-history", step.name, "arrived before the mailbox was connected")
     due = state.waiting_since + step.after.real()
     return Action(step.name, step.kind, due, key, case.thread_id, _recipient(case, step.kind))
+
+
+def step_key(case: Case, step: Step) -> str:
+    """The idempotency key of ``step`` for the thread's current waiting episode (the
+    acknowledgement's is per thread: once ever)."""
+    if step.kind is Kind.ACKNOWLEDGE:
+        return idempotency_key(case.mailbox, case.thread_id, step.name)
+    return idempotency_key(case.mailbox, case.thread_id, step.name, _episode(case.state))
 
 
 def schedule(
@@ -181,7 +189,7 @@ def schedule(
             if isinstance(result, Action):
                 result = replace(result, promised_by=promise)
         else:
-            key = idempotency_key(case.mailbox, case.thread_id, step.name, _episode(state))
+            key = step_key(case, step)
             when = calendar.add(state.waiting_since, step.after.business(calendar.day_length))
             recipient = _recipient(case, step.kind)
             if key in history.sent:

@@ -37,7 +37,7 @@ from ..core.compose import Notice, Outgoing, compose, compose_notice
 from ..core.digest import business_hours
 from ..core.durations import parse_duration
 from ..core.evaluate import MailboxPolicy
-from ..core.ladder import Kind, promised_reply, schedule
+from ..core.ladder import Kind, promised_reply, schedule, step_key
 from ..core.model import Address
 from ..core.state import State
 from ..mail.imap import ImapSession
@@ -225,6 +225,11 @@ class Deliverer:
             await self._postpone(row, history.snoozed_until, "snoozed", report)
             return POSTPONED
         case = await thread_case(self.mailbox, loaded, self.policy, record)
+        step = next((s for s in self.policy.ladder.steps if s.name == row.rule), None)
+        if step is None:
+            return "ladder-step-removed"  # the configuration no longer has this step
+        if step_key(case, step) != row.key:
+            return "ladder-episode-over"  # planned for a waiting episode that has ended
         actions, skips = schedule(case, history, self.policy.ladder, self.policy.calendar)
         action = next((a for a in actions if a.key == row.key), None)
         if action is None:

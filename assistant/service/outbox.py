@@ -55,7 +55,9 @@ async def load_thread(
     thread = next((t for t in threads if t.id == thread_id), None) or max(
         threads, key=lambda t: len(t.messages)
     )
-    state = thread_state(thread, policy.team, lambda m: verdicts[m.message_id])
+    record = await ThreadRecord.get_or_none(mailbox=mailbox, thread_id=thread_id)
+    history = History(done_at=record.done_at if record else None)  # a done mark counts
+    state = thread_state(thread, policy.team, lambda m: verdicts[m.message_id], history)
     return LoadedThread(thread, state, rows)
 
 
