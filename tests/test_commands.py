@@ -1,0 +1,131 @@
+"""Reply commands against a real Dovecot: digest lines by number, help, refusals."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from assistant.runtime import Runtime
+from assistant.service.commands import handle_commands
+from assistant.service.ingest import sync_mailbox
+from assistant.service.people import add_person, load_people
+from assistant.settings import FollowupConfig
+from assistant.signing import command_address
+from assistant.store.db import store
+from assistant.store.models import Mailbox, OutboxItem, StoredMessage, ThreadEvent, ThreadRecord
+from tests.conftest import ImapUser, add_test_mailbox
+from tests.servers import Dovecot
+
+NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+
+
+@dataclass
+class Desk:
+    mailbox: Mailbox
+    digest: OutboxItem
+    runtime: Runtime
+    dovecot: Dovecot
+    user: ImapUser
+
+    def reply(self, n: int, sender: str, body: str, to: str | None = None) -> None:
+        raw = (
+            f"From: {sender}\r\nTo: {to or self.address}\r\nSubject: Re: your digest\r\n"
+            f"Message-ID: <cmd{n}@example.com>\r\nIn-Reply-To: <{self.digest.message_id}>\r\n"
+            "MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=b\r\n\r\n"
+            f"--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n{body}\r\n\r\n> quoted\r\n"
+            f"--b\r\nContent-Type: text/html\r\n\r\n<p>{body}</p>\r\n--b--\r\n"
+        ).encode()
+        self.dovecot.append(self.user.name, "INBOX", raw, msg_time=NOW)
+
+    @property
+    def address(self) -> str:
+        return command_address("support@example.com", self.digest.id, self.digest.recipient)
+
+    async def handle(self) -> list[OutboxItem]:
+        mailbox = await Mailbox.get(id=self.mailbox.id)
+        report = await sync_mailbox(mailbox, self.runtime.policy(mailbox, await load_people()))
+        await handle_commands(self.runtime, mailbox, report.changed_ids, NOW)
+        return await OutboxItem.filter(kind="command_reply").order_by("id")
+
+
+@pytest.fixture
+async def desk(
+    tmp_path: Path, imap_user: ImapUser, dovecot: Dovecot, secret_key: str
+) -> AsyncIterator[Desk]:
+    async with store(f"sqlite://{tmp_path / 'c.sqlite3'}"):
+        box = await add_test_mailbox(imap_user.url, connected_at=NOW)
+        await add_person("ann@example.com", name="Ann")
+        await add_person("bob@example.com", name="Bob")
+        for n in (1, 2):
+            await ThreadRecord.create(
+                mailbox=box,
+                thread_id=f"t{n}@c.test",
+                subject=f"Question {n}",
+                state="awaiting_team",
+                waiting_since=NOW,
+                client=f"c{n}@c.test",
+                last_message_at=NOW,
+                owner="ann@example.com",
+                owner_rule="mailbox-default",
+            )
+        digest = await OutboxItem.create(
+            mailbox=box,
+            key="digest:ann@example.com:2026-11-24",
+            kind="digest",
+            rule="daily-digest",
+            thread_id="",
+            recipient="ann@example.com",
+            message_id="followup.d1@example.com",
+            due_at=NOW,
+            status="sent",
+            payload={"threads": [["support", "t1@c.test"], ["support", "t2@c.test"]]},
+        )
+        runtime = Runtime("", tmp_path, FollowupConfig())
+        yield Desk(box, digest, runtime, dovecot, imap_user)
+
+
+async def test_digest_lines_by_number_help_and_refusals(desk: Desk) -> None:
+    desk.reply(1, "Ann <ann@example.com>", "assign bob@example.com #2")
+    desk.reply(2, "ann@example.com", "snooze until monday #1")
+    desk.reply(3, "ann@example.com", "close it please")
+    desk.reply(4, "ann@example.com", "done")  # which one? the digest has two
+    desk.reply(5, "bob@example.com", "assign zed@example.com #1")
+    desk.reply(6, "mallory@evil.test", "done #1")
+    forged = desk.address.replace(desk.address.split(".")[2][:4], "aaaa")
+    desk.reply(7, "ann@example.com", "done #1", to=forged)
+    answers = await desk.handle()
+    text = {a.reply_to_message_id: a.text for a in answers}
+    assert set(text) == {f"cmd{n}@example.com" for n in range(1, 6)}  # 6 and 7: no answer
+    assert text["cmd1@example.com"].startswith('Assigned: "Question 2" is now owned by Bob')
+    assert text["cmd2@example.com"].startswith('Snoozed: "Question 1" stays quiet until Mon 30 Nov')
+    assert "'close' is not a command" in text["cmd3@example.com"]
+    assert "done | snooze" in text["cmd3@example.com"]  # the help comes with it
+    assert "which thread?" in text["cmd4@example.com"]
+    assert "zed@example.com is not a team member" in text["cmd5@example.com"]
+    assert all(a.recipient in ("ann@example.com", "bob@example.com") for a in answers)
+
+    t1, t2 = (
+        await ThreadRecord.get(thread_id="t1@c.test"),
+        await ThreadRecord.get(thread_id="t2@c.test"),
+    )
+    assert (
+        t1.snoozed_until == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+        and t1.owner == "ann@example.com"
+    )
+    assert (t2.owner, t2.owner_rule, t2.assigned_to) == (
+        "bob@example.com",
+        "assigned",
+        "bob@example.com",
+    )
+    events = await ThreadEvent.filter(kind="command").values_list("rule", "actor")
+    assert sorted(events) == [
+        ("reply-command:assign", "ann@example.com"),
+        ("reply-command:snooze", "ann@example.com"),
+    ]
+    # Commands are never conversations, and a second sync applies nothing twice.
+    assert await StoredMessage.filter(machine_rule="followup-command").count() == 7
+    assert len(await desk.handle()) == 5
