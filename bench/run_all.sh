@@ -1,5 +1,5 @@
 #!/bin/sh
-# Run both benchmarks with their defaults, from anywhere; generated data goes to a temp dir.
+# Run every benchmark with their defaults, from anywhere; generated data goes to a temp dir.
 set -eu
 root="$(cd "$(dirname "$0")/.." && pwd)"
 python="${PYTHON:-$root/.venv/bin/python}"
@@ -9,3 +9,4 @@ echo
 "$python" bench/replay.py
 echo; "$python" bench/sync.py
 echo; "$python" bench/ack.py
+echo; "$python" bench/ladder.py

@@ -12,7 +12,7 @@ Fri 09:00-15:00``.
 from __future__ import annotations
 
 import re
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
@@ -166,6 +166,31 @@ class BusinessCalendar:
                 if remaining <= hi - begin:
                     return begin + remaining
                 remaining -= hi - begin
+            day += timedelta(days=1)
+        raise CalendarError(f"no working time within {SEARCH_LIMIT_DAYS} days of {start}")
+
+    def add_all(self, start: datetime, durations: Sequence[timedelta]) -> list[datetime]:
+        """``[add(start, d) for d in durations]`` in one walk over the days (a ladder's
+        deadlines all count from the same ``waiting_since``)."""
+        start = _aware(start)
+        out = [start] * len(durations)
+        pending = sorted((d, i) for i, d in enumerate(durations) if d > timedelta(0))
+        if not pending:
+            return out
+        at, consumed = 0, timedelta(0)
+        day = self._local_day(start) - timedelta(days=1)
+        for _ in range(SEARCH_LIMIT_DAYS):
+            for lo, hi in self._open_intervals(day):
+                begin = max(lo, start)
+                if hi <= begin:
+                    continue
+                span = hi - begin
+                while at < len(pending) and pending[at][0] - consumed <= span:
+                    out[pending[at][1]] = begin + (pending[at][0] - consumed)
+                    at += 1
+                if at == len(pending):
+                    return out
+                consumed += span
             day += timedelta(days=1)
         raise CalendarError(f"no working time within {SEARCH_LIMIT_DAYS} days of {start}")
 

@@ -179,7 +179,14 @@ def schedule(
     state = case.state
     if state.state is not State.AWAITING_TEAM or state.waiting_since is None:
         return [], []
-    promise = promised_reply(state, ladder, calendar)
+    # Each business-time step's deadline, computed once (the first one is also what the
+    # acknowledgement promises).
+    timed = [step for step in ladder.steps if step.kind is not Kind.ACKNOWLEDGE]
+    spans = [step.after.business(calendar.day_length) for step in timed]
+    deadlines = dict(
+        zip((s.name for s in timed), calendar.add_all(state.waiting_since, spans), strict=True)
+    )
+    promise = next(iter(deadlines.values()), None)
     actions: list[Action] = []
     skipped: list[Skip] = []
     for step in ladder.steps:
@@ -190,7 +197,7 @@ def schedule(
                 result = replace(result, promised_by=promise)
         else:
             key = step_key(case, step)
-            when = calendar.add(state.waiting_since, step.after.business(calendar.day_length))
+            when = deadlines[step.name]
             recipient = _recipient(case, step.kind)
             if key in history.sent:
                 result = Skip("step-once-per-episode", step.name, "already done")

@@ -160,14 +160,19 @@ class Deliverer:
         if self.mailbox.paused_reason:
             report.paused = True
             return True
-        if row.status != "pending" or self.dry_run:
+        if row.status != "pending" or self.dry_run or row.kind not in CLIENT_KINDS:
+            # Only mail to clients can run away (a loop with another robot); mail to the
+            # team is bounded by construction: a step per thread, a digest per person a day.
             return False
         recent = await OutboxItem.filter(
-            mailbox=self.mailbox, status__in=COUNTED, sent_at__gte=now - timedelta(minutes=1)
+            mailbox=self.mailbox,
+            kind__in=CLIENT_KINDS,
+            status__in=COUNTED,
+            sent_at__gte=now - timedelta(minutes=1),
         ).count()
         if recent >= self.config.guards.max_per_minute:
             reason = (
-                f"circuit breaker: {recent} automatic mails in the last minute "
+                f"circuit breaker: {recent} automatic mails to clients in the last minute "
                 f"(limit {self.config.guards.max_per_minute}); "
                 f"sending paused at {now:%Y-%m-%d %H:%M} UTC"
             )

@@ -184,3 +184,11 @@ def test_add_is_monotonic_and_composes(
     assert cal.add(start, small) <= cal.add(start, large)
     if d1 > timedelta(0):
         assert cal.add(cal.add(start, d1), d2) == cal.add(start, d1 + d2)
+
+
+@settings(max_examples=200, deadline=None)
+@given(calendars(), instants, st.lists(spans, max_size=6))
+def test_add_all_is_add_for_each(
+    cal: BusinessCalendar, start: datetime, ds: list[timedelta]
+) -> None:
+    assert cal.add_all(start, ds) == [cal.add(start, d) for d in ds]

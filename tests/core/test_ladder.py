@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import base64
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from assistant.core.clock import BusinessCalendar
 from assistant.core.ladder import Case, Decision, Kind, Ladder, decide, promised_reply
 from assistant.core.machine import classify
 from assistant.core.model import Message
-from assistant.core.outbox import idempotency_key, is_own_message_id, message_id_for
+from assistant.core.outbox import b32_120, idempotency_key, is_own_message_id, message_id_for
 from assistant.core.ownership import Person
 from assistant.core.state import History, ThreadState, thread_state
 from assistant.core.team import Team
@@ -149,3 +153,8 @@ def test_outbox_ids_are_deterministic_and_recognisable() -> None:
     mid = message_id_for(key, "example.com")
     assert mid == message_id_for(key, "example.com") and mid.endswith("@example.com")
     assert is_own_message_id(mid) and not is_own_message_id("a@c")
+
+
+@given(st.binary(min_size=15, max_size=15))
+def test_fast_base32_is_base32(data: bytes) -> None:
+    assert b32_120(data) == base64.b32encode(data).decode().lower()
