@@ -255,7 +255,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             dovecot.stop()
     print(f"2. Digests: {args.people} people, {args.digest_threads:,} waiting threads")
     print(
-        f"   baseline (send + APPEND the same {len(messages)} messages, plain libraries): {floor:.2f} s"
+        f"   baseline (send + APPEND the same {len(messages)} messages, plain libraries): "
+        f"{floor:.2f} s"
     )
     print(
         f"   send_digests (board, render, outbox, SMTP, Sent): {digest_s:.2f} s = "
