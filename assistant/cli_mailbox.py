@@ -236,12 +236,32 @@ def sync(name: str, since: str | None, config: Path | None) -> None:
 @click.command()
 @click.option("--poll", "poll", default=30.0, show_default=True, help="Seconds between checks.")
 @click.option("--no-idle", is_flag=True, help="Poll only (for servers whose IDLE misbehaves).")
+@click.option(
+    "--workers",
+    "processes",
+    type=click.IntRange(min=1),
+    help="Scale-out mode (needs FOLLOWUP_REDIS_URL): N watcher processes share the mailboxes "
+    "by Redis leases and enqueue sync jobs for `followup worker`.",
+)
 @click.option("--log-level", default="INFO", show_default=True)
 @config_option
-def watch(poll: float, no_idle: bool, log_level: str, config: Path | None) -> None:
-    """Keep every mailbox synced (IMAP IDLE, polling fallback) until stopped (Ctrl-C)."""
+def watch(
+    poll: float, no_idle: bool, processes: int | None, log_level: str, config: Path | None
+) -> None:
+    """Keep every mailbox synced (IMAP IDLE, polling fallback) until stopped (Ctrl-C).
+
+    With FOLLOWUP_REDIS_URL set (or --workers), watch in the scale-out mode instead."""
     setup_logging(log_level)
     log = logging.getLogger("followup.watch")
+    try:
+        runtime = Runtime.from_env(config)
+    except EXPECTED as exc:
+        raise click.ClickException(str(exc)) from None
+    if processes is not None or runtime.redis_url:
+        from .cli_scale import run_watchers
+
+        run_watchers(runtime, processes or 1, log_level)
+        return
 
     async def work(runtime: Runtime) -> None:
         mailboxes = await Mailbox.all().order_by("name")
@@ -280,7 +300,10 @@ def watch(poll: float, no_idle: bool, log_level: str, config: Path | None) -> No
     "--health-port",
     default=8086,
     show_default=True,
-    help="GET /health on 127.0.0.1 (0 picks a free port).",
+    help="GET /health (and digest unsubscribe links) on this port (0 picks a free one).",
+)
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address the health port listens on."
 )
 @click.option("--log-level", default="INFO", show_default=True)
 @config_option
@@ -289,6 +312,7 @@ def run_command(
     dry_run: bool,
     poll: float,
     health_port: int,
+    host: str,
     log_level: str,
     config: Path | None,
 ) -> None:
@@ -298,7 +322,13 @@ def run_command(
         os.environ["FOLLOWUP_DATA_DIR"] = str(data_dir)
 
     async def work(runtime: Runtime) -> None:
-        service = Service(runtime, dry_run=dry_run, poll_interval=poll, health_port=health_port)
+        service = Service(
+            runtime,
+            dry_run=dry_run,
+            poll_interval=poll,
+            health_port=health_port,
+            health_host=host,
+        )
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, service.stop)

@@ -15,7 +15,7 @@ from .core.digest import DigestError, digest_day, person_zone
 from .report import wide_console
 from .runtime import Runtime
 from .service.digest import DigestReport, build_digest, load_board, send_digests
-from .service.people import PeopleError, add_person, load_people, remove_person, set_person
+from .service.people import PeopleError, add_person, everyone, remove_person, set_person
 from .service.timeline import Timeline, TimelineError, timeline
 from .store.models import Person
 
@@ -180,8 +180,7 @@ def digest_preview(
     when = _now(now)
 
     async def render(runtime: Runtime) -> tuple[str, str, str, str | None]:
-        everyone = await load_people()
-        who = everyone.get(person.strip().lower())
+        who = (await everyone(runtime.config)).get(person.strip().lower())
         if who is None:
             raise PeopleError(f"{person} is not a person (followup people list)")
         board = await load_board(runtime, when)

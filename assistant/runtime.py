@@ -5,6 +5,9 @@
 - ``FOLLOWUP_DATA_DIR``: default ``~/.local/share/followup``.
 - ``FOLLOWUP_CONFIG``: the TOML settings file (business hours, ladder, people); optional.
 - ``FOLLOWUP_SECRET_KEY`` / ``FOLLOWUP_SECRET_KEY_FILE``: see :mod:`assistant.secrets`.
+- ``FOLLOWUP_REDIS_URL`` (or ``[scale] redis_url``): switches ``followup watch`` and
+  ``followup worker`` to the scale-out mode (arq on Redis); unset, everything runs in one
+  process (``followup run``).
 """
 
 from __future__ import annotations
@@ -31,6 +34,7 @@ class Runtime:
     database_url: str
     data_dir: Path
     config: FollowupConfig
+    redis_url: str | None = None
 
     @classmethod
     def from_env(cls, config_path: Path | None = None) -> Runtime:
@@ -42,7 +46,9 @@ class Runtime:
             Path(os.environ["FOLLOWUP_CONFIG"]) if os.environ.get("FOLLOWUP_CONFIG") else None
         )
         url = database_url(os.environ.get("FOLLOWUP_DATABASE_URL"), data_dir)
-        return cls(url, data_dir, load_config(path))
+        config = load_config(path)
+        redis = os.environ.get("FOLLOWUP_REDIS_URL") or config.scale.redis_url
+        return cls(url, data_dir, config, redis or None)
 
     def policy(self, mailbox: Mailbox, people: Mapping[str, Person] | None = None) -> MailboxPolicy:
         """The rules for one stored mailbox: its team and address, the file's hours and

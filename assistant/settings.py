@@ -76,6 +76,10 @@ class PersonConfig(_Model):
     backup: str | None = None
     away: bool = False
     lead: bool = False
+    timezone: str = "UTC"
+    working_days: str = "Mon-Fri"
+    digest_at: str = "08:30"
+    digest_paused: bool = False
 
 
 class OwnershipConfig(_Model):
@@ -129,8 +133,21 @@ class DigestsConfig(_Model):
     )
 
 
+class ScaleConfig(_Model):
+    """The scale-out mode (arq workers and watchers on Redis, PostgreSQL for state)."""
+
+    redis_url: str | None = Field(default=None, description="or FOLLOWUP_REDIS_URL")
+    poll_seconds: float = Field(default=60.0, gt=0, description="safety-net sync period")
+    lease_seconds: float = Field(
+        default=10.0, gt=1, description="a dead watcher's mailboxes move after this"
+    )
+    job_timeout: float = Field(default=300.0, gt=0)
+
+
 class FollowupConfig(_Model):
     """The whole file."""
+
+    scale: ScaleConfig = Field(default_factory=ScaleConfig)
 
     web: WebConfig = Field(default_factory=WebConfig)
     digests: DigestsConfig = Field(default_factory=DigestsConfig)
@@ -186,6 +203,24 @@ def _steps(cfg: LadderConfig) -> tuple[Step, ...]:
     return steps
 
 
+def people_of(cfg: FollowupConfig) -> dict[str, Person]:
+    """The file's ``[[people]]`` as the core's records, by lower-case address."""
+    return {
+        p.email.lower(): Person(
+            p.email.lower(),
+            p.name,
+            p.backup.lower() if p.backup else None,
+            p.away,
+            p.lead,
+            p.timezone,
+            p.working_days,
+            p.digest_at,
+            p.digest_paused,
+        )
+        for p in cfg.people
+    }
+
+
 def build_policy(cfg: FollowupConfig, extra_team: list[str] | None = None) -> MailboxPolicy:
     """Turn a validated configuration into the core's :class:`MailboxPolicy`."""
     patterns = [*cfg.mailbox.team, *(extra_team or [])]
@@ -199,10 +234,7 @@ def build_policy(cfg: FollowupConfig, extra_team: list[str] | None = None) -> Ma
         calendar = BusinessCalendar.build(hours.timezone, hours.weekly, holidays)
     except (PatternError, CalendarError) as exc:
         raise ConfigError(str(exc)) from None
-    people = {
-        p.email.lower(): Person(p.email.lower(), p.name, p.backup, p.away, p.lead)
-        for p in cfg.people
-    }
+    people = people_of(cfg)
     own_cfg = cfg.ownership
     ownership = OwnershipRules(
         by_address={k.lower(): v.lower() for k, v in own_cfg.addresses.items()},

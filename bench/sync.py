@@ -86,7 +86,7 @@ from assistant.service.mailboxes import add_mailbox
 from assistant.service.watch import MailboxWatcher
 from assistant.settings import FollowupConfig
 from assistant.store.db import store
-from assistant.store.models import Folder, Mailbox, MessageRef, StoredMessage, ThreadRecord
+from assistant.store.models import Folder, Mailbox, StoredMessage, ThreadRecord
 from tests.servers import Dovecot, MissingBinary, Postgres, ServerStartError, server_dir
 from tests.servers.common import find_binary, run
 
@@ -319,14 +319,13 @@ FIRST_SYNC_PROBES: tuple[tuple[object, str, str, bool], ...] = (
     (ingest, "parse_message", "  parse_message", False),
     (ingest, "classify", "  classify", False),
     (ingest, "message_fields", "  message_fields", False),
-    (StoredMessage, "bulk_create", "  StoredMessage.bulk_create", True),
-    (MessageRef, "bulk_create", "  MessageRef.bulk_create", True),
+    (ingest, "insert_rows", "  inserts (messages, references)", True),
     (ingest, "reevaluate", "reevaluate (total)", True),
     (evaluate_mod, "to_message", "  to_message", False),
     (evaluate_mod, "thread_messages", "  thread_messages", False),
     (evaluate_mod, "_existing", "  _existing (load ThreadRecords)", True),
-    (evaluate_mod, "_record_values", "  _record_values (state+owner)", False),
-    (evaluate_mod, "_write", "  _write (bulk_update thread_id + ThreadRecord inserts)", True),
+    (evaluate_mod, "_evaluate_thread", "  _evaluate_thread (state+owner)", False),
+    (evaluate_mod, "_write", "  _write (thread ids, ThreadRecords, events)", True),
 )
 #: Inner labels of each total: the total's remainder is printed as "other".
 BREAKDOWN_GROUPS = {
@@ -334,19 +333,18 @@ BREAKDOWN_GROUPS = {
         "  parse_message",
         "  classify",
         "  message_fields",
-        "  StoredMessage.bulk_create",
-        "  MessageRef.bulk_create",
+        "  inserts (messages, references)",
     ),
     "reevaluate (total)": (
         "  to_message",
         "  thread_messages",
         "  _existing (load ThreadRecords)",
-        "  _record_values (state+owner)",
-        "  _write (bulk_update thread_id + ThreadRecord inserts)",
+        "  _evaluate_thread (state+owner)",
+        "  _write (thread ids, ThreadRecords, events)",
     ),
 }
 GROUP_REST = {
-    "store batches (total)": "  rest: StoredMessage objects, re-read ids, count(), folder save",
+    "store batches (total)": "  rest: re-read ids, count(), folder save, waiting for FETCH",
     "reevaluate (total)": "  rest: load all StoredMessage rows (SELECT + JSON decode)",
 }
 CHECK_PROBES: tuple[tuple[object, str, str, bool], ...] = (

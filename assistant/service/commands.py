@@ -38,7 +38,7 @@ from ..signing import command_signature_ok, read_command_address
 from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage, ThreadEvent, ThreadRecord
 from .deliver import COMMAND_REPLY, DIGEST
 from .evaluate import reevaluate
-from .people import load_people
+from .people import everyone
 
 log = logging.getLogger("followup.commands")
 
@@ -118,7 +118,7 @@ async def handle_commands(
     for row in candidates:
         wanted.setdefault(folders[row.folder_id], []).append(row.uid)
     bodies = await asyncio.to_thread(_fetch_bodies, mailbox, wanted)
-    people = await load_people()
+    people = await everyone(runtime.config)
     policy = runtime.policy(mailbox, people)
     for row in candidates:
         await _one(

@@ -70,8 +70,9 @@ POSTPONED = "postponed"
 COUNTED = ("sending", "accepted", "sent")
 RETRY_BASE = timedelta(seconds=30)
 RETRY_MAX = timedelta(hours=1)
-#: How long a row being sent is left alone by other processes (longer than any SMTP send).
-SEND_LEASE = timedelta(minutes=5)
+#: How long a row being sent is left alone by other processes (longer than any SMTP send);
+#: ``FOLLOWUP_SEND_LEASE_SECONDS`` shortens it for tests that kill senders.
+SEND_LEASE = timedelta(seconds=float(os.environ.get("FOLLOWUP_SEND_LEASE_SECONDS", "300")))
 
 
 def crash_point(name: str) -> None:

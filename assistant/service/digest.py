@@ -40,7 +40,7 @@ from ..runtime import Runtime
 from ..signing import read_unsubscribe_token, unsubscribe_token
 from ..store.models import Mailbox, OutboxItem, Person, ThreadRecord
 from .deliver import DIGEST, Deliverer, thread_link
-from .people import load_people
+from .people import everyone
 
 log = logging.getLogger("followup.digest")
 
@@ -73,7 +73,7 @@ class Built:
 
 async def load_board(runtime: Runtime, now: datetime) -> Board:
     """Waiting threads with owners, deadlines and who they were escalated to."""
-    people = await load_people()
+    people = await everyone(runtime.config)
     threads: list[OpenThread] = []
     policies: dict[str, MailboxPolicy] = {}
     responses: list[timedelta] = []
@@ -214,7 +214,7 @@ class DigestReport:
 async def plan_digests(runtime: Runtime, now: datetime) -> DigestReport:
     """Write today's digest row for every person whose digest time has come (once each)."""
     report = DigestReport()
-    people = await load_people()
+    people = await everyone(runtime.config)
     due: list[tuple[CorePerson, date]] = []
     for person in people.values():
         try:
@@ -279,7 +279,7 @@ async def send_digests(runtime: Runtime, now: datetime, dry_run: bool = False) -
         mailbox=mailbox, kind=DIGEST, status__in=("pending", "retry", "sending", "accepted")
     ).exists():
         return report
-    people = await load_people()
+    people = await everyone(runtime.config)
     deliverer = Deliverer(mailbox, runtime.policy(mailbox, people), runtime.config, dry_run)
     await deliverer.deliver_due(now, kinds=(DIGEST,))
     return report

@@ -9,13 +9,13 @@ person, or someone being their own backup is refused with a message naming the v
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
 from ..core.addresses import normalise_email
 from ..core.digest import DigestError, digest_time, person_zone, working_days
 from ..core.ownership import Person as CorePerson
+from ..settings import FollowupConfig, people_of
 from ..store.models import Person
 
 EDITABLE = (
@@ -54,11 +54,9 @@ async def load_people() -> dict[str, CorePerson]:
     return {row.email: to_core(row) for row in await Person.all().order_by("email")}
 
 
-def merged(
-    config: Mapping[str, CorePerson], stored: Mapping[str, CorePerson]
-) -> dict[str, CorePerson]:
+async def everyone(config: FollowupConfig) -> dict[str, CorePerson]:
     """The settings file's people, overridden and extended by the store's."""
-    return {**config, **stored}
+    return {**people_of(config), **await load_people()}
 
 
 def _address(value: str) -> str:

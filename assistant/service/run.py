@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -22,13 +21,12 @@ from typing import Any
 
 from ..core.evaluate import MailboxPolicy
 from ..runtime import Runtime
-from ..store.models import Mailbox, OutboxItem
-from .commands import handle_commands
-from .deliver import Deliverer, DeliveryReport
-from .digest import plan_digests, unsubscribe_page
+from ..store.models import Mailbox
+from .deliver import DeliveryReport
+from .digest import plan_digests
+from .http import respond
 from .ingest import SyncReport
-from .outbox import plan_threads
-from .people import load_people
+from .pipeline import after_sync, deliver_mailbox, mailbox_policy
 from .watch import MailboxWatcher
 
 log = logging.getLogger("followup.run")
@@ -60,32 +58,19 @@ class Service:
 
     async def policy(self, mailbox: Mailbox) -> MailboxPolicy:
         """The mailbox's rules with the team's people as the store has them now."""
-        return self.runtime.policy(mailbox, await load_people())
+        return await mailbox_policy(self.runtime, mailbox)
 
     async def _after_change(self, mailbox: Mailbox, report: SyncReport) -> None:
-        policy = await self.policy(mailbox)
-        if report.changed_ids:
-            await handle_commands(self.runtime, mailbox, report.changed_ids, datetime.now(UTC))
-        if report.thread_ids:
-            await plan_threads(mailbox, report.thread_ids, policy)
+        await after_sync(self.runtime, mailbox, report, datetime.now(UTC))
         await self.deliver(mailbox)
 
     async def deliver(self, mailbox: Mailbox) -> DeliveryReport | None:
         """Deliver what is due for ``mailbox`` (one pass at a time per mailbox)."""
         lock = self._locks.setdefault(mailbox.id, asyncio.Lock())
         async with lock:
-            now = datetime.now(UTC)
-            if not await OutboxItem.filter(
-                mailbox=mailbox,
-                status__in=("pending", "retry", "sending", "accepted"),
-                due_at__lte=now,
-            ).exists():
-                return None
-            deliverer = Deliverer(
-                mailbox, await self.policy(mailbox), self.runtime.config, self.dry_run
-            )
-            report = await deliverer.deliver_due(now)
-            self.deliveries.append(report)
+            report = await deliver_mailbox(self.runtime, mailbox, datetime.now(UTC), self.dry_run)
+            if report is not None:
+                self.deliveries.append(report)
             return report
 
     async def _start_new_watchers(self) -> None:
@@ -137,29 +122,10 @@ class Service:
                 await asyncio.wait_for(self._stop.wait(), timeout=self.tick)
 
     async def _health(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            request = await asyncio.wait_for(reader.readline(), timeout=5)
-            method, _, rest = request.partition(b" ")
-            path = rest.split(b" ")[0] if rest else b"/"
-            kind = "application/json"
-            if path.split(b"?")[0] == b"/health":
-                status, body = "200 OK", json.dumps(self.health(), default=str)
-            elif path.split(b"?")[0] == b"/digest/unsubscribe":
-                kind = "text/html; charset=utf-8"
-                status, body = await unsubscribe_page(method.decode(), path.decode())
-            else:
-                status, body = "404 Not Found", json.dumps({"error": "not found"})
-            data = body.encode()
-            writer.write(
-                f"HTTP/1.1 {status}\r\nContent-Type: {kind}\r\n"
-                f"Content-Length: {len(data)}\r\nConnection: close\r\n\r\n".encode()
-                + data
-            )
-            await writer.drain()
-        except (TimeoutError, ConnectionError, IndexError):
-            pass
-        finally:
-            writer.close()
+        async def health() -> dict[str, Any]:
+            return self.health()
+
+        await respond(reader, writer, health)
 
     def health(self) -> dict[str, Any]:
         """What ``GET /health`` answers."""

@@ -49,14 +49,14 @@ class Redis(ManagedServer):
         self.url = ""
         self._process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Redis:
-        """Start redis-server on a free port and wait until it answers PING."""
+    def start(self, port: int | None = None) -> Redis:
+        """Start redis-server on ``port`` (default: a free one) and wait until it answers PING."""
         if self.external_url:
             self.url = self.external_url
             return self
         binary = find_binary("redis-server", "redis-server")
         self.base_dir.mkdir(parents=True, exist_ok=True)
-        self.port = free_port()
+        self.port = port or free_port()
         args = [binary, "--port", str(self.port), "--bind", self.host, *SERVER_ARGS]
         args += ["--dir", str(self.base_dir), "--logfile", str(self.log_path)]
         self._process = subprocess.Popen(
@@ -82,6 +82,13 @@ class Redis(ManagedServer):
             process.kill()
             process.wait()
         wait_pids_gone([process.pid])
+
+    def restart(self) -> None:
+        """Stop and start again on the same port, empty (no persistence): what a crashed
+        Redis without AOF looks like to its clients."""
+        port = self.port
+        self.stop()
+        self.start(port)
 
     def _wait_ready(self) -> None:
         assert self._process is not None

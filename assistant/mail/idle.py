@@ -1,0 +1,87 @@
+"""IMAP IDLE on asyncio (aioimaplib): hundreds of watched folders in one process, no threads.
+
+The scale-out watcher only needs to know *that* a folder changed (the sync job fetches what);
+one :func:`watch_folder` task per folder logs in, selects the folder read-only, IDLEs, and
+calls ``on_change`` on every untagged response (EXISTS, EXPUNGE, FETCH), re-issuing IDLE every
+``renew`` seconds (RFC 2177: before 29 minutes). Connection errors propagate to the caller,
+which reconnects with backoff. ``imap+starttls`` URLs are not supported by aioimaplib: the
+caller polls those mailboxes instead (:func:`supports_idle_url`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+
+from aioimaplib import aioimaplib
+
+from ..mail.smtp import tls_context
+from .urls import MailURL
+
+RENEW = 24 * 60.0
+
+
+class IdleError(Exception):
+    """The server refused login, SELECT or IDLE; ``kind`` says which."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+
+
+def supports_idle_url(url: MailURL) -> bool:
+    """True for URLs the asyncio watcher can open (plain or implicit TLS, password login)."""
+    return url.security in ("plain", "tls") and url.auth != "xoauth2"
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+async def _open(url: MailURL) -> aioimaplib.IMAP4:
+    if url.security == "tls":
+        client: aioimaplib.IMAP4 = aioimaplib.IMAP4_SSL(
+            host=url.host, port=url.port, timeout=url.timeout, ssl_context=tls_context(url.cafile)
+        )
+    else:
+        client = aioimaplib.IMAP4(host=url.host, port=url.port, timeout=url.timeout)
+    await client.wait_hello_from_server()
+    response = await client.login(url.username, url.password)
+    if response.result != "OK":
+        raise IdleError("login", f"login as {url.username!r} was refused")
+    return client
+
+
+async def watch_folder(
+    url: MailURL,
+    folder: str,
+    on_change: Callable[[], Awaitable[None]],
+    ready: Callable[[], None] | None = None,
+    renew: float = RENEW,
+) -> None:
+    """IDLE on ``folder`` until cancelled; ``on_change`` after every server push."""
+    client = await _open(url)
+    try:
+        response = await client.select(_quote(folder))
+        if response.result != "OK":
+            raise IdleError("select", f"cannot select {folder!r}")
+        if ready is not None:
+            ready()
+        while True:
+            idle = await client.idle_start(timeout=renew)
+            changed = False
+            while client.has_pending_idle():
+                push = await client.wait_server_push()
+                if push == aioimaplib.STOP_WAIT_SERVER_PUSH:
+                    client.idle_done()
+                    await asyncio.wait_for(idle, timeout=10)
+                    break
+                changed = True
+                client.idle_done()  # leave IDLE so the sync sees a settled folder
+                await asyncio.wait_for(idle, timeout=10)
+            if changed:
+                await on_change()
+    finally:
+        with contextlib.suppress(BaseException):  # best effort: the connection may be dead
+            await asyncio.wait_for(client.logout(), timeout=1)

@@ -1,0 +1,54 @@
+"""The steps after a sync and the delivery pass: one code path for both modes.
+
+``followup run`` (one process) calls these from its watchers' hooks and its ticker; the arq
+jobs of the scale-out mode (``workers/``) call the very same functions. Nothing here knows
+which mode runs it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from ..core.evaluate import MailboxPolicy
+from ..runtime import Runtime
+from ..store.models import Mailbox, OutboxItem
+from .commands import handle_commands
+from .deliver import ACTIVE, Deliverer, DeliveryReport
+from .ingest import SyncReport, sync_mailbox
+from .outbox import plan_threads
+from .people import everyone
+
+
+async def mailbox_policy(runtime: Runtime, mailbox: Mailbox) -> MailboxPolicy:
+    """The mailbox's rules with the team's people as they are now."""
+    return runtime.policy(mailbox, await everyone(runtime.config))
+
+
+async def after_sync(runtime: Runtime, mailbox: Mailbox, report: SyncReport, now: datetime) -> None:
+    """Apply reply commands among the new messages, then plan the touched threads' mail."""
+    if report.changed_ids:
+        await handle_commands(runtime, mailbox, report.changed_ids, now)
+    if report.thread_ids:
+        await plan_threads(mailbox, report.thread_ids, await mailbox_policy(runtime, mailbox))
+
+
+async def sync_and_plan(runtime: Runtime, mailbox: Mailbox, now: datetime) -> SyncReport:
+    """One sync of ``mailbox`` (its own connection), then :func:`after_sync`."""
+    report = await sync_mailbox(mailbox, await mailbox_policy(runtime, mailbox))
+    await after_sync(runtime, mailbox, report, now)
+    return report
+
+
+async def has_due(mailbox: Mailbox, now: datetime) -> bool:
+    """Whether anything of ``mailbox``'s outbox is due (cheap: one indexed query)."""
+    return await OutboxItem.filter(mailbox=mailbox, status__in=ACTIVE, due_at__lte=now).exists()
+
+
+async def deliver_mailbox(
+    runtime: Runtime, mailbox: Mailbox, now: datetime, dry_run: bool = False
+) -> DeliveryReport | None:
+    """Deliver what is due for ``mailbox`` (rows are claimed: safe from any process)."""
+    if not await has_due(mailbox, now):
+        return None
+    policy = await mailbox_policy(runtime, mailbox)
+    return await Deliverer(mailbox, policy, runtime.config, dry_run).deliver_due(now)

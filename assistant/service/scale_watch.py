@@ -1,0 +1,160 @@
+"""The scale-out watcher: hold IDLE on many mailboxes, turn every change into a sync job.
+
+Each watcher process runs one :class:`FleetWatcher`. Every second it announces itself,
+renews its leases (dropping mailboxes whose lease it lost), and plans with the core
+(:func:`assistant.core.leases.plan_leases`) which free mailboxes to take and which to give back
+so live watchers hold a fair share each. For every mailbox it holds, one asyncio task per
+watched folder IDLEs (:mod:`assistant.mail.idle`); any server push requests a sync
+(:meth:`Fleet.request_sync`). A newly taken mailbox is synced at once (changes may have
+arrived while nobody watched it). A folder whose connection fails is retried with backoff;
+mailboxes whose URL aioimaplib cannot open (STARTTLS, OAuth2) are left to the workers'
+periodic sync.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from dataclasses import dataclass, field
+
+from ..core.leases import plan_leases
+from ..mail.idle import supports_idle_url, watch_folder
+from ..mail.urls import parse_url
+from ..secrets import decrypt
+from ..store.models import Folder, Mailbox
+from .fleet import Fleet
+from .ingest import WATCHED_ROLES
+
+log = logging.getLogger("followup.fleet")
+BACKOFF_MAX = 60.0
+
+
+@dataclass
+class Held:
+    """A mailbox this watcher holds, and its folder tasks."""
+
+    mailbox_id: int
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+
+class FleetWatcher:
+    """One watcher process's loop (see the module docstring)."""
+
+    def __init__(self, fleet: Fleet, tick: float = 1.0) -> None:
+        self.fleet = fleet
+        self.tick = tick
+        self.held: dict[int, Held] = {}
+        self.connections = 0
+        self._stop = asyncio.Event()
+
+    @staticmethod
+    def new_id() -> str:
+        """A watcher id unique on this machine and across machines."""
+        return f"{socket.gethostname()}:{os.getpid()}:{random.getrandbits(32):08x}"
+
+    def stop(self) -> None:
+        """Finish the loop, close every connection, give the leases back."""
+        self._stop.set()
+
+    async def run(self) -> None:
+        """Until :meth:`stop`: keep leases and IDLE tasks in line with the plan."""
+        try:
+            while not self._stop.is_set():
+                try:
+                    await self.step()
+                except Exception as exc:  # Redis or the store away: keep trying
+                    log.warning(
+                        "fleet step failed", extra={"error": f"{exc.__class__.__name__}: {exc}"}
+                    )
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=self.tick)
+        finally:
+            for mailbox_id in list(self.held):
+                await self._drop(mailbox_id, release=True)
+
+    async def step(self) -> None:
+        """One round: heartbeat, renew, plan, acquire/release."""
+        fleet = self.fleet
+        await fleet.heartbeat()
+        for mailbox_id in list(self.held):
+            if await fleet.renew(mailbox_id):
+                continue
+            if await fleet.acquire(mailbox_id):
+                # The lease had vanished (Redis restarted empty): ours again, IDLE goes on;
+                # ask for a sync, since a change may have been lost with Redis's queue.
+                log.info("lease taken again", extra={"mailbox_id": mailbox_id})
+                await fleet.request_sync(mailbox_id)
+                continue
+            log.warning("lease lost", extra={"mailbox_id": mailbox_id})
+            await self._drop(mailbox_id, release=False)
+        ids = [m.id for m in await Mailbox.all().only("id")]
+        holders = await fleet.holders(ids)
+        free = [i for i, holder in holders.items() if holder is None]
+        plan = plan_leases(self.held, free, len(ids), await fleet.live_watchers())
+        for mailbox_id in plan.release:
+            await self._drop(mailbox_id, release=True)
+        for mailbox_id in plan.acquire:
+            if await fleet.acquire(mailbox_id):
+                await self._take(mailbox_id)
+
+    async def _take(self, mailbox_id: int) -> None:
+        mailbox = await Mailbox.get(id=mailbox_id)
+        held = Held(mailbox_id)
+        self.held[mailbox_id] = held
+        url = parse_url(decrypt(mailbox.imap_secret), "imap")
+        names = await Folder.filter(mailbox=mailbox, role__in=WATCHED_ROLES).values_list(
+            "name", flat=True
+        )
+        folders = sorted({str(n) for n in names} | {"INBOX"})
+        if supports_idle_url(url):
+            for name in folders:
+                held.tasks.append(asyncio.create_task(self._folder(mailbox_id, url, name)))
+        log.info("watching mailbox", extra={"mailbox": mailbox.name, "folders": folders})
+        await self.fleet.request_sync(mailbox_id)  # whatever came while nobody watched
+
+    async def _folder(self, mailbox_id: int, url: object, name: str) -> None:
+        attempt = 0
+
+        async def changed() -> None:
+            await self.fleet.request_sync(mailbox_id)
+
+        def ready() -> None:
+            nonlocal attempt
+            attempt = 0
+
+        while True:
+            try:
+                self.connections += 1
+                await watch_folder(url, name, changed, ready)  # type: ignore[arg-type]
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                delay = random.uniform(0, min(BACKOFF_MAX, 2.0**attempt))
+                attempt += 1
+                log.warning(
+                    "idle connection lost",
+                    extra={
+                        "mailbox_id": mailbox_id,
+                        "folder": name,
+                        "error": str(exc),
+                        "retry_in_s": round(delay, 2),
+                    },
+                )
+                await asyncio.sleep(delay)
+                await self.fleet.request_sync(mailbox_id)  # it may have changed meanwhile
+            finally:
+                self.connections -= 1
+
+    async def _drop(self, mailbox_id: int, release: bool) -> None:
+        held = self.held.pop(mailbox_id, None)
+        if held is None:
+            return
+        for task in held.tasks:
+            task.cancel()  # their LOGOUTs finish in the background
+        if release:
+            with contextlib.suppress(Exception):
+                await self.fleet.release(mailbox_id)
