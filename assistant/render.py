@@ -10,6 +10,7 @@ correct mail.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -154,6 +155,14 @@ class Renderer:
             error = error or f"{kind} template rendered an empty subject; built-in default used"
             subject = self._render_builtin(kind, context)[0]
         return Rendered(clean_header(subject), text, html, error)
+
+
+@functools.lru_cache(maxsize=16)
+def renderer_for(templates_dir: Path | None) -> Renderer:
+    """One :class:`Renderer` per templates folder, kept: Jinja compiles each template once
+    per environment (and reloads it when the file changes), so a fresh environment per
+    delivery pass re-compiled every template every time."""
+    return Renderer(templates_dir)
 
 
 def format_when(when: datetime, zone: ZoneInfo, locale: str) -> str:

@@ -10,3 +10,4 @@ echo
 echo; "$python" bench/sync.py
 echo; "$python" bench/ack.py
 echo; "$python" bench/ladder.py
+echo; "$python" bench/scale.py

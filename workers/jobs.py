@@ -70,19 +70,22 @@ async def deliver_job(ctx: dict[str, Any], mailbox_id: int) -> None:
 
 
 async def tick_job(ctx: dict[str, Any]) -> None:
-    """Periodic: request syncs that are overdue or flagged, deliveries that are due."""
+    """Periodic: request syncs that are flagged or overdue, deliveries that came due.
+
+    A mailbox no watcher holds is synced every ``poll_seconds``; one a watcher IDLEs on only
+    every ten (a safety net: IDLE tells of changes, polling all of them would be most of the
+    load at hundreds of mailboxes)."""
     runtime: Runtime = ctx["runtime"]
     fleet = Fleet(ctx["redis"])
     now = datetime.now(UTC)
-    stale = now - timedelta(seconds=runtime.config.scale.poll_seconds)
-    for mailbox in await Mailbox.all():
+    poll = timedelta(seconds=runtime.config.scale.poll_seconds)
+    mailboxes = await Mailbox.all()
+    holders = await fleet.holders([m.id for m in mailboxes])
+    for mailbox in mailboxes:
         last = await Folder.filter(mailbox=mailbox).order_by("synced_at").first()
-        if (
-            last is None
-            or last.synced_at is None
-            or last.synced_at < stale
-            or await fleet.is_dirty(mailbox.id)
-        ):
+        synced = last.synced_at if last is not None else None
+        period = poll * 10 if holders.get(mailbox.id) else poll
+        if synced is None or synced < now - period or await fleet.is_dirty(mailbox.id):
             await fleet.request_sync(mailbox.id)
         elif await has_due(mailbox, now):
             await fleet.request_delivery(mailbox.id)

@@ -57,5 +57,6 @@ class WorkerSettings:
     redis_settings = redis_settings()
     keep_result = 0  # a finished job's id is free again at once (sync:<mailbox> is reused)
     max_jobs = 20
+    poll_delay = 0.1  # seconds between queue polls: arq's 0.5 s default is most of a sync's wait
     job_timeout = _timeout()
     allow_abort_jobs = False

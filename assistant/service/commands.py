@@ -31,7 +31,7 @@ from ..core.outbox import message_id_for
 from ..core.state import State
 from ..mail.imap import ImapSession
 from ..mail.urls import parse_url
-from ..render import Renderer
+from ..render import renderer_for
 from ..runtime import Runtime
 from ..secrets import decrypt
 from ..signing import command_signature_ok, read_command_address
@@ -278,7 +278,7 @@ async def _answer(
     understood: bool,
     now: datetime,
 ) -> None:
-    rendered = Renderer(runtime.config.messages.templates_dir).render(
+    rendered = renderer_for(runtime.config.messages.templates_dir).render(
         COMMAND_REPLY,
         {
             "answer": answer,

@@ -43,7 +43,7 @@ from ..core.state import State
 from ..mail.imap import ImapSession
 from ..mail.smtp import SendError, SmtpSender
 from ..mail.urls import parse_url
-from ..render import Renderer, format_when
+from ..render import format_when, renderer_for
 from ..secrets import decrypt
 from ..settings import FollowupConfig
 from ..signing import command_address
@@ -104,7 +104,7 @@ class Deliverer:
         self.policy = policy
         self.config = config
         self.dry_run = dry_run or mailbox.dry_run
-        self.renderer = Renderer(config.messages.templates_dir)
+        self.renderer = renderer_for(config.messages.templates_dir)
         self._imap: ImapSession | None = None
         self._smtp: SmtpSender | None = None
 

@@ -35,7 +35,7 @@ from ..core.ladder import Kind, promised_reply
 from ..core.outbox import message_id_for
 from ..core.ownership import Person as CorePerson
 from ..core.state import State, ThreadState
-from ..render import Renderer, format_when
+from ..render import format_when, renderer_for
 from ..runtime import Runtime
 from ..signing import read_unsubscribe_token, unsubscribe_token
 from ..store.models import Mailbox, OutboxItem, Person, ThreadRecord
@@ -171,7 +171,7 @@ def build_digest(
         person.email, board.threads, now, lambda name: board.policies[name].calendar
     )
     team = team_summary(board.threads, board.responses, now) if person.lead else None
-    rendered = Renderer(runtime.config.messages.templates_dir).render(
+    rendered = renderer_for(runtime.config.messages.templates_dir).render(
         DIGEST, _context(runtime, person, day, lines, team)
     )
     refs: list[list[object]] = [[line.thread.mailbox, line.thread.thread_id] for line in lines]

@@ -85,6 +85,10 @@ namespace inbox {{
 protocol imap {{
   mail_max_userip_connections = 100
 }}
+# The scale tests and benchmark hold hundreds of IDLE connections (default limit: 100
+# processes per service, one connection each).
+default_process_limit = 1000
+default_client_limit = 4000
 service imap-login {{
   inet_listener imap {{
     address = 127.0.0.1
