@@ -139,8 +139,9 @@ def migrate(config: Path | None) -> None:
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option("--config", "config", type=click.Path(path_type=Path), help="TOML settings.")
 def web(host: str, port: int, log_level: str, config: Path | None) -> None:
-    """Serve /health and the digests' unsubscribe links (the web page comes here next)."""
-    from .service.http import serve
+    """Serve the web page (and /health, digest unsubscribe links) without syncing or sending."""
+    from .web.app import create_app
+    from .web.serve import WebServer
 
     setup_logging(log_level)
     runtime = Runtime.from_env(config)
@@ -151,6 +152,10 @@ def web(host: str, port: int, log_level: str, config: Path | None) -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            await serve(host, port, stop)
+            server = WebServer(create_app(runtime), host, port)
+            await server.start()
+            log.info("web page", extra={"url": f"http://{host}:{server.port}/"})
+            await stop.wait()
+            await server.stop()
 
     asyncio.run(main())

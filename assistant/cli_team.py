@@ -16,6 +16,7 @@ from .report import wide_console
 from .runtime import Runtime
 from .service.digest import DigestReport, build_digest, load_board, send_digests
 from .service.people import PeopleError, add_person, everyone, remove_person, set_person
+from .service.templates import active_sources
 from .service.timeline import Timeline, TimelineError, timeline
 from .store.models import Person
 
@@ -185,7 +186,7 @@ def digest_preview(
             raise PeopleError(f"{person} is not a person (followup people list)")
         board = await load_board(runtime, when)
         day = when.astimezone(person_zone(who)).date()
-        built = build_digest(runtime, board, who, when, day)
+        built = build_digest(runtime, board, who, when, day, await active_sources("digest", None))
         due = digest_day(who, when)
         note = None if due else "(not due at this time: outside their digest hour or working days)"
         return built.subject, built.text, built.html, note or built.error

@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_skeleton, format_time
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
 from .core.text import decode_text
@@ -141,11 +141,44 @@ class Renderer:
             self._builtin_html.from_string(source["html"]).render(context),
         )
 
-    def render(self, kind: str, context: dict[str, Any]) -> Rendered:
-        """Render ``kind``; on any template failure, the built-in default and the error."""
+    def _render_sources(
+        self, sources: tuple[str, str, str], context: dict[str, Any]
+    ) -> tuple[str, str, str]:
+        subject, text, html = sources
+        return (
+            self._plain.from_string(subject).render(context),
+            self._plain.from_string(text).render(context),
+            self._html.from_string(html).render(context),
+        )
+
+    def check(self, sources: tuple[str, str, str], context: dict[str, Any]) -> list[str]:
+        """What is wrong with edited templates (syntax, unknown variables, sandbox), each
+        message naming the part; empty when they render against ``context``."""
+        problems = []
+        for part, source, env in zip(
+            PARTS, sources, (self._plain, self._plain, self._html), strict=True
+        ):
+            try:
+                env.from_string(source).render(context)
+            except TemplateSyntaxError as exc:
+                problems.append(f"{part}: line {exc.lineno}: {exc.message}")
+            except (TemplateError, ValueError, TypeError, AttributeError) as exc:
+                problems.append(f"{part}: {exc.__class__.__name__}: {exc}")
+        if not problems and not clean_header(self._plain.from_string(sources[0]).render(context)):
+            problems.append("subject: renders empty")
+        return problems
+
+    def render(
+        self, kind: str, context: dict[str, Any], sources: tuple[str, str, str] | None = None
+    ) -> Rendered:
+        """Render ``kind`` (from ``sources`` when an admin saved some, else the files); on any
+        template failure, the built-in default and the error."""
         error = None
         try:
-            subject, text, html = self._render_files(kind, context)
+            if sources is not None:
+                subject, text, html = self._render_sources(sources, context)
+            else:
+                subject, text, html = self._render_files(kind, context)
         except (TemplateError, OSError, ValueError, TypeError, AttributeError) as exc:
             error = (
                 f"{kind} template failed, built-in default used: {exc.__class__.__name__}: {exc}"
@@ -158,6 +191,16 @@ class Renderer:
 
 
 @functools.lru_cache(maxsize=16)
+def file_sources(kind: str, templates_dir: Path | None = None) -> tuple[str, str, str]:
+    """The default templates of ``kind`` as text (what the editor starts from)."""
+    folder = (templates_dir or default_templates_dir()) / kind
+    parts = []
+    for part in PARTS:
+        path = folder / f"{part}.j2"
+        parts.append(path.read_text(encoding="utf-8") if path.exists() else "")
+    return parts[0], parts[1], parts[2]
+
+
 def renderer_for(templates_dir: Path | None) -> Renderer:
     """One :class:`Renderer` per templates folder, kept: Jinja compiles each template once
     per environment (and reloads it when the file changes), so a fresh environment per

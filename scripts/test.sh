@@ -5,8 +5,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/setup.sh
 # Servers the tests start themselves, privately, on loopback: Dovecot (IMAP), Redis,
-# PostgreSQL; openssl makes their certificates, runuser (util-linux) starts PostgreSQL as root.
-followup_setup test dovecot-imapd redis-server postgresql openssl util-linux
+# PostgreSQL; openssl makes their certificates, runuser (util-linux) starts PostgreSQL as root;
+# Debian's Chromium is the browser the web page's tests drive (Playwright, no downloads).
+followup_setup test dovecot-imapd redis-server postgresql openssl util-linux chromium
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check assistant workers tests bench
 echo "== mypy"; mypy

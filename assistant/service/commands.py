@@ -25,20 +25,21 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 
-from ..core.commands import HELP, Command, CommandError, parse_command, snooze_until
+from ..core.commands import HELP, Command, CommandError, parse_command
 from ..core.evaluate import MailboxPolicy
 from ..core.outbox import message_id_for
-from ..core.state import State
 from ..mail.imap import ImapSession
 from ..mail.urls import parse_url
 from ..render import renderer_for
 from ..runtime import Runtime
 from ..secrets import decrypt
 from ..signing import command_signature_ok, read_command_address
-from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage, ThreadEvent, ThreadRecord
+from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage, ThreadRecord
+from .actions import apply_action
 from .deliver import COMMAND_REPLY, DIGEST
 from .evaluate import reevaluate
 from .people import everyone
+from .templates import active_sources
 
 log = logging.getLogger("followup.commands")
 
@@ -225,46 +226,8 @@ async def _apply(
     if command.verb == "help":
         return HELP, ""
     box, record = await _thread_of(target, command)
-    label = f'"{record.subject or record.thread_id}"'
-    rule = f"reply-command:{command.verb}"
-    if command.verb == "done":
-        record.done_at, record.state = now, str(State.HANDLED)
-        answer = f"Done: {label} is marked handled; its reminders stop."
-    elif command.verb == "snooze":
-        calendar = runtime.policy(box, policy.people).calendar
-        until = snooze_until(command.argument, now, calendar)
-        record.snoozed_until = until
-        local = until.astimezone(calendar.zone)
-        answer = f"Snoozed: {label} stays quiet until {local:%a %d %b %H:%M %Z}."
-    else:
-        new_owner = sender if command.verb == "take" else command.argument
-        if new_owner not in policy.people:
-            raise CommandError(f"{new_owner} is not a team member Followup knows.")
-        record.assigned_to = record.owner = new_owner
-        record.owner_rule = "assigned"
-        answer = f"Assigned: {label} is now owned by {policy.people[new_owner].label}."
-        await ThreadEvent.create(
-            mailbox=box,
-            thread_id=record.thread_id,
-            at=now,
-            kind="owner",
-            rule=rule,
-            actor=sender,
-            detail=new_owner,
-        )
-    await record.save()
-    await ThreadEvent.create(
-        mailbox=box,
-        thread_id=record.thread_id,
-        at=now,
-        kind="command",
-        rule=rule,
-        actor=sender,
-        detail=f"{command.verb} {command.argument}".strip(),
-    )
-    log.info(
-        "command applied",
-        extra={"mailbox": box.name, "rule": rule, "from": sender, "thread_id": record.thread_id},
+    answer = await apply_action(
+        runtime, box, record, command, sender, now, policy.people, rule_prefix="reply-command"
     )
     return answer, record.thread_id
 
@@ -278,6 +241,7 @@ async def _answer(
     understood: bool,
     now: datetime,
 ) -> None:
+    sources = await active_sources(COMMAND_REPLY, mailbox)
     rendered = renderer_for(runtime.config.messages.templates_dir).render(
         COMMAND_REPLY,
         {
@@ -286,6 +250,7 @@ async def _answer(
             "help": HELP,
             "original_subject": row.subject or "your command",
         },
+        sources,
     )
     key = _answer_key(mailbox, row)
     domain = mailbox.address.rpartition("@")[2] or "followup.invalid"

@@ -49,6 +49,7 @@ from ..settings import FollowupConfig
 from ..signing import command_address
 from ..store.models import Folder, Mailbox, OutboxItem, ThreadRecord
 from .outbox import LoadedThread, load_thread, thread_case, thread_history
+from .templates import active_sources
 
 log = logging.getLogger("followup.deliver")
 
@@ -326,7 +327,8 @@ class Deliverer:
         }
 
     async def _render(self, row: OutboxItem, loaded: LoadedThread, now: datetime) -> None:
-        rendered = self.renderer.render(row.kind, await self._context(row, loaded, now))
+        sources = await active_sources(row.kind, self.mailbox)  # saved on the web page
+        rendered = self.renderer.render(row.kind, await self._context(row, loaded, now), sources)
         row.subject, row.text, row.html = rendered.subject, rendered.text, rendered.html
         row.template_error = rendered.error  # type: ignore[assignment]  # nullable column
         if rendered.error:

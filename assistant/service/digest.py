@@ -41,6 +41,7 @@ from ..signing import read_unsubscribe_token, unsubscribe_token
 from ..store.models import Mailbox, OutboxItem, Person, ThreadRecord
 from .deliver import DIGEST, Deliverer, thread_link
 from .people import everyone
+from .templates import active_sources
 
 log = logging.getLogger("followup.digest")
 
@@ -164,7 +165,12 @@ def _context(
 
 
 def build_digest(
-    runtime: Runtime, board: Board, person: CorePerson, now: datetime, day: date
+    runtime: Runtime,
+    board: Board,
+    person: CorePerson,
+    now: datetime,
+    day: date,
+    sources: tuple[str, str, str] | None = None,
 ) -> Built:
     """Render ``person``'s digest for ``day`` from ``board``."""
     lines = digest_lines(
@@ -172,7 +178,7 @@ def build_digest(
     )
     team = team_summary(board.threads, board.responses, now) if person.lead else None
     rendered = renderer_for(runtime.config.messages.templates_dir).render(
-        DIGEST, _context(runtime, person, day, lines, team)
+        DIGEST, _context(runtime, person, day, lines, team), sources
     )
     refs: list[list[object]] = [[line.thread.mailbox, line.thread.thread_id] for line in lines]
     return Built(
@@ -233,8 +239,9 @@ async def plan_digests(runtime: Runtime, now: datetime) -> DigestReport:
     board = await load_board(runtime, now)
     domain = mailbox.address.rpartition("@")[2] or "followup.invalid"
     base = runtime.config.web.base_url.rstrip("/")
+    sources = await active_sources(DIGEST, None)
     for person, day in due:
-        built = build_digest(runtime, board, person, now, day)
+        built = build_digest(runtime, board, person, now, day, sources)
         empty = not built.lines and built.team is None
         key = digest_key(person.email, day)
         skip = empty and not runtime.config.digests.send_when_empty

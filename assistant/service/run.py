@@ -24,7 +24,6 @@ from ..runtime import Runtime
 from ..store.models import Mailbox
 from .deliver import DeliveryReport
 from .digest import plan_digests
-from .http import respond
 from .ingest import SyncReport
 from .pipeline import after_sync, deliver_mailbox, mailbox_policy
 from .watch import MailboxWatcher
@@ -121,12 +120,6 @@ class Service:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.tick)
 
-    async def _health(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        async def health() -> dict[str, Any]:
-            return self.health()
-
-        await respond(reader, writer, health)
-
     def health(self) -> dict[str, Any]:
         """What ``GET /health`` answers."""
         return {
@@ -151,12 +144,17 @@ class Service:
         """Run until :meth:`stop`."""
         server = None
         if self.health_port is not None:
-            server = await asyncio.start_server(self._health, self.health_host, self.health_port)
-            self.health_bound = server.sockets[0].getsockname()[1]
-            log.info(
-                "health endpoint",
-                extra={"url": f"http://{self.health_host}:{self.health_bound}/health"},
-            )
+            from ..web.app import create_app
+            from ..web.serve import WebServer
+
+            async def health() -> dict[str, Any]:
+                return self.health()
+
+            server = WebServer(create_app(self.runtime, health), self.health_host, self.health_port)
+            await server.start()
+            self.health_bound = server.port
+            base = f"http://{self.health_host}:{self.health_bound}"
+            log.info("health endpoint", extra={"url": f"{base}/health", "web": f"{base}/"})
         ticker = asyncio.create_task(self._ticker(), name="ticker")
         try:
             await self._stop.wait()
@@ -165,6 +163,5 @@ class Service:
                 watcher.stop()
             await asyncio.gather(ticker, *self._tasks.values(), return_exceptions=True)
             if server is not None:
-                server.close()
-                await server.wait_closed()
+                await server.stop()
             log.info("stopped")

@@ -227,3 +227,36 @@ class OutboxItem(Model):
 
     class Meta:
         table = "outbox"
+
+
+class User(Model):
+    """Someone who logs in to the web page: an admin (templates, mailboxes) or a member."""
+
+    id = fields.IntField(primary_key=True)
+    email = fields.CharField(max_length=320, unique=True)
+    password_hash = fields.TextField()
+    role = fields.CharField(max_length=16, default="member")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "web_user"
+
+
+class TemplateVersion(Model):
+    """One saved version of a mail template (subject, text, HTML) for a kind, optionally for
+    one mailbox; the newest version is the one in use, older ones are the history."""
+
+    id = fields.IntField(primary_key=True)
+    kind = fields.CharField(max_length=32, db_index=True)
+    mailbox: fields.ForeignKeyNullableRelation[Mailbox] = fields.ForeignKeyField(
+        "models.Mailbox", related_name="templates", null=True, on_delete=fields.CASCADE
+    )
+    subject = fields.TextField()
+    text = fields.TextField()
+    html = fields.TextField()
+    author = fields.CharField(max_length=320)
+    note = fields.TextField(default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "template_version"

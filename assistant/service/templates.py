@@ -1,0 +1,143 @@
+"""Mail templates edited on the web page: versions in the store, checked before they are saved.
+
+The newest version of a kind is the one in use (a mailbox's own version wins over the global
+one); with none saved, the files in ``templates/`` are. Saving checks the three parts in the
+same sandbox the sender uses, against a sample of every variable, and refuses a template
+with a syntax error or an unknown variable, so a saved template never fails at send time.
+Rolling back saves an old version again as the newest: history is never rewritten.
+"""
+
+from __future__ import annotations
+
+import difflib
+from typing import Any
+
+from ..render import PARTS, file_sources, renderer_for
+from ..store.models import Mailbox, TemplateVersion
+
+KINDS = (
+    "acknowledge",
+    "remind_owner",
+    "escalate_backup",
+    "escalate_lead",
+    "client_update",
+    "digest",
+    "command_reply",
+)
+
+#: A value for every variable a template may use, for checking and as the preview fallback.
+SAMPLE: dict[str, Any] = {
+    "client_name": "Anna Berg",
+    "client_email": "anna@client.example",
+    "thread_subject": "Invoice 4411 is wrong",
+    "received_at": "Monday 23 November, 09:12 GMT",
+    "promised_by": "Monday 23 November, 13:12 GMT",
+    "owner_name": "Ann Lee",
+    "owner_email": "ann@example.com",
+    "owner_rule": "mailbox-default",
+    "person_name": "Ann Lee",
+    "waiting": "5h 30m",
+    "thread_link": "http://127.0.0.1:8086/threads/support/a1",
+    "team_name": "Acme Support",
+    "mailbox_address": "support@example.com",
+    "signature": "Acme Support",
+    "date_label": "Tuesday 24 November 2026",
+    "lines": [
+        {
+            "number": 1,
+            "subject": "Invoice 4411 is wrong",
+            "client": "anna@client.example",
+            "mailbox": "support",
+            "waiting": "5h 30m",
+            "deadline": "Monday 23 November, 13:12 GMT",
+            "overdue": "1h",
+            "role": "owner",
+            "link": "http://127.0.0.1:8086/threads/support/a1",
+        }
+    ],
+    "overdue_count": 1,
+    "team": None,
+    "answer": "Done: the thread is marked handled.",
+    "understood": True,
+    "help": "Reply with one of these on the first line: done | snooze 2d | take",
+    "original_subject": "Waiting 4h: Invoice 4411 is wrong",
+}
+
+
+class TemplateCheckError(ValueError):
+    """A template that would not render; ``problems`` says where and why."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+async def active(kind: str, mailbox: Mailbox | None) -> TemplateVersion | None:
+    """The version in use for ``kind`` in ``mailbox`` (its own, else the global one)."""
+    if mailbox is not None:
+        own = await TemplateVersion.filter(kind=kind, mailbox=mailbox).order_by("-id").first()
+        if own is not None:
+            return own
+    return await TemplateVersion.filter(kind=kind, mailbox=None).order_by("-id").first()
+
+
+async def active_sources(kind: str, mailbox: Mailbox | None) -> tuple[str, str, str] | None:
+    """``(subject, text, html)`` saved on the web page, or None (the files are used)."""
+    version = await active(kind, mailbox)
+    return (version.subject, version.text, version.html) if version else None
+
+
+async def current_sources(kind: str, mailbox: Mailbox | None) -> tuple[str, str, str]:
+    """What the editor shows: the version in use, else the default files."""
+    return await active_sources(kind, mailbox) or file_sources(kind)
+
+
+def check(sources: tuple[str, str, str], context: dict[str, Any] | None = None) -> list[str]:
+    """Problems of edited templates rendered in the sender's sandbox (empty: fine)."""
+    return renderer_for(None).check(sources, context or SAMPLE)
+
+
+async def save(
+    kind: str,
+    sources: tuple[str, str, str],
+    author: str,
+    mailbox: Mailbox | None = None,
+    note: str = "",
+) -> TemplateVersion:
+    """Check, then store as the newest version; raise :class:`TemplateCheckError`."""
+    if kind not in KINDS:
+        raise TemplateCheckError([f"unknown kind {kind!r}"])
+    problems = check(sources)
+    if problems:
+        raise TemplateCheckError(problems)
+    subject, text, html = sources
+    return await TemplateVersion.create(
+        kind=kind, mailbox=mailbox, subject=subject, text=text, html=html, author=author, note=note
+    )
+
+
+async def rollback(version_id: int, author: str) -> TemplateVersion:
+    """Save an old version again as the newest."""
+    old = await TemplateVersion.get(id=version_id)
+    return await TemplateVersion.create(
+        kind=old.kind,
+        mailbox_id=old.mailbox_id,  # type: ignore[attr-defined]
+        subject=old.subject,
+        text=old.text,
+        html=old.html,
+        author=author,
+        note=f"rollback to version {old.id}",
+    )
+
+
+def diff(before: tuple[str, str, str], after: tuple[str, str, str]) -> str:
+    """A unified diff of the three parts."""
+    out: list[str] = []
+    for part, a, b in zip(PARTS, before, after, strict=True):
+        out += difflib.unified_diff(
+            a.splitlines(keepends=True),
+            b.splitlines(keepends=True),
+            f"{part} (before)",
+            f"{part} (after)",
+        )
+    return "".join(out)

@@ -1,0 +1,1 @@
+"""The web page: first run, mailboxes, templates, waiting threads, numbers (Starlette)."""

@@ -1,0 +1,487 @@
+"""The web app (Starlette, server-rendered Jinja pages, no JavaScript needed).
+
+Who may do what: an **admin** connects mailboxes and edits templates; a **member** sees the
+waiting threads and acts (done, snooze, take) on threads they own; both see the numbers and
+the audit log. Sessions are signed cookies (a key derived from ``FOLLOWUP_SECRET_KEY``), every
+form carries a CSRF token, passwords are argon2 hashes, failed logins are rate-limited per
+client address, and credentials are never rendered back (mailbox URLs are shown redacted).
+Bad input gets its message in the form; nothing shows a traceback.
+"""
+
+from __future__ import annotations
+
+import statistics
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.templating import Jinja2Templates
+
+from ..core.commands import Command, CommandError, parse_command
+from ..core.digest import business_hours
+from ..core.durations import parse_duration
+from ..core.ladder import promised_reply
+from ..core.state import State, ThreadState
+from ..core.team import PatternError
+from ..mail.urls import URLError, redact
+from ..render import renderer_for
+from ..runtime import Runtime
+from ..secrets import decrypt, signing_key
+from ..service.actions import apply_action
+from ..service.digest import unsubscribe_page
+from ..service.http import store_health
+from ..service.mailboxes import MailboxError, add_mailbox, check_connection, parse_urls
+from ..service.people import everyone
+from ..service.templates import (
+    KINDS,
+    SAMPLE,
+    TemplateCheckError,
+    current_sources,
+    diff,
+    rollback,
+    save,
+)
+from ..service.timeline import TimelineError, timeline
+from ..store.models import Mailbox, OutboxItem, TemplateVersion, ThreadRecord, User
+from .security import (
+    LoginLimiter,
+    check_password,
+    csrf_ok,
+    csrf_token,
+    hash_password,
+    password_problem,
+)
+
+PAGES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
+Health = Callable[[], Awaitable[dict[str, Any]]]
+
+
+class Denied(Exception):
+    """The request may not do this (status and message for the page)."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def create_app(runtime: Runtime, health: Health | None = None) -> Starlette:
+    """The app; ``health`` answers ``GET /health`` (default: what the store says)."""
+    limiter = LoginLimiter()
+    web = Web(runtime, limiter, health or store_health)
+    routes = [
+        Route("/health", web.health),
+        Route("/digest/unsubscribe", web.unsubscribe, methods=["GET", "POST"]),
+        Route("/setup", web.setup, methods=["GET", "POST"]),
+        Route("/login", web.login, methods=["GET", "POST"]),
+        Route("/logout", web.logout, methods=["POST"]),
+        Route("/", web.threads),
+        Route("/threads/{mailbox}/{thread_id:path}", web.thread, methods=["GET", "POST"]),
+        Route("/templates", web.templates),
+        Route("/templates/{kind}", web.template_edit, methods=["GET", "POST"]),
+        Route("/mailboxes", web.mailboxes, methods=["GET", "POST"]),
+        Route("/numbers", web.numbers),
+        Route("/audit", web.audit),
+    ]
+    secret = signing_key("web-session").hex()
+    middleware = [
+        Middleware(SessionMiddleware, secret_key=secret, same_site="strict", max_age=8 * 3600)
+    ]
+    return Starlette(routes=routes, middleware=middleware, exception_handlers={Denied: web.denied})
+
+
+class Web:
+    """The request handlers."""
+
+    def __init__(self, runtime: Runtime, limiter: LoginLimiter, health_of: Health) -> None:
+        self.runtime, self.limiter, self.health_of = runtime, limiter, health_of
+
+    # --- plumbing ---
+
+    def page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
+        user = request.scope.get("followup_user")
+        return PAGES.TemplateResponse(
+            request,
+            name,
+            {"user": user, "csrf": csrf_token(request), **context},
+            status_code=status,
+        )
+
+    async def denied(self, request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Denied)
+        return self.page(request, "error.html", status=exc.status, message=str(exc))
+
+    async def user(self, request: Request, role: str | None = None) -> User:
+        """The logged-in user (``role`` required when given); else a redirect or 403."""
+        user_id = request.session.get("user_id")
+        user = await User.get_or_none(id=user_id) if isinstance(user_id, int) else None
+        if user is None:
+            if not await User.exists():
+                raise Denied(403, "No account yet: open /setup to create the first admin.")
+            raise Denied(401, "Please log in.")
+        if role is not None and user.role != role:
+            raise Denied(403, f"Only an {role} may do this.")
+        request.scope["followup_user"] = user
+        return user
+
+    async def form(self, request: Request) -> dict[str, str]:
+        """The posted form, refused when its CSRF token is not this session's."""
+        data = await request.form()
+        values = {k: str(v) for k, v in data.items() if isinstance(v, str)}
+        if not csrf_ok(request, values.get("csrf")):
+            raise Denied(403, "This form was not sent from this page (CSRF check failed): refused.")
+        return values
+
+    # --- public ---
+
+    async def health(self, request: Request) -> Response:
+        return JSONResponse(await self.health_of())
+
+    async def unsubscribe(self, request: Request) -> Response:
+        status, body = await unsubscribe_page(
+            request.method, str(request.url.path) + "?" + request.url.query
+        )
+        return HTMLResponse(body, status_code=int(status.split()[0]))
+
+    async def setup(self, request: Request) -> Response:
+        if await User.exists():
+            return RedirectResponse("/login", status_code=303)
+        error = None
+        if request.method == "POST":
+            values = await self.form(request)
+            email = values.get("email", "").strip().lower()
+            error = password_problem(values.get("password", ""), values.get("confirm", ""))
+            if "@" not in email:
+                error = "Enter your email address."
+            if error is None:
+                user = await User.create(
+                    email=email, password_hash=hash_password(values["password"]), role="admin"
+                )
+                request.session["user_id"] = user.id
+                return RedirectResponse("/mailboxes", status_code=303)
+        return self.page(request, "setup.html", error=error)
+
+    async def login(self, request: Request) -> Response:
+        if not await User.exists():
+            return RedirectResponse("/setup", status_code=303)
+        error, status = None, 200
+        if request.method == "POST":
+            values = await self.form(request)
+            key = request.client.host if request.client else "?"
+            if self.limiter.blocked(key):
+                error, status = "Too many failed logins: wait a few minutes.", 429
+            else:
+                email = values.get("email", "").strip().lower()
+                user = await User.get_or_none(email=email)
+                if user is not None and check_password(
+                    user.password_hash, values.get("password", "")
+                ):
+                    self.limiter.succeeded(key)
+                    request.session.clear()
+                    request.session["user_id"] = user.id
+                    return RedirectResponse("/", status_code=303)
+                self.limiter.failed(key)
+                error, status = "Wrong email or password.", 401
+        return self.page(request, "login.html", status=status, error=error)
+
+    async def logout(self, request: Request) -> Response:
+        await self.form(request)
+        request.session.clear()
+        return RedirectResponse("/login", status_code=303)
+
+    # --- threads ---
+
+    async def threads(self, request: Request) -> Response:
+        if not await User.exists():
+            return RedirectResponse("/setup", status_code=303)
+        try:
+            await self.user(request)
+        except Denied as exc:
+            if exc.status == 401:
+                return RedirectResponse("/login", status_code=303)
+            raise
+        wanted_box = request.query_params.get("mailbox") or None
+        wanted_owner = request.query_params.get("owner") or None
+        now = datetime.now(UTC)
+        people = await everyone(self.runtime.config)
+        rows: list[dict[str, Any]] = []
+        boxes = await Mailbox.all().order_by("name")
+        for box in boxes:
+            if wanted_box and box.name != wanted_box:
+                continue
+            policy = self.runtime.policy(box, people)
+            query = ThreadRecord.filter(mailbox=box, state=str(State.AWAITING_TEAM))
+            if wanted_owner:
+                query = query.filter(owner=wanted_owner)
+            for record in await query.order_by("waiting_since"):
+                if record.waiting_since is None:
+                    continue
+                deadline = promised_reply(
+                    ThreadState(State.AWAITING_TEAM, waiting_since=record.waiting_since),
+                    policy.ladder,
+                    policy.calendar,
+                )
+                step = (
+                    await OutboxItem.filter(
+                        mailbox=box, thread_id=record.thread_id, status="pending"
+                    )
+                    .order_by("due_at")
+                    .first()
+                )
+                rows.append(
+                    {
+                        "mailbox": box.name,
+                        "record": record,
+                        "waiting": business_hours(
+                            policy.calendar.elapsed(record.waiting_since, now)
+                        ),
+                        "deadline": deadline,
+                        "overdue": deadline is not None and deadline < now,
+                        "step": step.rule if step else "",
+                        "owner": people[record.owner].label
+                        if record.owner in people
+                        else record.owner,
+                    }
+                )
+        owners = sorted({str(r["record"].owner) for r in rows if r["record"].owner})
+        return self.page(
+            request,
+            "threads.html",
+            rows=rows,
+            boxes=boxes,
+            owners=owners,
+            mailbox=wanted_box,
+            owner=wanted_owner,
+        )
+
+    async def thread(self, request: Request) -> Response:
+        user = await self.user(request)
+        name, thread_id = request.path_params["mailbox"], request.path_params["thread_id"]
+        message, error = None, None
+        if request.method == "POST":
+            values = await self.form(request)
+            message, error = await self._act(user, name, thread_id, values)
+        try:
+            story = await timeline(thread_id, name)
+        except TimelineError as exc:
+            raise Denied(404, str(exc)) from None
+        people = await everyone(self.runtime.config)
+        return self.page(
+            request,
+            "thread.html",
+            story=story,
+            people=sorted(people),
+            message=message,
+            error=error,
+            may_act=user.role == "admin" or story.record.owner == user.email,
+        )
+
+    async def _act(
+        self, user: User, name: str, thread_id: str, values: dict[str, str]
+    ) -> tuple[str | None, str | None]:
+        box = await Mailbox.get_or_none(name=name)
+        record = await ThreadRecord.get_or_none(mailbox=box, thread_id=thread_id) if box else None
+        if box is None or record is None:
+            raise Denied(404, "No such thread.")
+        if user.role != "admin" and record.owner != user.email and values.get("action") != "take":
+            raise Denied(403, "Members act on their own threads (or take one).")
+        line = {"done": "done", "take": "take"}.get(values.get("action", ""))
+        if values.get("action") == "snooze":
+            line = f"snooze {values.get('value', '').strip()}"
+        elif values.get("action") == "assign":
+            line = f"assign {values.get('value', '').strip()}"
+        try:
+            command: Command = parse_command(line or "")
+            people = await everyone(self.runtime.config)
+            answer = await apply_action(
+                self.runtime, box, record, command, user.email, datetime.now(UTC), people, "web"
+            )
+        except CommandError as exc:
+            return None, str(exc).split(" Reply with one of these")[0]
+        return answer, None
+
+    # --- templates ---
+
+    async def templates(self, request: Request) -> Response:
+        await self.user(request, "admin")
+        versions = {k: await TemplateVersion.filter(kind=k, mailbox=None).count() for k in KINDS}
+        return self.page(request, "templates.html", kinds=KINDS, versions=versions)
+
+    async def template_edit(self, request: Request) -> Response:
+        user = await self.user(request, "admin")
+        kind = request.path_params["kind"]
+        if kind not in KINDS:
+            raise Denied(404, f"No template kind {kind!r}.")
+        problems: list[str] = []
+        message = None
+        sources = await current_sources(kind, None)
+        if request.method == "POST":
+            values = await self.form(request)
+            if values.get("rollback"):
+                version = await rollback(int(values["rollback"]), user.email)
+                message = f"Rolled back: version {version.id} is now in use."
+                sources = (version.subject, version.text, version.html)
+            else:
+                edited = (values.get("subject", ""), values.get("text", ""), values.get("html", ""))
+                try:
+                    version = await save(kind, edited, user.email)
+                    message = f"Saved as version {version.id}: the next {kind} mail uses it."
+                    sources = edited
+                except TemplateCheckError as exc:
+                    problems, sources = exc.problems, edited
+        context = await self._preview_context(request.query_params.get("thread"))
+        preview = renderer_for(None).render(kind, context, sources) if not problems else None
+        history = await TemplateVersion.filter(kind=kind, mailbox=None).order_by("-id").limit(20)
+        diffs = []
+        for newer, older in zip(history, [*history[1:], None], strict=False):
+            before = (older.subject, older.text, older.html) if older else ("", "", "")
+            diffs.append((newer, diff(before, (newer.subject, newer.text, newer.html))))
+        threads = (
+            await ThreadRecord.filter(state=str(State.AWAITING_TEAM)).order_by("-id").limit(20)
+        )
+        return self.page(
+            request,
+            "template_edit.html",
+            kind=kind,
+            sources=sources,
+            problems=problems,
+            message=message,
+            preview=preview,
+            diffs=diffs,
+            threads=threads,
+        )
+
+    async def _preview_context(self, thread_key: str | None) -> dict[str, Any]:
+        """SAMPLE with the values of a real waiting thread (the newest, or the chosen one)."""
+        query = ThreadRecord.filter(state=str(State.AWAITING_TEAM))
+        if thread_key:
+            query = query.filter(thread_id=thread_key)
+        record = await query.order_by("-id").prefetch_related("mailbox").first()
+        context = dict(SAMPLE)
+        if record is not None:
+            people = await everyone(self.runtime.config)
+            owner = people.get(record.owner or "")
+            context.update(
+                client_email=record.client or "",
+                client_name="",
+                thread_subject=record.subject,
+                owner_name=owner.label if owner else (record.owner or ""),
+                owner_email=record.owner or "",
+                mailbox_address=record.mailbox.address,
+            )
+        return context
+
+    # --- mailboxes ---
+
+    async def mailboxes(self, request: Request) -> Response:
+        await self.user(request, "admin")
+        result, error, form = None, None, {}
+        if request.method == "POST":
+            values = await self.form(request)
+            form = {k: v for k, v in values.items() if k not in ("csrf", "imap", "smtp")}
+            result, error = await self._connect(values)
+        boxes = [
+            {
+                "name": m.name,
+                "address": m.address,
+                "imap": _safe_url(m.imap_secret),
+                "paused": m.paused_reason,
+            }
+            for m in await Mailbox.all().order_by("name")
+        ]
+        return self.page(
+            request, "mailboxes.html", boxes=boxes, result=result, error=error, form=form
+        )
+
+    async def _connect(self, values: dict[str, str]) -> tuple[str | None, str | None]:
+        name = values.get("name", "").strip()
+        team = [t.strip() for t in values.get("team", "").replace(",", " ").split() if t.strip()]
+        try:
+            imap, smtp = parse_urls(
+                values.get("imap", "").strip(), values.get("smtp", "").strip() or None
+            )
+            check = await check_connection(imap, smtp)
+            if not check.ok:
+                if check.imap_error:
+                    return None, f"IMAP ({check.imap_error_kind}): {check.imap_error}"
+                if check.smtp_error:
+                    return None, f"SMTP: {check.smtp_error}"
+                return None, "; ".join(check.problems)
+            grace = parse_duration(values.get("grace", "").strip() or "2m").real()
+            await add_mailbox(
+                name,
+                values.get("address", "").strip(),
+                values["imap"].strip(),
+                values.get("smtp", "").strip() or None,
+                team,
+                None,
+                int(grace.total_seconds()),
+                datetime.now(UTC),
+                None,
+            )
+        except (URLError, MailboxError, ValueError, PatternError) as exc:
+            return None, str(exc)
+        folders = ", ".join(f"{n} ({role})" for n, role in check.folders)
+        return f"Connected {name}: folders {folders}. It is watched from now on.", None
+
+    # --- numbers and audit ---
+
+    async def numbers(self, request: Request) -> Response:
+        await self.user(request)
+        since = datetime.now(UTC) - timedelta(weeks=8)
+        rows: dict[tuple[str, str, str], list[int]] = {}
+        for record in await ThreadRecord.filter(
+            answered_at__gte=since, first_response_s__not_isnull=True
+        ).prefetch_related("mailbox"):
+            assert record.answered_at is not None
+            week = record.answered_at.strftime("%G-W%V")
+            for key in (
+                (week, "mailbox", record.mailbox.name),
+                (week, "owner", record.owner or "(nobody)"),
+            ):
+                rows.setdefault(key, []).append(record.first_response_s or 0)
+        table: list[dict[str, Any]] = []
+        for (week, by, who), values in sorted(rows.items()):
+            ordered = sorted(values)
+            p90 = ordered[min(len(ordered) - 1, int(0.9 * len(ordered)))]
+            table.append(
+                {
+                    "week": week,
+                    "by": by,
+                    "who": who,
+                    "count": len(values),
+                    "median_h": statistics.median(values) / 3600,
+                    "p90_h": p90 / 3600,
+                }
+            )
+        top = max((float(r["p90_h"]) for r in table), default=1.0) or 1.0
+        sent = {
+            kind: await OutboxItem.filter(kind=kind, status="sent", sent_at__gte=since).count()
+            for kind in KINDS
+            if kind != "command_reply"
+        }
+        return self.page(request, "numbers.html", table=table, top=top, sent=sent)
+
+    async def audit(self, request: Request) -> Response:
+        await self.user(request)
+        rows = (
+            await OutboxItem.exclude(status="pending")
+            .order_by("-id")
+            .limit(200)
+            .prefetch_related("mailbox")
+        )
+        return self.page(request, "audit.html", rows=rows)
+
+
+def _safe_url(secret: str) -> str:
+    """A stored mailbox URL without its password, or a placeholder."""
+    try:
+        return redact(decrypt(secret))
+    except Exception:
+        return "(cannot be read with this key)"

@@ -1,0 +1,80 @@
+"""Passwords (argon2), CSRF tokens, roles and the login rate limit of the web page."""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+import time
+from collections import deque
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from starlette.requests import Request
+
+_hasher = PasswordHasher()
+MIN_PASSWORD = 10
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash (salted, memory-hard)."""
+    return _hasher.hash(password)
+
+
+def check_password(stored: str, password: str) -> bool:
+    """True when ``password`` matches the stored hash."""
+    try:
+        return _hasher.verify(stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+
+
+def password_problem(password: str, confirm: str) -> str | None:
+    """Why a new password is refused, or None."""
+    if len(password) < MIN_PASSWORD:
+        return f"Use at least {MIN_PASSWORD} characters."
+    if password != confirm:
+        return "The two passwords differ."
+    return None
+
+
+def csrf_token(request: Request) -> str:
+    """The session's CSRF token (made on first use), put in every form."""
+    token = request.session.get("csrf")
+    if not isinstance(token, str):
+        token = secrets.token_urlsafe(32)
+        request.session["csrf"] = token
+    return token
+
+
+def csrf_ok(request: Request, submitted: object) -> bool:
+    """True when a form carries this session's token."""
+    token = request.session.get("csrf")
+    return (
+        isinstance(token, str)
+        and isinstance(submitted, str)
+        and hmac.compare_digest(token, submitted)
+    )
+
+
+class LoginLimiter:
+    """At most ``attempts`` failed logins per client address in ``window`` seconds."""
+
+    def __init__(self, attempts: int = 5, window: float = 300.0) -> None:
+        self.attempts, self.window = attempts, window
+        self._failures: dict[str, deque[float]] = {}
+
+    def blocked(self, key: str, now: float | None = None) -> bool:
+        """Whether ``key`` has used up its attempts."""
+        now = time.monotonic() if now is None else now
+        failures = self._failures.get(key)
+        while failures and failures[0] < now - self.window:
+            failures.popleft()
+        return bool(failures) and len(failures) >= self.attempts  # type: ignore[arg-type]
+
+    def failed(self, key: str, now: float | None = None) -> None:
+        """Record a failed attempt."""
+        self._failures.setdefault(key, deque()).append(time.monotonic() if now is None else now)
+
+    def succeeded(self, key: str) -> None:
+        """Forget the failures of ``key``."""
+        self._failures.pop(key, None)

@@ -1,0 +1,204 @@
+"""The web page in a real browser (Debian's Chromium, headless, driven by Playwright) against
+`followup run`, a real Dovecot and an SMTP server.
+
+A new admin: first run, connect a mailbox (a wrong password first: the form says it was the
+login), edit the acknowledgement with an error (refused, the error shown) then fixed, preview,
+watch the next acknowledgement use it, roll back. A member cannot edit templates; a forged
+form post is refused. Screenshots of the main pages are saved (``$FOLLOWUP_ARTIFACTS`` or the
+test's temporary folder).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from email.utils import format_datetime
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Page, async_playwright
+
+from assistant.store.db import store
+from assistant.store.models import User
+from assistant.web.security import hash_password
+from tests.conftest import ImapUser, reap
+from tests.servers import Dovecot, SmtpSink
+
+FOLLOWUP = str(Path(sys.executable).parent / "followup")
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="Debian's chromium is not installed")
+
+
+@pytest.fixture
+def shots(tmp_path: Path) -> Path:
+    folder = Path(os.environ.get("FOLLOWUP_ARTIFACTS") or tmp_path) / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+@pytest.fixture
+def service(cli_env: dict[str, str]) -> AsyncIterator[tuple[str, str]]:
+    """`followup run` on a free port; yields (base URL, database URL)."""
+    proc = subprocess.Popen(
+        [FOLLOWUP, "run", "--health-port", "0", "--poll", "3600"],
+        env=cli_env,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    try:
+        base = None
+        deadline = time.monotonic() + 30
+        while base is None and time.monotonic() < deadline:
+            found = re.search(
+                r'"web": "(http://[^"]+)/"', proc.stderr.readline() if proc.stderr else ""
+            )
+            base = found.group(1) if found else None
+        assert base, "the service did not log its web address"
+        yield base, f"sqlite://{cli_env['FOLLOWUP_DATA_DIR']}/followup.sqlite3"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        finally:
+            reap(proc)
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as p:
+        chromium = await p.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"]
+        )
+        yield chromium
+        await chromium.close()
+
+
+async def shot(page: Page, folder: Path, name: str) -> None:
+    await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
+
+
+def client_mail(mid: str) -> bytes:
+    return (
+        f"From: Anna Berg <anna@client.test>\r\nTo: support@example.com\r\n"
+        f"Subject: Invoice 4411 is wrong\r\nDate: {format_datetime(datetime.now(UTC))}\r\n"
+        f"Message-ID: <{mid}>\r\n\r\nThe VAT is wrong.\r\n"
+    ).encode()
+
+
+async def test_an_admin_connects_edits_watches_it_go_out_and_rolls_back(
+    service: tuple[str, str],
+    browser: Browser,
+    dovecot: Dovecot,
+    imap_user: ImapUser,
+    smtp_sink: SmtpSink,
+    shots: Path,
+) -> None:
+    base, db_url = service
+    page = await (await browser.new_context()).new_page()
+
+    # First run: the page sends a new admin to /setup.
+    await page.goto(base + "/")
+    assert page.url.endswith("/setup")
+    await page.fill("#email", "admin@example.com")
+    await page.fill("#password", "short")
+    await page.fill("#confirm", "short")
+    await page.click("button[type=submit]")
+    assert "at least 10 characters" in await page.inner_text(".error")
+    await page.fill("#email", "admin@example.com")
+    await page.fill("#password", "correct horse battery")
+    await page.fill("#confirm", "correct horse battery")
+    await page.click("button[type=submit]")
+    assert page.url.endswith("/mailboxes")
+
+    # Connect a mailbox: a wrong password first, then the right one.
+    async def connect(password: str) -> None:
+        await page.fill("#name", "support")
+        await page.fill("#address", "support@example.com")
+        await page.fill("#imap", f"imap://{imap_user.name}:{password}@127.0.0.1:{imap_user.port}")
+        await page.fill("#smtp", f"smtp://{smtp_sink.host}:{smtp_sink.port}")
+        await page.fill("#team", "@example.com")
+        await page.fill("#grace", "0s")
+        await page.click("button[type=submit]")
+
+    await connect("wrong-password")
+    assert "IMAP (login)" in await page.inner_text("#error")
+    await shot(page, shots, "mailbox-connect-error")
+    await connect(imap_user.password)
+    assert "Connected support" in await page.inner_text("#result")
+    assert imap_user.password not in await page.content()  # never rendered back
+    await shot(page, shots, "mailboxes")
+
+    # Edit the acknowledgement: an unknown variable is refused, then fixed and saved.
+    await page.goto(base + "/templates/acknowledge")
+    original = await page.input_value("#text")
+    await page.fill("#text", "Hello {{ clientname }}")
+    await page.click("#save")
+    assert "'clientname' is undefined" in await page.inner_text("#problems")
+    await shot(page, shots, "template-error")
+    await page.fill(
+        "#text", original.replace("Thank you for your message", "EDITED: thanks for writing")
+    )
+    await page.click("#save")
+    assert "Saved as version" in await page.inner_text("#message")
+    assert "EDITED: thanks for writing" in await page.inner_text("#preview")
+    await shot(page, shots, "template-saved-preview")
+
+    # The service picks the mailbox up, syncs it; a client writes; the ack uses the edit.
+    time.sleep(7)  # the service's tick (5 s) starts the watcher and its first sync
+    dovecot.append(
+        imap_user.name, "INBOX", client_mail("web-1@client.test"), msg_time=datetime.now(UTC)
+    )
+    received = smtp_sink.wait_for(1, timeout=30)
+    body = received[0].message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
+    assert "EDITED: thanks for writing" in body
+
+    # The waiting thread and its timeline; marking it done from its page.
+    await page.goto(base + "/")
+    await shot(page, shots, "threads")
+    await page.click("text=Invoice 4411 is wrong")
+    assert "mail:acknowledge" in await page.inner_text("#timeline")
+    await page.click("button[value=done]")
+    assert "Done:" in await page.inner_text(".ok")
+    assert "web:done" in await page.inner_text("#timeline")  # recorded with its rule
+    await shot(page, shots, "thread")
+    await page.goto(base + "/audit")
+    assert "acknowledge" in await page.inner_text("#audit")
+    await shot(page, shots, "audit")
+
+    # Roll back: a second edit, then back to the first version.
+    await page.goto(base + "/templates/acknowledge")
+    await page.fill("#subject", "Second edit: {{ thread_subject }}")
+    await page.click("#save")
+    await page.click("text=Roll back to this")
+    assert "Rolled back" in await page.inner_text("#message")
+    assert "Second edit" not in await page.input_value("#subject")
+    await shot(page, shots, "template-history")
+
+    # A member may not edit templates; a forged form post is refused.
+    async with store(db_url):
+        await User.create(
+            email="member@example.com",
+            password_hash=hash_password("member password 1"),
+            role="member",
+        )
+    member = await (await browser.new_context()).new_page()
+    await member.goto(base + "/login")
+    await member.fill("#email", "member@example.com")
+    await member.fill("#password", "member password 1")
+    await member.click("button[type=submit]")
+    assert member.url.rstrip("/") == base
+    response = await member.goto(base + "/templates/acknowledge")
+    assert response is not None and response.status == 403
+    assert "Only an admin" in await member.inner_text(".error")
+    await shot(member, shots, "member-refused")
+    forged = await page.request.post(
+        base + "/templates/acknowledge", form={"subject": "x", "text": "x", "html": "x"}
+    )
+    assert forged.status == 403 and "CSRF" in await forged.text()
