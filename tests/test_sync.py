@@ -377,3 +377,28 @@ async def test_full_pass_rethreading_agrees_with_the_incremental_one(
     assert states["q1@c.test"] == "awaiting_team"
     rows = await StoredMessage.filter(mailbox=env.mailbox).values_list("thread_id", flat=True)
     assert None not in rows
+
+
+async def test_archiving_the_conversation_stops_the_wait_until_the_client_writes_again(
+    env: Env,
+) -> None:
+    uid = env.append("INBOX", mail("q1@c.test", "anna@c.test", "Wrong VAT on invoice"))
+    await env.sync()
+    assert await env.states() == {"q1@c.test": "awaiting_team"}
+    client = env.dovecot.client(env.user.name)
+    try:
+        client.select_folder("INBOX")
+        client.move([uid], "Archive")  # the team files it without answering
+    finally:
+        client.logout()
+    await env.sync()
+    record = await ThreadRecord.get(thread_id="q1@c.test")
+    assert (record.state, record.reason) == ("handled", "archived")
+    env.append(
+        "INBOX",
+        mail(
+            "q2@c.test", "anna@c.test", "Re: Wrong VAT on invoice", parents=("q1@c.test",), minute=9
+        ),
+    )
+    await env.sync()
+    assert await env.states() == {"q1@c.test": "awaiting_team"}

@@ -5,7 +5,8 @@ States:
 - ``awaiting_team``: the last human message is a client's; ``waiting_since`` is the first
   client message after the team's last reply (a client's nudge does not reset the clock).
 - ``awaiting_client``: the team spoke last (a reply that reached someone outside the team).
-- ``handled``: marked done (or archived) after the client's last message.
+- ``handled``: marked done after the client's last message, or archived (the client's
+  messages moved out of INBOX into the archive).
 - ``ignored``: nothing but machine mail (bounces, lists, auto-replies, our own mail).
 
 A team message whose recipients are all team addresses (an internal forward, "FW: client
@@ -40,6 +41,8 @@ class History:
     done_at: datetime | None = None
     snoozed_until: datetime | None = None
     assigned_to: str | None = None
+    #: The client's messages were moved out of INBOX into the archive (the team filed it).
+    archived: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +111,8 @@ def thread_state(
         return base
     if history.done_at is not None and history.done_at >= last_client.date:
         return replace(base, state=State.HANDLED, reason="marked done")
+    if history.archived:
+        return replace(base, state=State.HANDLED, reason="archived")
     return replace(
         base,
         state=State.AWAITING_TEAM,

@@ -7,7 +7,7 @@ thread, not the mailbox. A large change (a first sync) re-threads the whole mail
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from types import SimpleNamespace
 from typing import Any
@@ -21,7 +21,14 @@ from ..core.state import History, State, thread_state
 from ..core.subject import is_generic
 from ..core.threading import thread_messages
 from ..store.bulk import insert_rows, select_rows
-from ..store.models import Mailbox, MessageRef, StoredMessage, ThreadEvent, ThreadRecord
+from ..store.models import (
+    Folder,
+    Mailbox,
+    MessageRef,
+    StoredMessage,
+    ThreadEvent,
+    ThreadRecord,
+)
 from ..store.records import to_message
 
 #: Above this many changed messages, re-thread the whole mailbox in one pass.
@@ -80,6 +87,7 @@ ROW_COLUMNS = (
     "uid",
     "machine_rule",
     "thread_id",
+    "folder_id",
 )
 
 
@@ -90,6 +98,7 @@ class _Slim:
     id: int
     message_id: str
     thread_id: str | None
+    folder_id: int
 
 
 def _verdict(row: Any) -> Verdict:
@@ -133,12 +142,35 @@ class _Evaluation:
     events: list[dict[str, object]]
 
 
+def archived(
+    thread: Thread,
+    rows_of: Callable[[str], Iterable[Any]],
+    roles: dict[int, str],
+    policy: MailboxPolicy,
+) -> bool:
+    """True when the client's messages are no longer in INBOX but are in the archive: the
+    team filed the conversation (a reply from the client lands in INBOX again)."""
+    places = {
+        roles.get(row.folder_id, "other")
+        for m in thread.messages
+        if m.sender is not None and m.sender.email not in policy.team
+        for row in rows_of(m.message_id)
+    }
+    return "archive" in places and "inbox" not in places
+
+
+async def folder_roles(mailbox: Mailbox) -> dict[int, str]:
+    """Each folder's role (inbox, sent, archive...) by id."""
+    return {f.id: f.role for f in await Folder.filter(mailbox=mailbox)}
+
+
 def _evaluate_thread(
     thread: Thread,
     policy: MailboxPolicy,
     verdicts: dict[str, Verdict],
     before: ThreadRecord | None,
     rotation: list[int],
+    filed: bool = False,
 ) -> _Evaluation:
     """State and owner of ``thread``, given its record ``before`` this change (if any).
 
@@ -146,7 +178,7 @@ def _evaluate_thread(
     keeps the same owner, whatever the rules say later); an explicit assignment wins.
     """
     carried = {name: getattr(before, name) for name in _CARRIED} if before else {}
-    history = History(done_at=before.done_at if before else None)
+    history = History(done_at=before.done_at if before else None, archived=filed)
     state = thread_state(thread, policy.team, lambda m: verdicts[m.message_id], history)
     owner = rule = None
     events: list[dict[str, object]] = []
@@ -217,7 +249,7 @@ async def reevaluate(
             row = SimpleNamespace(headers={}, issues=(), **values)
             messages.append(to_message(row))
             verdicts[row.message_id] = _verdict(row)
-            rows.append(_Slim(row.id, row.message_id, row.thread_id))
+            rows.append(_Slim(row.id, row.message_id, row.thread_id, row.folder_id))
     else:
         rows = await _related(mailbox, await StoredMessage.filter(id__in=changed))
         messages = [to_message(r) for r in rows]
@@ -241,6 +273,7 @@ async def reevaluate(
         mailbox, sorted({t.id for t in threads} | {i for ids in old_ids.values() for i in ids})
     )
     rotation = [mailbox.rotation_at or 0]
+    roles = await folder_roles(mailbox)
     start_rotation = rotation[0]
 
     moved: list[Any] = []
@@ -254,7 +287,8 @@ async def reevaluate(
             (existing[i] for m in thread.messages for i in old_ids[m.message_id] if i in existing),
             None,
         )
-        evaluation = _evaluate_thread(thread, policy, verdicts, before, rotation)
+        filed = archived(thread, lambda mid: by_message_id.get(mid, []), roles, policy)
+        evaluation = _evaluate_thread(thread, policy, verdicts, before, rotation, filed)
         events += evaluation.events
         for m in thread.messages:
             for row in by_message_id.get(m.message_id, []):

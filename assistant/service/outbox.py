@@ -23,6 +23,7 @@ from ..core.state import History, State, ThreadState, thread_state
 from ..core.threading import thread_messages
 from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage, ThreadRecord
 from ..store.records import to_message
+from .evaluate import archived, folder_roles
 
 PLANNED_KINDS = tuple(Kind)
 
@@ -56,7 +57,12 @@ async def load_thread(
         threads, key=lambda t: len(t.messages)
     )
     record = await ThreadRecord.get_or_none(mailbox=mailbox, thread_id=thread_id)
-    history = History(done_at=record.done_at if record else None)  # a done mark counts
+    by_id: dict[str, list[StoredMessage]] = {}
+    for row in rows:
+        by_id.setdefault(row.message_id, []).append(row)
+    filed = archived(thread, lambda mid: by_id.get(mid, []), await folder_roles(mailbox), policy)
+    # A done mark, or the conversation filed in the archive, stops the ladder.
+    history = History(done_at=record.done_at if record else None, archived=filed)
     state = thread_state(thread, policy.team, lambda m: verdicts[m.message_id], history)
     return LoadedThread(thread, state, rows)
 

@@ -1,0 +1,42 @@
+"""Passwords, the login rate limit and template checks behind the web page."""
+
+from __future__ import annotations
+
+from assistant.service.templates import SAMPLE, check
+from assistant.web.security import LoginLimiter, check_password, hash_password, password_problem
+
+
+def test_passwords_are_argon2_and_checked() -> None:
+    stored = hash_password("correct horse battery")
+    assert stored.startswith("$argon2id$") and "correct" not in stored
+    assert check_password(stored, "correct horse battery")
+    assert not check_password(stored, "wrong")
+    assert not check_password("not a hash", "anything")
+    assert password_problem("short", "short") == "Use at least 10 characters."
+    assert password_problem("long enough 1", "long enough 2") == "The two passwords differ."
+    assert password_problem("long enough 1", "long enough 1") is None
+
+
+def test_failed_logins_are_limited_per_address_and_forgotten_on_success() -> None:
+    limiter = LoginLimiter(attempts=3, window=60)
+    for t in range(3):
+        assert not limiter.blocked("10.0.0.1", now=t)
+        limiter.failed("10.0.0.1", now=t)
+    assert limiter.blocked("10.0.0.1", now=10)
+    assert not limiter.blocked("10.0.0.2", now=10)  # another address is not punished
+    assert not limiter.blocked("10.0.0.1", now=100)  # the window passed
+    limiter.failed("10.0.0.2", now=0)
+    limiter.succeeded("10.0.0.2")
+    assert not limiter.blocked("10.0.0.2", now=1)
+
+
+def test_template_check_names_the_part_and_the_problem() -> None:
+    assert (
+        check(("Re: {{ thread_subject }}", "Hi {{ client_name }}", "<p>{{ signature }}</p>")) == []
+    )
+    problems = check(("{{ thread_subject", "{{ nope }}", "{{ ''.__class__.__mro__ }}"))
+    assert problems[0].startswith("subject: line 1:")
+    assert problems[1] == "text: UndefinedError: 'nope' is undefined"
+    assert problems[2].startswith("html: SecurityError")  # the sandbox refuses
+    assert check(("{{ '' }}", "x", "x")) == ["subject: renders empty"]
+    assert set(SAMPLE) >= {"client_name", "promised_by", "lines", "answer"}
