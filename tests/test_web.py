@@ -24,9 +24,6 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Page, async_playwright
 
-from assistant.store.db import store
-from assistant.store.models import User
-from assistant.web.security import hash_password
 from tests.conftest import ImapUser, reap
 from tests.servers import Dovecot, SmtpSink
 
@@ -100,7 +97,7 @@ async def test_an_admin_connects_edits_watches_it_go_out_and_rolls_back(
     smtp_sink: SmtpSink,
     shots: Path,
 ) -> None:
-    base, db_url = service
+    base, _ = service
     page = await (await browser.new_context()).new_page()
 
     # First run: the page sends a new admin to /setup.
@@ -181,13 +178,20 @@ async def test_an_admin_connects_edits_watches_it_go_out_and_rolls_back(
     assert "Second edit" not in await page.input_value("#subject")
     await shot(page, shots, "template-history")
 
-    # A member may not edit templates; a forged form post is refused.
-    async with store(db_url):
-        await User.create(
-            email="member@example.com",
-            password_hash=hash_password("member password 1"),
-            role="member",
-        )
+    # Send the template in use to oneself.
+    await page.click("#send-test")
+    assert "Test sent to admin@example.com" in await page.inner_text("#message")
+    tests = [m for m in smtp_sink.messages if m.rcpt_tos == ("admin@example.com",)]
+    assert len(tests) == 1 and str(tests[0].message["Subject"]).startswith("[test] Re: ")
+
+    # The admin adds a member; a member may not edit templates; a forged post is refused.
+    await page.goto(base + "/people")
+    await page.fill("#email", "member@example.com")
+    await page.select_option("#role", "member")
+    await page.fill("#password", "member password 1")
+    await page.click("button[type=submit]")
+    assert "can log in now" in await page.inner_text("#message")
+    await shot(page, shots, "accounts")
     member = await (await browser.new_context()).new_page()
     await member.goto(base + "/login")
     await member.fill("#email", "member@example.com")

@@ -10,6 +10,7 @@ Bad input gets its message in the form; nothing shows a traceback.
 
 from __future__ import annotations
 
+import secrets
 import statistics
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -25,12 +26,15 @@ from starlette.routing import Route
 from starlette.templating import Jinja2Templates
 
 from ..core.commands import Command, CommandError, parse_command
+from ..core.compose import Notice, compose_notice
 from ..core.digest import business_hours
 from ..core.durations import parse_duration
 from ..core.ladder import promised_reply
+from ..core.model import Address
 from ..core.state import State, ThreadState
 from ..core.team import PatternError
-from ..mail.urls import URLError, redact
+from ..mail.smtp import SendError, SmtpSender
+from ..mail.urls import URLError, parse_url, redact
 from ..render import renderer_for
 from ..runtime import Runtime
 from ..secrets import decrypt, signing_key
@@ -86,6 +90,7 @@ def create_app(runtime: Runtime, health: Health | None = None) -> Starlette:
         Route("/templates", web.templates),
         Route("/templates/{kind}", web.template_edit, methods=["GET", "POST"]),
         Route("/mailboxes", web.mailboxes, methods=["GET", "POST"]),
+        Route("/people", web.people, methods=["GET", "POST"]),
         Route("/numbers", web.numbers),
         Route("/audit", web.audit),
     ]
@@ -327,6 +332,9 @@ class Web:
                 version = await rollback(int(values["rollback"]), user.email)
                 message = f"Rolled back: version {version.id} is now in use."
                 sources = (version.subject, version.text, version.html)
+            elif values.get("test"):
+                context = await self._preview_context(request.query_params.get("thread"))
+                message = await self._send_test(kind, sources, context, user.email)
             else:
                 edited = (values.get("subject", ""), values.get("text", ""), values.get("html", ""))
                 try:
@@ -356,6 +364,35 @@ class Web:
             diffs=diffs,
             threads=threads,
         )
+
+    async def _send_test(
+        self, kind: str, sources: tuple[str, str, str], context: dict[str, Any], to: str
+    ) -> str:
+        """Send the template in use, rendered for the preview thread, to ``to``."""
+        box = await Mailbox.filter(smtp_secret__not_isnull=True).order_by("id").first()
+        if box is None or box.smtp_secret is None:
+            return "No mailbox with an SMTP URL to send the test from: connect one first."
+        rendered = renderer_for(None).render(kind, context, sources)
+        note = Notice(
+            sender=Address(
+                box.address, f"{self.runtime.config.messages.team_name} (Followup test)"
+            ),
+            recipient=Address(to),
+            reply_to=box.address,
+            message_id=f"followup.test.{secrets.token_hex(8)}@{box.address.rpartition('@')[2]}",
+            key=f"test:{kind}",
+            kind=f"test_{kind}",
+            date=datetime.now(UTC),
+        )
+        msg = compose_notice(note, f"[test] {rendered.subject}", rendered.text, rendered.html)
+        sender = SmtpSender(parse_url(decrypt(box.smtp_secret), "smtp"))
+        try:
+            await sender.send(msg, box.address, [to])
+        except SendError as exc:
+            return f"The test could not be sent: {exc}"
+        finally:
+            await sender.close()
+        return f"Test sent to {to} from {box.name}."
 
     async def _preview_context(self, thread_key: str | None) -> dict[str, Any]:
         """SAMPLE with the values of a real waiting thread (the newest, or the chosen one)."""
@@ -429,6 +466,30 @@ class Web:
             return None, str(exc)
         folders = ", ".join(f"{n} ({role})" for n, role in check.folders)
         return f"Connected {name}: folders {folders}. It is watched from now on.", None
+
+    # --- people ---
+
+    async def people(self, request: Request) -> Response:
+        await self.user(request, "admin")
+        message = error = None
+        if request.method == "POST":
+            values = await self.form(request)
+            email = values.get("email", "").strip().lower()
+            role = values.get("role", "member")
+            problem = password_problem(values.get("password", ""), values.get("password", ""))
+            if "@" not in email or role not in ("admin", "member"):
+                error = "Enter an email address and a role."
+            elif problem:
+                error = problem
+            elif await User.exists(email=email):
+                error = f"{email} already has an account."
+            else:
+                await User.create(
+                    email=email, password_hash=hash_password(values["password"]), role=role
+                )
+                message = f"{email} can log in now ({role}); give them the password in person."
+        users = await User.all().order_by("email")
+        return self.page(request, "people.html", users=users, message=message, error=error)
 
     # --- numbers and audit ---
 
