@@ -81,10 +81,12 @@ async def shot(page: Page, folder: Path, name: str) -> None:
     await page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
-def client_mail(mid: str) -> bytes:
+def client_mail(
+    mid: str, sender: str = "Anna Berg <anna@client.test>", subject: str = "Invoice 4411 is wrong"
+) -> bytes:
     return (
-        f"From: Anna Berg <anna@client.test>\r\nTo: support@example.com\r\n"
-        f"Subject: Invoice 4411 is wrong\r\nDate: {format_datetime(datetime.now(UTC))}\r\n"
+        f"From: {sender}\r\nTo: support@example.com\r\n"
+        f"Subject: {subject}\r\nDate: {format_datetime(datetime.now(UTC))}\r\n"
         f"Message-ID: <{mid}>\r\n\r\nThe VAT is wrong.\r\n"
     ).encode()
 
@@ -139,6 +141,12 @@ async def test_an_admin_connects_edits_watches_it_go_out_and_rolls_back(
     await page.click("#save")
     assert "'clientname' is undefined" in await page.inner_text("#problems")
     await shot(page, shots, "template-error")
+    # Live preview: typing re-renders it (no save yet).
+    await page.fill("#text", "Live {{ thread_subject }} preview")
+    await page.wait_for_function(
+        "document.getElementById('preview').innerText.includes('Live ') && "
+        "document.getElementById('preview').innerText.includes(' preview')"
+    )
     await page.fill(
         "#text", original.replace("Thank you for your message", "EDITED: thanks for writing")
     )
@@ -161,6 +169,8 @@ async def test_an_admin_connects_edits_watches_it_go_out_and_rolls_back(
     await shot(page, shots, "threads")
     await page.click("text=Invoice 4411 is wrong")
     assert "mail:acknowledge" in await page.inner_text("#timeline")
+    await page.click("text=the mail")  # the acknowledgement as it was sent
+    assert "EDITED: thanks for writing" in await page.inner_text("#timeline")
     await page.click("button[value=done]")
     assert "Done:" in await page.inner_text(".ok")
     assert "web:done" in await page.inner_text("#timeline")  # recorded with its rule
@@ -178,7 +188,32 @@ async def test_an_admin_connects_edits_watches_it_go_out_and_rolls_back(
     assert "Second edit" not in await page.input_value("#subject")
     await shot(page, shots, "template-history")
 
+    # A version for this mailbox only wins over the one for every mailbox.
+    await page.goto(base + "/templates/acknowledge?mailbox=support")
+    text = await page.input_value("#text")
+    await page.fill("#text", text.replace("EDITED: thanks for writing", "SUPPORT ONLY: thanks"))
+    await page.click("#save")
+    assert "the next acknowledge mail in support uses it" in await page.inner_text("#message")
+    await shot(page, shots, "template-mailbox-override")
+    dovecot.append(
+        imap_user.name,
+        "INBOX",
+        client_mail("web-2@client.test", "bo@other.test", "Parcel 77 never arrived"),
+        msg_time=datetime.now(UTC),
+    )
+    second = [
+        m
+        for m in smtp_sink.wait_for(2, timeout=30)
+        if "web-2@client.test" in str(m.message["In-Reply-To"])
+    ]
+    assert (
+        second
+        and "SUPPORT ONLY: thanks"
+        in second[0].message.get_body(preferencelist=("plain",)).get_content()
+    )  # type: ignore[union-attr]
+
     # Send the template in use to oneself.
+    await page.goto(base + "/templates/acknowledge")
     await page.click("#send-test")
     assert "Test sent to admin@example.com" in await page.inner_text("#message")
     tests = [m for m in smtp_sink.messages if m.rcpt_tos == ("admin@example.com",)]

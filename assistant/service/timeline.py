@@ -26,6 +26,8 @@ class Entry:
     rule: str
     who: str
     text: str
+    #: The rendered text of an automatic mail (empty for other entries).
+    body: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,11 +80,8 @@ async def timeline(thread_id: str, mailbox: str | None = None) -> Timeline:
     for o in await OutboxItem.filter(mailbox=box, thread_id=record.thread_id):
         when = o.sent_at or o.due_at
         status = o.status + (f" ({o.skip_rule})" if o.skip_rule else "")
-        entries.append(
-            Entry(
-                when, f"mail:{o.kind}", o.rule, o.recipient, f"{status}: {o.subject}".rstrip(": ")
-            )
-        )
+        summary = f"{status}: {o.subject}".rstrip(": ")
+        entries.append(Entry(when, f"mail:{o.kind}", o.rule, o.recipient, summary, o.text))
     for e in await ThreadEvent.filter(mailbox=box, thread_id=record.thread_id):
         entries.append(Entry(e.at, e.kind, e.rule, e.actor, e.detail))
     entries.sort(key=lambda e: (e.at, e.kind != "message"))

@@ -89,6 +89,7 @@ def create_app(runtime: Runtime, health: Health | None = None) -> Starlette:
         Route("/threads/{mailbox}/{thread_id:path}", web.thread, methods=["GET", "POST"]),
         Route("/templates", web.templates),
         Route("/templates/{kind}", web.template_edit, methods=["GET", "POST"]),
+        Route("/templates/{kind}/preview", web.template_preview, methods=["POST"]),
         Route("/mailboxes", web.mailboxes, methods=["GET", "POST"]),
         Route("/people", web.people, methods=["GET", "POST"]),
         Route("/numbers", web.numbers),
@@ -318,14 +319,25 @@ class Web:
         versions = {k: await TemplateVersion.filter(kind=k, mailbox=None).count() for k in KINDS}
         return self.page(request, "templates.html", kinds=KINDS, versions=versions)
 
+    async def _scope(self, request: Request) -> Mailbox | None:
+        """The mailbox whose own templates are edited (``?mailbox=NAME``), else None: all."""
+        name = request.query_params.get("mailbox")
+        if not name:
+            return None
+        box = await Mailbox.get_or_none(name=name)
+        if box is None:
+            raise Denied(404, f"No mailbox named {name!r}.")
+        return box
+
     async def template_edit(self, request: Request) -> Response:
         user = await self.user(request, "admin")
         kind = request.path_params["kind"]
         if kind not in KINDS:
             raise Denied(404, f"No template kind {kind!r}.")
+        scope = await self._scope(request)
         problems: list[str] = []
         message = None
-        sources = await current_sources(kind, None)
+        sources = await current_sources(kind, scope)
         if request.method == "POST":
             values = await self.form(request)
             if values.get("rollback"):
@@ -333,26 +345,27 @@ class Web:
                 message = f"Rolled back: version {version.id} is now in use."
                 sources = (version.subject, version.text, version.html)
             elif values.get("test"):
-                context = await self._preview_context(request.query_params.get("thread"))
+                context = await self._preview_context(request.query_params.get("thread"), scope)
                 message = await self._send_test(kind, sources, context, user.email)
             else:
                 edited = (values.get("subject", ""), values.get("text", ""), values.get("html", ""))
                 try:
-                    version = await save(kind, edited, user.email)
-                    message = f"Saved as version {version.id}: the next {kind} mail uses it."
+                    version = await save(kind, edited, user.email, scope)
+                    where = f" in {scope.name}" if scope else ""
+                    message = f"Saved as version {version.id}: the next {kind} mail{where} uses it."
                     sources = edited
                 except TemplateCheckError as exc:
                     problems, sources = exc.problems, edited
-        context = await self._preview_context(request.query_params.get("thread"))
+        context = await self._preview_context(request.query_params.get("thread"), scope)
         preview = renderer_for(None).render(kind, context, sources) if not problems else None
-        history = await TemplateVersion.filter(kind=kind, mailbox=None).order_by("-id").limit(20)
+        history = await TemplateVersion.filter(kind=kind, mailbox=scope).order_by("-id").limit(20)
         diffs = []
         for newer, older in zip(history, [*history[1:], None], strict=False):
             before = (older.subject, older.text, older.html) if older else ("", "", "")
             diffs.append((newer, diff(before, (newer.subject, newer.text, newer.html))))
-        threads = (
-            await ThreadRecord.filter(state=str(State.AWAITING_TEAM)).order_by("-id").limit(20)
-        )
+        waiting = ThreadRecord.filter(state=str(State.AWAITING_TEAM))
+        if scope is not None:
+            waiting = waiting.filter(mailbox=scope)
         return self.page(
             request,
             "template_edit.html",
@@ -362,7 +375,26 @@ class Web:
             message=message,
             preview=preview,
             diffs=diffs,
-            threads=threads,
+            threads=await waiting.order_by("-id").limit(20),
+            scope=scope,
+            boxes=await Mailbox.all().order_by("name"),
+            query=("?mailbox=" + scope.name) if scope else "",
+        )
+
+    async def template_preview(self, request: Request) -> Response:
+        """The preview fragment for what is in the editor now (the page's live preview)."""
+        await self.user(request, "admin")
+        kind = request.path_params["kind"]
+        if kind not in KINDS:
+            raise Denied(404, f"No template kind {kind!r}.")
+        values = await self.form(request)
+        sources = (values.get("subject", ""), values.get("text", ""), values.get("html", ""))
+        renderer = renderer_for(None)
+        context = await self._preview_context(values.get("thread"), await self._scope(request))
+        problems = renderer.check(sources, context)
+        preview = None if problems else renderer.render(kind, context, sources)
+        return PAGES.TemplateResponse(
+            request, "preview.html", {"preview": preview, "problems": problems}
         )
 
     async def _send_test(
@@ -394,9 +426,14 @@ class Web:
             await sender.close()
         return f"Test sent to {to} from {box.name}."
 
-    async def _preview_context(self, thread_key: str | None) -> dict[str, Any]:
-        """SAMPLE with the values of a real waiting thread (the newest, or the chosen one)."""
+    async def _preview_context(
+        self, thread_key: str | None, scope: Mailbox | None = None
+    ) -> dict[str, Any]:
+        """SAMPLE with the values of a real waiting thread (the newest of the mailbox, or
+        the chosen one)."""
         query = ThreadRecord.filter(state=str(State.AWAITING_TEAM))
+        if scope is not None:
+            query = query.filter(mailbox=scope)
         if thread_key:
             query = query.filter(thread_id=thread_key)
         record = await query.order_by("-id").prefetch_related("mailbox").first()
