@@ -178,6 +178,9 @@ async def test_an_admin_connects_edits_watches_it_go_out_and_rolls_back(
     await page.goto(base + "/audit")
     assert "acknowledge" in await page.inner_text("#audit")
     await shot(page, shots, "audit")
+    await page.goto(base + "/numbers")
+    assert "Automatic mail sent" in await page.inner_text("main")
+    await shot(page, shots, "numbers")
 
     # Roll back: a second edit, then back to the first version.
     await page.goto(base + "/templates/acknowledge")
