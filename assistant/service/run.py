@@ -101,8 +101,10 @@ class Service:
             await self._start_new_watchers()
             if not self.watchers and not warned:
                 log.warning(
-                    "no mailboxes yet: add one with `followup mailbox add NAME --address ... "
-                    "--imap URL --smtp URL --team @yourdomain`; it is picked up within seconds"
+                    "no mailboxes yet: connect one on the web page "
+                    f"(http://{self.health_host}:{self.health_bound or self.health_port}/) or with "
+                    "`followup mailbox add NAME --address ... --imap URL --smtp URL --team "
+                    "@yourdomain`; it is picked up within seconds"
                 )
                 warned = True
             try:
