@@ -97,7 +97,7 @@ def create_app(runtime: Runtime, health: Health | None = None) -> Starlette:
     ]
     secret = signing_key("web-session").hex()
     middleware = [
-        Middleware(SessionMiddleware, secret_key=secret, same_site="strict", max_age=8 * 3600)
+        Middleware(SessionMiddleware, secret_key=secret, same_site="lax", max_age=8 * 3600)
     ]
     return Starlette(routes=routes, middleware=middleware, exception_handlers={Denied: web.denied})
 
