@@ -231,11 +231,12 @@ async def test_an_admin_connects_edits_watches_it_go_out_and_rolls_back(
     assert "can log in now" in await page.inner_text("#message")
     await shot(page, shots, "accounts")
     member = await (await browser.new_context()).new_page()
-    await member.goto(base + "/login")
+    await member.goto(base + "/audit")  # a deep link while logged out: log in, land there
+    assert "/login?next=" in member.url
     await member.fill("#email", "member@example.com")
     await member.fill("#password", "member password 1")
     await member.click("button[type=submit]")
-    assert member.url.rstrip("/") == base
+    assert member.url == base + "/audit"
     response = await member.goto(base + "/templates/acknowledge")
     assert response is not None and response.status == 403
     assert "Only an admin" in await member.inner_text(".error")

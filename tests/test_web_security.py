@@ -40,3 +40,11 @@ def test_template_check_names_the_part_and_the_problem() -> None:
     assert problems[2].startswith("html: SecurityError")  # the sandbox refuses
     assert check(("{{ '' }}", "x", "x")) == ["subject: renders empty"]
     assert set(SAMPLE) >= {"client_name", "promised_by", "lines", "answer"}
+
+
+def test_after_login_only_paths_on_this_site() -> None:
+    from assistant.web.app import _local
+
+    assert _local("/threads/support/a1%40c.test") == "/threads/support/a1%40c.test"
+    for bad in ("https://evil.test/", "//evil.test/x", "/\\evil.test", "", "javascript:alert(1)"):
+        assert _local(bad) == "/"

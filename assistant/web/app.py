@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
@@ -121,6 +122,10 @@ class Web:
 
     async def denied(self, request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Denied)
+        if exc.status == 401 and request.method == "GET":
+            # e.g. a digest's link opened while logged out: log in, then land there.
+            target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+            return RedirectResponse(f"/login?next={quote(target, safe='')}", status_code=303)
         return self.page(request, "error.html", status=exc.status, message=str(exc))
 
     async def user(self, request: Request, role: str | None = None) -> User:
@@ -177,8 +182,10 @@ class Web:
         if not await User.exists():
             return RedirectResponse("/setup", status_code=303)
         error, status = None, 200
+        target = _local(request.query_params.get("next", ""))
         if request.method == "POST":
             values = await self.form(request)
+            target = _local(values.get("next", ""))
             key = request.client.host if request.client else "?"
             if self.limiter.blocked(key):
                 error, status = "Too many failed logins: wait a few minutes.", 429
@@ -191,10 +198,10 @@ class Web:
                     self.limiter.succeeded(key)
                     request.session.clear()
                     request.session["user_id"] = user.id
-                    return RedirectResponse("/", status_code=303)
+                    return RedirectResponse(target, status_code=303)
                 self.limiter.failed(key)
                 error, status = "Wrong email or password.", 401
-        return self.page(request, "login.html", status=status, error=error)
+        return self.page(request, "login.html", status=status, error=error, next=target)
 
     async def logout(self, request: Request) -> Response:
         await self.form(request)
@@ -575,6 +582,13 @@ class Web:
             .prefetch_related("mailbox")
         )
         return self.page(request, "audit.html", rows=rows)
+
+
+def _local(target: str) -> str:
+    """A path on this site to go to after login (never another site: no open redirect)."""
+    if target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/"
 
 
 def _safe_url(secret: str) -> str:
