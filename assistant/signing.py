@@ -40,7 +40,7 @@ def read_command_address(address: str) -> tuple[int, str] | None:
 def command_signature_ok(row_id: int, recipient: str, signature: str) -> bool:
     """True when ``signature`` is the one made for that row and recipient."""
     expected = _sign("command", f"{row_id}:{recipient.lower()}")
-    return hmac.compare_digest(expected, signature.lower())
+    return hmac.compare_digest(expected.encode(), signature.lower().encode())
 
 
 def unsubscribe_token(email: str) -> str:
@@ -58,4 +58,4 @@ def read_unsubscribe_token(token: str) -> str | None:
     except (ValueError, UnicodeDecodeError):
         return None
     expected = _sign("unsubscribe", address)
-    return address if hmac.compare_digest(expected, signature.lower()) else None
+    return address if hmac.compare_digest(expected.encode(), signature.lower().encode()) else None

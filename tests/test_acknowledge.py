@@ -295,3 +295,39 @@ async def test_killed_at_any_point_of_the_send_path_sends_exactly_once(
         row = await OutboxItem.get(kind="acknowledge", thread_id="q1@c.test")
         assert row.status == "sent"
         assert env.sent_copies(row.message_id) == 1
+
+
+async def test_a_human_reply_during_a_crash_cancels_the_pending_acknowledgement(
+    store_url: str,
+    imap_user: ImapUser,
+    dovecot: Dovecot,
+    smtp_sink: SmtpSink,
+    secret_key: str,
+) -> None:
+    async with store(store_url):
+        env = await make_env(store_url, imap_user, dovecot, smtp_sink)
+        env.client_mail("q1@c.test", "anna@c.test", "Wrong VAT")
+    driver = [sys.executable, str(ROOT / "tests" / "ack_driver.py"), store_url, "support"]
+    environ = {**os.environ, "FOLLOWUP_CRASH_AT": "before_smtp", "PYTHONPATH": str(ROOT)}
+    crashed = await asyncio.to_thread(
+        subprocess.run, driver, env=environ, capture_output=True, timeout=120
+    )
+    assert crashed.returncode == -9, crashed.stderr.decode()[-2000:]
+    reply = mail(
+        "r1@example.com",
+        "alice@example.com",
+        "Re: Wrong VAT",
+        to="anna@c.test",
+        parents=("q1@c.test",),
+        minute=5,
+    )
+    dovecot.append(imap_user.name, "Sent", reply, msg_time=datetime.now(UTC))
+    environ.pop("FOLLOWUP_CRASH_AT")
+    done = await asyncio.to_thread(
+        subprocess.run, [*driver, "600"], env=environ, capture_output=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr.decode()[-2000:]
+    assert smtp_sink.messages == []  # the recovered row met the same guards as a new one
+    async with store(store_url):
+        row = await OutboxItem.get(kind="acknowledge", thread_id="q1@c.test")
+        assert (row.status, row.skip_rule) == ("skipped", "no-ack-thread-not-waiting")

@@ -48,3 +48,19 @@ def test_after_login_only_paths_on_this_site() -> None:
     assert _local("/threads/support/a1%40c.test") == "/threads/support/a1%40c.test"
     for bad in ("https://evil.test/", "//evil.test/x", "/\\evil.test", "", "javascript:alert(1)"):
         assert _local(bad) == "/"
+
+
+def test_signatures_refuse_any_input_without_raising(secret_key: str) -> None:
+    from assistant.signing import (
+        command_address,
+        command_signature_ok,
+        read_unsubscribe_token,
+        unsubscribe_token,
+    )
+
+    assert read_unsubscribe_token("eA.é") is None and read_unsubscribe_token("%%%") is None
+    assert read_unsubscribe_token(unsubscribe_token("Ann@Example.com")) == "ann@example.com"
+    assert not command_signature_ok(7, "ann@example.com", "é" * 16)
+    tag = command_address("support@example.com", 7, "ann@example.com").split(".")[2][:16]
+    assert command_signature_ok(7, "ANN@example.com", tag)
+    assert not command_signature_ok(8, "ann@example.com", tag)

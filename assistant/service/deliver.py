@@ -33,6 +33,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
+from imapclient.exceptions import IMAPClientError
+
 from ..core.compose import Notice, Outgoing, compose, compose_notice
 from ..core.digest import business_hours
 from ..core.durations import parse_duration
@@ -40,7 +42,7 @@ from ..core.evaluate import MailboxPolicy
 from ..core.ladder import Kind, promised_reply, schedule, step_key
 from ..core.model import Address
 from ..core.state import State
-from ..mail.imap import ImapSession
+from ..mail.imap import ConnectError, ImapSession
 from ..mail.smtp import SendError, SmtpSender
 from ..mail.urls import parse_url
 from ..render import format_when, renderer_for
@@ -207,16 +209,24 @@ class Deliverer:
                 assert loaded is not None
                 await self._render(row, loaded, now)
             if self.dry_run:
-                row.status = "dry_run"
-                await row.save()
+                settled = await self._settle(
+                    row,
+                    status="dry_run",
+                    subject=row.subject,
+                    text=row.text,
+                    html=row.html,
+                    template_error=row.template_error,
+                    recipient=row.recipient,
+                )
+                if not settled:
+                    return
                 report.dry_run += 1
                 log.info("dry run", extra=self._log_fields(row))
                 return
             await self._send(row, loaded, now, report)
         elif row.status == "sending":
             await self._recover_sending(row, now, report)
-        elif row.status == "accepted":
-            await self._copy_to_sent(row, now)
+        elif row.status == "accepted" and await self._safe_copy(row, now):
             await self._mark_sent(row, now, report)
 
     async def _ladder_guard(
@@ -287,9 +297,20 @@ class Deliverer:
         )
         return "ack-rate-per-sender" if earlier else None
 
+    async def _settle(self, row: OutboxItem, **values: Any) -> bool:
+        """Write ``values`` only if nobody changed the row since it was read (another
+        process may have claimed and sent it meanwhile); update ``row`` on success."""
+        done = await OutboxItem.filter(id=row.id, status=row.status, attempts=row.attempts).update(
+            **values
+        )
+        if done:
+            for name, value in values.items():
+                setattr(row, name, value)
+        return bool(done)
+
     async def _skip(self, row: OutboxItem, rule: str, report: DeliveryReport) -> None:
-        row.status, row.skip_rule = "skipped", rule
-        await row.save()
+        if not await self._settle(row, status="skipped", skip_rule=rule):
+            return  # another process moved it on: its decision stands
         report.skipped[rule] = report.skipped.get(rule, 0) + 1
         log.info("skipped", extra={**self._log_fields(row), "rule": rule})
 
@@ -366,7 +387,7 @@ class Deliverer:
         # count it read goes on (another worker, or a second `followup run`, stops here).
         # The lease keeps everyone else off the row while it is in flight; after a crash,
         # the row is recovered once the lease has run out.
-        lease = now + SEND_LEASE
+        lease = max(now, utcnow()) + SEND_LEASE  # a long pass's `now` may be minutes old
         claimed = await OutboxItem.filter(
             id=row.id, status=row.status, attempts=row.attempts
         ).update(status="sending", attempts=row.attempts + 1, next_attempt_at=lease)
@@ -385,9 +406,9 @@ class Deliverer:
         row.status, row.sent_at = "accepted", now
         await row.save()
         crash_point("after_smtp")
-        await self._copy_to_sent(row, now, msg.as_bytes())
-        crash_point("after_append")
-        await self._mark_sent(row, now, report)
+        if await self._safe_copy(row, now, msg.as_bytes()):
+            crash_point("after_append")
+            await self._mark_sent(row, now, report)
 
     async def _failed(
         self, row: OutboxItem, exc: SendError, now: datetime, report: DeliveryReport
@@ -429,12 +450,37 @@ class Deliverer:
             await self._send(row, None, now, report)
             return
         loaded = await load_thread(self.mailbox, row.thread_id, self.policy)
-        if loaded is None:
-            await self._skip(row, "no-ack-thread-not-waiting", report)
+        # The thread may have been answered (or done, archived) since the crash: the same
+        # guards as for a first send decide.
+        if row.kind in LADDER_KINDS:
+            rule = await self._ladder_guard(row, loaded, now, report)
+        else:
+            rule = await self._guard(row, loaded, now)
+        if rule == POSTPONED:
             return
+        if rule is not None:
+            await self._skip(row, rule, report)
+            return
+        assert loaded is not None
         if not row.subject:
             await self._render(row, loaded, now)
         await self._send(row, loaded, now, report)
+
+    async def _safe_copy(self, row: OutboxItem, now: datetime, raw: bytes | None = None) -> bool:
+        """The Sent copy; on IMAP trouble the row stays ``accepted`` (never sent again) and
+        the copy is retried by a later pass, which goes on with the other rows meanwhile."""
+        try:
+            await self._copy_to_sent(row, now, raw)
+        except (ConnectError, IMAPClientError, OSError) as exc:
+            log.warning(
+                "copy to Sent failed; will retry",
+                extra={**self._log_fields(row), "error": str(exc)},
+            )
+            if self._imap is not None:
+                await asyncio.to_thread(self._imap.close)
+                self._imap = None
+            return False
+        return True
 
     async def _copy_to_sent(self, row: OutboxItem, now: datetime, raw: bytes | None = None) -> None:
         folder = await self._sent_folder()

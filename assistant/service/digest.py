@@ -37,6 +37,7 @@ from ..core.ownership import Person as CorePerson
 from ..core.state import State, ThreadState
 from ..render import format_when, renderer_for
 from ..runtime import Runtime
+from ..settings import FollowupConfig, people_of
 from ..signing import read_unsubscribe_token, unsubscribe_token
 from ..store.models import Mailbox, OutboxItem, Person, ThreadRecord
 from .deliver import DIGEST, Deliverer, thread_link
@@ -292,9 +293,12 @@ async def send_digests(runtime: Runtime, now: datetime, dry_run: bool = False) -
     return report
 
 
-async def unsubscribe_page(method: str, path: str) -> tuple[str, str]:
+async def unsubscribe_page(
+    method: str, path: str, config: FollowupConfig | None = None
+) -> tuple[str, str]:
     """The one-click unsubscribe link of a digest (RFC 8058): POST pauses the person's
-    digest; GET (a person clicking) shows a page with the button that POSTs."""
+    digest; GET (a person clicking) shows a page with the button that POSTs. A person known
+    only from the settings file gets a store entry that overrides it, paused."""
     query = parse_qs(urlsplit(path).query)
     token = (query.get("t") or [""])[0]
     email = read_unsubscribe_token(token)
@@ -303,7 +307,20 @@ async def unsubscribe_page(method: str, path: str) -> tuple[str, str]:
     if method == "POST":
         updated = await Person.filter(email=email).update(digest_paused=True)
         if not updated:
-            return "404 Not Found", "<p>No such person any more.</p>"
+            known = people_of(config).get(email) if config is not None else None
+            if known is None:
+                return "404 Not Found", "<p>No such person any more.</p>"
+            await Person.create(
+                email=email,
+                name=known.name,
+                timezone=known.timezone,
+                working_days=known.working_days,
+                digest_at=known.digest_at,
+                backup=known.backup,
+                away=known.away,
+                lead=known.lead,
+                digest_paused=True,
+            )
         log.info("digest paused by its unsubscribe link", extra={"person": email})
         return "200 OK", f"<p>Digests for {html.escape(email)} are paused.</p>"
     return "200 OK", (

@@ -102,10 +102,15 @@ class FleetWatcher:
                 await self._take(mailbox_id)
 
     async def _take(self, mailbox_id: int) -> None:
-        mailbox = await Mailbox.get(id=mailbox_id)
+        try:
+            mailbox = await Mailbox.get(id=mailbox_id)
+            url = parse_url(decrypt(mailbox.imap_secret), "imap")
+        except Exception as exc:  # gone, wrong key, bad URL: do not sit on the lease
+            log.warning("cannot watch mailbox", extra={"mailbox_id": mailbox_id, "error": str(exc)})
+            await self.fleet.release(mailbox_id)
+            return
         held = Held(mailbox_id)
         self.held[mailbox_id] = held
-        url = parse_url(decrypt(mailbox.imap_secret), "imap")
         names = await Folder.filter(mailbox=mailbox, role__in=WATCHED_ROLES).values_list(
             "name", flat=True
         )

@@ -116,9 +116,18 @@ async def save(
     )
 
 
-async def rollback(version_id: int, author: str) -> TemplateVersion:
-    """Save an old version again as the newest."""
-    old = await TemplateVersion.get(id=version_id)
+async def rollback(
+    version_id: str | int, author: str, kind: str, mailbox: Mailbox | None
+) -> TemplateVersion | None:
+    """Save an old version of ``kind`` (for ``mailbox``) again as the newest; None when
+    there is no such version there."""
+    try:
+        wanted = int(version_id)
+    except ValueError:
+        return None
+    old = await TemplateVersion.get_or_none(id=wanted, kind=kind, mailbox=mailbox)
+    if old is None:
+        return None
     return await TemplateVersion.create(
         kind=old.kind,
         mailbox_id=old.mailbox_id,  # type: ignore[attr-defined]

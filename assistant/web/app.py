@@ -155,9 +155,8 @@ class Web:
         return JSONResponse(await self.health_of())
 
     async def unsubscribe(self, request: Request) -> Response:
-        status, body = await unsubscribe_page(
-            request.method, str(request.url.path) + "?" + request.url.query
-        )
+        path = str(request.url.path) + "?" + request.url.query
+        status, body = await unsubscribe_page(request.method, path, self.runtime.config)
         return HTMLResponse(body, status_code=int(status.split()[0]))
 
     async def setup(self, request: Request) -> Response:
@@ -348,9 +347,12 @@ class Web:
         if request.method == "POST":
             values = await self.form(request)
             if values.get("rollback"):
-                version = await rollback(int(values["rollback"]), user.email)
-                message = f"Rolled back: version {version.id} is now in use."
-                sources = (version.subject, version.text, version.html)
+                version = await rollback(values["rollback"], user.email, kind, scope)
+                if version is None:
+                    problems = ["That version does not exist for this template."]
+                else:
+                    message = f"Rolled back: version {version.id} is now in use."
+                    sources = (version.subject, version.text, version.html)
             elif values.get("test"):
                 context = await self._preview_context(request.query_params.get("thread"), scope)
                 message = await self._send_test(kind, sources, context, user.email)
@@ -385,7 +387,7 @@ class Web:
             threads=await waiting.order_by("-id").limit(20),
             scope=scope,
             boxes=await Mailbox.all().order_by("name"),
-            query=("?mailbox=" + scope.name) if scope else "",
+            query=("?mailbox=" + quote(scope.name, safe="")) if scope else "",
         )
 
     async def template_preview(self, request: Request) -> Response:

@@ -52,7 +52,7 @@ def csrf_ok(request: Request, submitted: object) -> bool:
     return (
         isinstance(token, str)
         and isinstance(submitted, str)
-        and hmac.compare_digest(token, submitted)
+        and hmac.compare_digest(token.encode(), submitted.encode())  # bytes: any input
     )
 
 
