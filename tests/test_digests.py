@@ -20,6 +20,7 @@ import pytest
 
 from assistant.service.digest import unsubscribe_page
 from assistant.service.people import add_person
+from assistant.settings import FollowupConfig
 from assistant.signing import unsubscribe_token
 from assistant.store.db import store
 from assistant.store.models import Mailbox, OutboxItem, Person, ThreadRecord
@@ -133,3 +134,17 @@ async def test_one_click_unsubscribe_pauses_only_that_person(team: str) -> None:
             "lee@example.com": False,
         }
         assert await Mailbox.all().count() == 1
+
+
+async def test_unsubscribing_someone_known_only_from_the_settings_file(team: str) -> None:
+    config = FollowupConfig.model_validate(
+        {"people": [{"email": "cy@example.com", "name": "Cy", "timezone": "Europe/Paris"}]}
+    )
+    async with store(team):
+        token = unsubscribe_token("cy@example.com")
+        status, _ = await unsubscribe_page("POST", f"/digest/unsubscribe?t={token}", config)
+        assert status.startswith("200")
+        cy = await Person.get(email="cy@example.com")
+        assert (cy.name, cy.timezone, cy.digest_paused) == ("Cy", "Europe/Paris", True)
+        status, _ = await unsubscribe_page("POST", f"/digest/unsubscribe?t={token}")
+        assert status.startswith("200")  # now in the store: found without the file

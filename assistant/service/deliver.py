@@ -196,17 +196,9 @@ class Deliverer:
                 # Digests and command answers were rendered when they were planned.
                 loaded = None
             else:
-                loaded = await load_thread(self.mailbox, row.thread_id, self.policy)
-                if row.kind in LADDER_KINDS:
-                    rule = await self._ladder_guard(row, loaded, now, report)
-                else:
-                    rule = await self._guard(row, loaded, now)
-                if rule == POSTPONED:
+                loaded = await self._vetted(row, now, report)
+                if loaded is None:
                     return
-                if rule is not None:
-                    await self._skip(row, rule, report)
-                    return
-                assert loaded is not None
                 await self._render(row, loaded, now)
             if self.dry_run:
                 settled = await self._settle(
@@ -228,6 +220,24 @@ class Deliverer:
             await self._recover_sending(row, now, report)
         elif row.status == "accepted" and await self._safe_copy(row, now):
             await self._mark_sent(row, now, report)
+
+    async def _vetted(
+        self, row: OutboxItem, now: datetime, report: DeliveryReport
+    ) -> LoadedThread | None:
+        """The row's thread when every guard lets it go now; else None, the row skipped
+        (with the rule that said no) or postponed."""
+        loaded = await load_thread(self.mailbox, row.thread_id, self.policy)
+        if row.kind in LADDER_KINDS:
+            rule = await self._ladder_guard(row, loaded, now, report)
+        else:
+            rule = await self._guard(row, loaded, now)
+        if rule == POSTPONED:
+            return None
+        if rule is not None:
+            await self._skip(row, rule, report)
+            return None
+        assert loaded is not None
+        return loaded
 
     async def _ladder_guard(
         self, row: OutboxItem, loaded: LoadedThread | None, now: datetime, report: DeliveryReport
@@ -449,19 +459,11 @@ class Deliverer:
         if row.kind in STORED_KINDS:
             await self._send(row, None, now, report)
             return
-        loaded = await load_thread(self.mailbox, row.thread_id, self.policy)
         # The thread may have been answered (or done, archived) since the crash: the same
         # guards as for a first send decide.
-        if row.kind in LADDER_KINDS:
-            rule = await self._ladder_guard(row, loaded, now, report)
-        else:
-            rule = await self._guard(row, loaded, now)
-        if rule == POSTPONED:
+        loaded = await self._vetted(row, now, report)
+        if loaded is None:
             return
-        if rule is not None:
-            await self._skip(row, rule, report)
-            return
-        assert loaded is not None
         if not row.subject:
             await self._render(row, loaded, now)
         await self._send(row, loaded, now, report)

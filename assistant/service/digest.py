@@ -41,7 +41,7 @@ from ..settings import FollowupConfig, people_of
 from ..signing import read_unsubscribe_token, unsubscribe_token
 from ..store.models import Mailbox, OutboxItem, Person, ThreadRecord
 from .deliver import DIGEST, Deliverer, thread_link
-from .people import everyone
+from .people import everyone, store_copy
 from .templates import active_sources
 
 log = logging.getLogger("followup.digest")
@@ -310,17 +310,7 @@ async def unsubscribe_page(
             known = people_of(config).get(email) if config is not None else None
             if known is None:
                 return "404 Not Found", "<p>No such person any more.</p>"
-            await Person.create(
-                email=email,
-                name=known.name,
-                timezone=known.timezone,
-                working_days=known.working_days,
-                digest_at=known.digest_at,
-                backup=known.backup,
-                away=known.away,
-                lead=known.lead,
-                digest_paused=True,
-            )
+            await store_copy(known, digest_paused=True)
         log.info("digest paused by its unsubscribe link", extra={"person": email})
         return "200 OK", f"<p>Digests for {html.escape(email)} are paused.</p>"
     return "200 OK", (

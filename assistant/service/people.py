@@ -9,7 +9,7 @@ person, or someone being their own backup is refused with a message naming the v
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import asdict, fields, replace
 from typing import Any
 
 from ..core.addresses import normalise_email
@@ -35,18 +35,13 @@ class PeopleError(ValueError):
 
 
 def to_core(row: Person) -> CorePerson:
-    """The core's view of a stored person."""
-    return CorePerson(
-        email=row.email,
-        name=row.name,
-        backup=row.backup,
-        away=row.away,
-        lead=row.lead,
-        timezone=row.timezone,
-        working_days=row.working_days,
-        digest_at=row.digest_at,
-        digest_paused=row.digest_paused,
-    )
+    """The core's view of a stored person (the core record's fields are the columns)."""
+    return CorePerson(**{f.name: getattr(row, f.name) for f in fields(CorePerson)})
+
+
+async def store_copy(person: CorePerson, **changes: Any) -> Person:
+    """Store a person known only from the settings file (the store's entry then wins)."""
+    return await Person.create(**{**asdict(person), **changes})
 
 
 async def load_people() -> dict[str, CorePerson]:
