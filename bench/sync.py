@@ -51,6 +51,7 @@ import math
 import os
 import platform
 import pstats
+import resource
 import secrets
 import signal
 import statistics
@@ -81,11 +82,12 @@ from assistant.runtime import Runtime
 from assistant.secrets import decrypt, new_key
 from assistant.service import evaluate as evaluate_mod
 from assistant.service import ingest
+from assistant.service import prepare as prepare_mod
 from assistant.service.ingest import SyncReport, open_folders, sync_folders, sync_mailbox
 from assistant.service.mailboxes import add_mailbox
 from assistant.service.watch import MailboxWatcher
 from assistant.settings import FollowupConfig
-from assistant.store.db import store
+from assistant.store.db import database_url, store
 from assistant.store.models import Folder, Mailbox, StoredMessage, ThreadRecord
 from tests.servers import Dovecot, MissingBinary, Postgres, ServerStartError, server_dir
 from tests.servers.common import find_binary, run
@@ -314,12 +316,12 @@ FIRST_SYNC_PROBES: tuple[tuple[object, str, str, bool], ...] = (
     (ImapSession, "select", "imap: STATUS/SELECT/SEARCH/UNSELECT", False),
     (ImapSession, "uids_from", "imap: STATUS/SELECT/SEARCH/UNSELECT", False),
     (ImapSession, "unselect", "imap: STATUS/SELECT/SEARCH/UNSELECT", False),
-    (ingest, "_fetch_list", "imap: UID FETCH + imapclient parse", False),
+    (ingest, "_fetch_list", "imap: UID FETCH + read (fetch thread, overlapped)", False),
+    (prepare_mod, "prepare_batch", "parse+classify+convert inline (small fetches)", False),
     (ingest, "_store_batch", "store batches (total)", True),
-    (ingest, "parse_message", "  parse_message", False),
-    (ingest, "classify", "  classify", False),
-    (ingest, "message_fields", "  message_fields", False),
-    (ingest, "insert_rows", "  inserts (messages, references)", True),
+    (ingest, "insert_values", "  insert messages", True),
+    (ingest, "execute_many", "  insert references", True),
+    (ingest, "fetch_all", "  re-read ids", True),
     (ingest, "reevaluate", "reevaluate (total)", True),
     (evaluate_mod, "to_message", "  to_message", False),
     (evaluate_mod, "thread_messages", "  thread_messages", False),
@@ -329,12 +331,7 @@ FIRST_SYNC_PROBES: tuple[tuple[object, str, str, bool], ...] = (
 )
 #: Inner labels of each total: the total's remainder is printed as "other".
 BREAKDOWN_GROUPS = {
-    "store batches (total)": (
-        "  parse_message",
-        "  classify",
-        "  message_fields",
-        "  inserts (messages, references)",
-    ),
+    "store batches (total)": ("  insert messages", "  insert references", "  re-read ids"),
     "reevaluate (total)": (
         "  to_message",
         "  thread_messages",
@@ -344,7 +341,7 @@ BREAKDOWN_GROUPS = {
     ),
 }
 GROUP_REST = {
-    "store batches (total)": "  rest: re-read ids, count(), folder save, waiting for FETCH",
+    "store batches (total)": "  rest: folder cursor save, transaction",
     "reevaluate (total)": "  rest: load all StoredMessage rows (SELECT + JSON decode)",
 }
 CHECK_PROBES: tuple[tuple[object, str, str, bool], ...] = (
@@ -419,6 +416,7 @@ async def child_first_followup(account: Account, db: str, profile: int) -> dict[
         if prof is None:
             probe.install(FIRST_SYNC_PROBES)
         gc.collect()
+        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
         wall0, cpu0 = time.perf_counter(), time.process_time()
         if prof is not None:
             prof.enable()
@@ -426,13 +424,19 @@ async def child_first_followup(account: Account, db: str, profile: int) -> dict[
         if prof is not None:
             prof.disable()
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         peak = vm_hwm_mb()
         stored = await StoredMessage.filter(mailbox=mailbox).count()
         states = await _thread_counts(mailbox)
     out: dict[str, Any] = {
         "wall_s": wall,
         "cpu_s": cpu,
-        "peak_mb": peak,
+        # The parse workers (stopped and reaped by the end of the sync): their CPU, and
+        # their peak RSS counted once per worker on top of this process's own peak.
+        "workers": prepare_mod.default_workers(),
+        "workers_cpu_s": kids.ru_utime + kids.ru_stime - kids0.ru_utime - kids0.ru_stime,
+        "main_peak_mb": peak,
+        "worker_peak_mb": kids.ru_maxrss / 1024 if kids.ru_utime > kids0.ru_utime else 0.0,
         "new": report.new,
         "stored": stored,
         "threads": sum(states.values()),
@@ -444,6 +448,8 @@ async def child_first_followup(account: Account, db: str, profile: int) -> dict[
         text = io.StringIO()
         pstats.Stats(prof, stream=text).sort_stats("tottime").print_stats(profile)
         out["profile"] = text.getvalue()
+    used = out["worker_peak_mb"] > 0
+    out["peak_mb"] = peak + (out["workers"] * out["worker_peak_mb"] if used else 0.0)
     return out
 
 
@@ -695,6 +701,8 @@ CHILD_MODES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 def run_child(mode: str, spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     """Run this script as ``--child MODE SPEC`` in a fresh process; return its JSON result."""
     argv = [sys.executable, str(Path(__file__).resolve()), "--child", mode, json.dumps(spec)]
+    if os.environ.get("PYSPY") and mode == "first-followup":
+        argv = ["/work/main/.venv/bin/py-spy", "record", "-r", "200", "-f", "raw", "-o", os.environ["PYSPY"], "--threads", "--subprocesses", "--", *argv]
     done = subprocess.run(
         argv, stdout=subprocess.PIPE, env=env, cwd=ROOT, timeout=CHILD_TIMEOUT, check=False
     )
@@ -739,12 +747,17 @@ def open_folders_once(
         imap.logout()
 
 
+def default_store(directory: Path) -> str:
+    """The SQLite store a user gets by default (``database_url``: WAL, synchronous=NORMAL)."""
+    return database_url(None, directory)
+
+
 def seed_box(dovecot: Dovecot, base: Path, size: int, seed: int, env: dict[str, str]) -> Box:
     """Add a user, create its Maildir over IMAP, write ``size`` messages, check the counts."""
     user, password = f"bench{size}", secrets.token_hex(8)
     dovecot.add_user(user, password)
     account = Account(dovecot.host, dovecot.port, user, password)
-    box = Box(size, account, dovecot.maildir(user), f"sqlite://{base / f'{user}.sqlite3'}")
+    box = Box(size, account, dovecot.maildir(user), default_store(base / user))
     open_folders_once(account, WATCHED)
     box.seed_info = run_child(
         "seed", {"maildir": str(box.maildir), "messages": size, "seed": seed + size}, env
@@ -909,6 +922,12 @@ def print_breakdown(r: FirstSync) -> None:
     )
     states = ", ".join(f"{k} {v:,}" for k, v in f["states"].items())
     print(f"     thread states: {states}")
+    if f.get("worker_peak_mb"):
+        print(
+            f"     parse workers: {f['workers']} process(es), {f['workers_cpu_s']:.2f} s CPU, "
+            f"peak {f['worker_peak_mb']:.0f} MB each; this process: {f['cpu_s']:.2f} s CPU, "
+            f"peak {f['main_peak_mb']:.0f} MB (the table's peak is the sum)"
+        )
     marks = f.get("entry_peak_mb", {})
     if "store batches (total)" in marks and "reevaluate (total)" in marks:
         print(
@@ -1092,7 +1111,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile_text = ""
         if args.profile:
             spec = {"account": asdict(boxes[sizes[0]].account), "profile": args.profile}
-            spec["db"] = f"sqlite://{base / 'profile.sqlite3'}"
+            spec["db"] = default_store(base / "profile")
             profile_text = run_child("first-followup", spec, env)["profile"]
         checks = [measure_check(boxes[n], args.checks, env) for n in all_sizes]
         arrival = measure_arrival(boxes[sizes[0]], args.arrivals, env)

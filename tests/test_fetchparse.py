@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import imaplib
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
@@ -132,5 +133,29 @@ def test_fast_fetch_equals_imapclient_fetch_on_dovecot(
             uids[2],
             uids[3],
         ]
+    finally:
+        session.close()
+
+
+def test_raw_fetch_keeps_imaplib_state_and_errors(
+    session: ImapSession, dovecot: Dovecot, imap_user: ImapUser
+) -> None:
+    """The lean reader leaves the connection as imaplib would: other untagged responses
+    stored, the command's tag retired, a failed command raised, a dead connection aborted."""
+    imap = session.client._imap
+    try:
+        uids = session.all_uids()
+        # New mail while selected: Dovecot announces it (EXISTS) during the next command.
+        dovecot.append(imap_user.name, "INBOX", b"From: late@c.test\r\n\r\nlate\r\n")
+        data = fetchparse.uid_fetch(imap, sequence_set(uids), f"(UID {HEADER_ITEM})")
+        assert [f.uid for f in read_fetch(data)] == uids
+        assert imap.untagged_responses["EXISTS"][-1] == b"6"
+        assert not imap.tagged_commands
+        with pytest.raises(imaplib.IMAP4.error, match="UID FETCH failed"):
+            fetchparse.uid_fetch(imap, "1", "(NOSUCHITEM)")
+        assert session.all_uids()[-1] > uids[-1]  # still usable after a refused command
+        dovecot.kill_connections(imap_user.name)
+        with pytest.raises((imaplib.IMAP4.abort, OSError)):
+            fetchparse.uid_fetch(imap, sequence_set(uids), f"(UID {HEADER_ITEM})")
     finally:
         session.close()

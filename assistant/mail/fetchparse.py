@@ -12,11 +12,12 @@ same as imapclient's in every case — a test checks the two against each other.
 
 from __future__ import annotations
 
+import imaplib
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any
+from typing import Any, BinaryIO, cast
 
 from imapclient.response_parser import parse_fetch_response
 
@@ -175,6 +176,70 @@ def read_fetch(data: list[Any]) -> Iterator[Fetched]:
             parts.append(data[i])
             i += 1
         yield from _slow(parts)
+
+
+_FETCH_LINE = re.compile(rb"\* (\d+) FETCH (.*)", re.DOTALL)
+_LITERAL = re.compile(rb"\{(\d+)\}$")
+_UNTAGGED = re.compile(rb"\* (?:(\d+) )?([A-Z-]+)(?: (.*))?", re.DOTALL)
+
+
+def uid_fetch(imap: imaplib.IMAP4, uid_set: str, query: str) -> list[Any]:
+    """``UID FETCH uid_set query`` on imaplib's connection: the untagged FETCH data in
+    imaplib's own shape (``(text, literal)`` tuples, then the trailing text), for
+    :func:`read_fetch`.
+
+    imaplib reads every response line through three or four regular expressions and list
+    bookkeeping, which cost more than everything else a fetch does; this reads the lines
+    and literals straight from the connection's buffered file. Responses other than FETCH
+    (EXISTS, EXPUNGE...) are stored where imaplib would store them; BYE and a failed
+    command raise imaplib's own errors.
+    """
+    tag: bytes = imap._command("UID", "FETCH", uid_set, query)
+    connection = cast(BinaryIO, imap.file)  # typeshed says text: it is imaplib's "rb" file
+    readline, read = connection.readline, connection.read
+    done = tag + b" "
+    out: list[Any] = []
+    try:
+        while True:
+            line = readline()
+            if not line.endswith(b"\r\n"):
+                raise imap.abort(f"connection closed during UID FETCH: {line[:80]!r}")
+            line = line[:-2]
+            fetch = _FETCH_LINE.match(line)
+            if fetch is not None:
+                dat = fetch.group(1) + b" " + fetch.group(2)
+                while (literal := _LITERAL.search(dat)) is not None:
+                    size = int(literal.group(1))
+                    body = read(size)
+                    if len(body) != size:
+                        raise imap.abort("connection closed inside a FETCH literal")
+                    out.append((dat, body))
+                    dat = readline()
+                    if not dat.endswith(b"\r\n"):
+                        raise imap.abort("connection closed inside a FETCH response")
+                    dat = dat[:-2]
+                out.append(dat)
+            elif line.startswith(done):
+                status = line[len(done) :].split(b" ", 1)[0]
+                if status != b"OK":
+                    raise imap.error(f"UID FETCH failed: {line.decode('utf-8', 'replace')}")
+                return out
+            else:
+                _untagged(imap, line)
+    finally:
+        imap.tagged_commands.pop(tag, None)
+
+
+def _untagged(imap: imaplib.IMAP4, line: bytes) -> None:
+    found = _UNTAGGED.match(line)
+    if found is None:
+        raise imap.abort(f"unexpected response during UID FETCH: {line[:80]!r}")
+    number, kind, rest = found.groups()
+    typ = kind.decode("ascii")
+    if typ == "BYE":
+        raise imap.abort(f"server said BYE: {(rest or b'').decode('utf-8', 'replace')}")
+    dat = number + (b" " + rest if rest else b"") if number else rest or b""
+    imap._append_untagged(typ, dat)
 
 
 def sequence_set(uids: list[int]) -> str:

@@ -21,7 +21,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from ..core.signals import FETCH_FIELDS
-from .fetchparse import Fetched, modseq_of, read_fetch, sequence_set
+from .fetchparse import Fetched, modseq_of, read_fetch, sequence_set, uid_fetch
 from .smtp import tls_context
 from .urls import MailURL
 
@@ -260,11 +260,9 @@ class ImapSession:
         for start in range(0, len(uids), FETCH_BATCH):
             batch = uids[start : start + FETCH_BATCH]
             wanted = set(batch)
-            # imaplib's own UID FETCH (a sequence set, not a comma list) read by the fast
-            # reader; imapclient parses whatever does not have the expected shape.
-            typ, data = self.client._imap.uid("FETCH", sequence_set(batch), query)
-            if typ != "OK":
-                raise IMAPClientError(f"UID FETCH failed: {data!r}")
+            # A sequence set, not a comma list; read by the fast reader; imapclient parses
+            # whatever does not have the expected shape. (imaplib's errors are imapclient's.)
+            data = uid_fetch(self.client._imap, sequence_set(batch), query)
             seen: dict[int, Fetched] = {}
             for item in read_fetch(data):
                 if item.uid in wanted:

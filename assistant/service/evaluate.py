@@ -20,7 +20,7 @@ from ..core.ownership import assign_owner
 from ..core.state import History, State, thread_state
 from ..core.subject import is_generic
 from ..core.threading import thread_messages
-from ..store.bulk import insert_rows, select_rows
+from ..store.bulk import execute_many, insert_rows, select_rows
 from ..store.models import (
     Folder,
     Mailbox,
@@ -310,16 +310,13 @@ async def reevaluate(
 
 async def _set_thread_ids(moved: list[Any]) -> None:
     """One prepared UPDATE run for every moved row (executemany), whatever the backend."""
-    db = StoredMessage._meta.db
-    mark = "?" if db.capabilities.dialect == "sqlite" else "$"
-    query = (
-        "UPDATE message SET thread_id=? WHERE id=?"
-        if mark == "?"
-        else "UPDATE message SET thread_id=$1 WHERE id=$2"
-    )
     for start in range(0, len(moved), 5000):
         chunk = moved[start : start + 5000]
-        await db.execute_many(query, [[row.thread_id, row.id] for row in chunk])
+        await execute_many(
+            StoredMessage,
+            "UPDATE message SET thread_id=? WHERE id=?",
+            [[row.thread_id, row.id] for row in chunk],
+        )
 
 
 async def _write(

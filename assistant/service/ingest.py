@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -17,17 +18,15 @@ from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
 from ..core.evaluate import MailboxPolicy
-from ..core.headers import parse_message
-from ..core.machine import classify
 from ..core.syncplan import Cursor, Plan, ServerStatus, Step, batches, needs_reconcile, plan_sync
 from ..mail.fetchparse import Fetched
 from ..mail.imap import FolderInfo, ImapSession
 from ..mail.urls import parse_url
 from ..secrets import decrypt
-from ..store.bulk import insert_rows
+from ..store.bulk import execute_many, fetch_all, insert_columns, insert_values
 from ..store.models import Folder, Mailbox, MessageRef, StoredMessage, ThreadRecord
-from ..store.records import message_fields
 from .evaluate import reevaluate
+from .prepare import Prepared, Preparer, Target
 
 #: Folders whose mail tells who is waiting: client mail in INBOX, the team's replies in Sent.
 WATCHED_ROLES = ("inbox", "sent", "archive")
@@ -78,44 +77,44 @@ def _cursor(row: Folder) -> Cursor:
     return Cursor(row.uidvalidity, row.uidnext, row.highestmodseq, row.last_uid, row.message_count)
 
 
-async def _store_batch(mailbox: Mailbox, folder: Folder, fetched: list[Fetched]) -> list[int]:
-    rows = []
-    refs_by_uid: dict[int, list[str]] = {}
-    for item in fetched:
-        msg = parse_message(item.header, item.internaldate, source=f"{folder.name}:{item.uid}")
-        row = message_fields(msg)
-        row.update(
-            mailbox_id=mailbox.id,
-            folder_id=folder.id,
-            uid=item.uid,
-            internaldate=item.internaldate,
-            flags=list(item.flags),
-            modseq=item.modseq,
-            machine_rule=classify(msg).rule,
-        )
-        rows.append(row)
-        refs_by_uid[item.uid] = list(dict.fromkeys([*msg.references, *msg.in_reply_to]))
-    if not rows:
+#: A reference row names its message by folder and UID: the row id is the database's.
+REF_INSERT = (
+    "INSERT INTO message_ref (mailbox_id, message_id, ref_id)"
+    " SELECT ?, id, ? FROM message WHERE folder_id=? AND uid=?"
+)
+
+
+async def _store_batch(folder: Folder, batch: Prepared) -> list[int]:
+    """Insert one prepared batch with its references and move the folder's cursor past it,
+    in one transaction; return the batch's row ids."""
+    if not batch.uids:
         return []
-    uids = list(refs_by_uid)
     async with in_transaction():
-        await insert_rows(StoredMessage, rows, ignore_conflicts=True, batch=STORE_BATCH)
-        # Only ids come back from the database: references are taken from what was parsed.
-        stored = await StoredMessage.filter(folder=folder, uid__in=uids).values_list("id", "uid")
-        refs = [
-            {"mailbox_id": mailbox.id, "message_id": row_id, "ref_id": ref[:512]}
-            for row_id, uid in stored
-            for ref in refs_by_uid[uid]
-        ]
-        await insert_rows(MessageRef, refs, batch=STORE_BATCH)
-        folder.last_uid = max(folder.last_uid, *uids)
-        folder.message_count = await StoredMessage.filter(folder=folder).count()
-        await folder.save(update_fields=["last_uid", "message_count"])
-    return [int(row_id) for row_id, _ in stored]
+        await insert_values(
+            StoredMessage, _columns(), batch.values, ignore_conflicts=True, batch=STORE_BATCH
+        )
+        await execute_many(MessageRef, REF_INSERT, batch.refs)
+        folder.last_uid = max(folder.last_uid, *batch.uids)
+        await folder.save(update_fields=["last_uid"])
+    # UIDs are ascending: the batch is the folder's rows between its first and last UID.
+    stored = await fetch_all(
+        StoredMessage,
+        "SELECT id FROM message WHERE folder_id=? AND uid>=? AND uid<=?",
+        [folder.id, batch.uids[0], batch.uids[-1]],
+    )
+    return [int(row[0]) for row in stored]
+
+
+def _columns() -> tuple[str, ...]:
+    return insert_columns(StoredMessage)
 
 
 def _fetch_list(session: ImapSession, uids: list[int]) -> list[Fetched]:
     return list(session.fetch_headers(uids))
+
+
+#: Batches fetched and prepared ahead of the one being stored.
+AHEAD = 3
 
 
 async def _fetch_new(
@@ -125,33 +124,48 @@ async def _fetch_new(
     plan: Plan,
     since: datetime | None,
     progress: Progress | None,
+    preparer: Preparer,
 ) -> list[int]:
     uids = await asyncio.to_thread(session.uids_from, plan.fetch_from_uid, since)
     changed: list[int] = []
     done = 0
-    todo = list(batches(uids, STORE_BATCH))
-    # The next batch is fetched (socket reads, in a thread) while this one is parsed and
-    # stored; one FETCH at a time, so the session is never used by two threads at once.
-    pending = (
-        asyncio.ensure_future(asyncio.to_thread(_fetch_list, session, todo[0])) if todo else None
-    )
+    todo = batches(uids, STORE_BATCH)
+    pooled = preparer.wants_pool(len(uids))
+    if pooled:
+        preparer.start()  # the workers start while the first FETCH runs
+    target = Target(mailbox.id, folder.id, folder.name, _columns())
+    # A few batches ahead are fetched (socket reads, in a thread) and parsed (in the
+    # workers) while this one is stored. The lock keeps one FETCH at a time on the session
+    # (asyncio locks are first come, first served, so batches are fetched in order).
+    fetching = asyncio.Lock()
+    stopped = False
+
+    async def produce(batch_uids: list[int]) -> Prepared:
+        async with fetching:
+            if stopped:
+                return Prepared([], [], [])
+            fetched = await asyncio.to_thread(_fetch_list, session, batch_uids)
+        return await preparer.prepare(fetched, target, pooled=pooled)
+
+    ahead: deque[asyncio.Task[Prepared]] = deque()
     try:
-        for index in range(len(todo)):
-            assert pending is not None
-            fetched = await pending
-            pending = None
-            if index + 1 < len(todo):
-                pending = asyncio.ensure_future(
-                    asyncio.to_thread(_fetch_list, session, todo[index + 1])
-                )
-            changed += await _store_batch(mailbox, folder, fetched)
-            done += len(todo[index])
+        for index, batch_uids in enumerate(todo):
+            while len(ahead) <= AHEAD and index + len(ahead) < len(todo):
+                ahead.append(asyncio.ensure_future(produce(todo[index + len(ahead)])))
+            changed += await _store_batch(folder, await ahead.popleft())
+            done += len(batch_uids)
             if progress:
                 progress(folder.name, done, len(uids))
     finally:
-        if pending is not None:  # a failed store: let the running FETCH finish first
+        # A failed store: no new FETCH starts, and one already running finishes before the
+        # session is used again (a thread cannot be cancelled).
+        stopped = True
+        for task in ahead:
             with contextlib.suppress(Exception):
-                await pending
+                await task
+    if uids:  # once per fetch, not per batch: a stale count only costs a reconcile
+        folder.message_count = await StoredMessage.filter(folder=folder).count()
+        await folder.save(update_fields=["message_count"])
     return changed
 
 
@@ -189,6 +203,7 @@ async def sync_folder(
     since: datetime | None = None,
     progress: Progress | None = None,
     *,
+    preparer: Preparer,
     kept: bool = False,
 ) -> tuple[FolderReport, list[int], list[str]]:
     """Bring one folder up to date; return its report, changed row ids, touched thread ids.
@@ -224,7 +239,7 @@ async def sync_folder(
             await folder.save(
                 update_fields=["uidvalidity", "last_uid", "message_count", "highestmodseq"]
             )
-            new = await _fetch_new(session, mailbox, folder, plan, since, progress)
+            new = await _fetch_new(session, mailbox, folder, plan, since, progress, preparer)
             report.new = len(new)
             changed += new
         if Step.FETCH_FLAGS in plan.steps and plan.changed_since is not None:
@@ -272,6 +287,19 @@ async def _forget_touched(mailbox: Mailbox, touched: list[str]) -> list[int]:
     return [row.id for row in rows]
 
 
+async def unevaluated(mailbox: Mailbox) -> list[int]:
+    """Rows stored but never threaded: a sync stopped between storing and re-evaluating.
+
+    Every evaluated row has a thread id, so these are exactly the rows whose clients would
+    otherwise never be seen waiting."""
+    rows = await fetch_all(
+        StoredMessage,
+        "SELECT id FROM message WHERE mailbox_id=? AND thread_id IS NULL",
+        [mailbox.id],
+    )
+    return [int(row[0]) for row in rows]
+
+
 async def sync_folders(
     session: ImapSession | Mapping[str, ImapSession],
     mailbox: Mailbox,
@@ -279,25 +307,38 @@ async def sync_folders(
     policy: MailboxPolicy,
     since: datetime | None = None,
     progress: Progress | None = None,
+    *,
+    recover: bool = False,
 ) -> SyncReport:
     """Sync ``folders`` over an open session (or one kept-selected session per folder
-    name), then re-evaluate the threads they touched."""
+    name), then re-evaluate the threads they touched.
+
+    ``recover`` also re-evaluates rows an earlier, interrupted sync stored but never
+    threaded (a one-shot sync and a watcher's first check ask for it)."""
     report = SyncReport(mailbox.name)
     touched: list[str] = []
-    for folder in folders:
-        if isinstance(session, ImapSession):
-            one, kept = session, False
-        else:
-            one, kept = session[folder.name], True
-        folder_report, changed, gone = await sync_folder(
-            one, mailbox, folder, since, progress, kept=kept
-        )
-        report.folders.append(folder_report)
-        report.changed_ids += changed
-        touched += gone
+    preparer = Preparer()
+    try:
+        for folder in folders:
+            if isinstance(session, ImapSession):
+                one, kept = session, False
+            else:
+                one, kept = session[folder.name], True
+            folder_report, changed, gone = await sync_folder(
+                one, mailbox, folder, since, progress, preparer=preparer, kept=kept
+            )
+            report.folders.append(folder_report)
+            report.changed_ids += changed
+            touched += gone
+    finally:
+        if preparer.running:
+            await asyncio.to_thread(preparer.close)
     report.changed_ids += await _forget_touched(mailbox, touched)
+    if recover or report.changed_ids:
+        report.changed_ids += await unevaluated(mailbox)
     if report.changed_ids:
-        records = await reevaluate(mailbox, sorted(set(report.changed_ids)), policy)
+        report.changed_ids = sorted(set(report.changed_ids))
+        records = await reevaluate(mailbox, report.changed_ids, policy)
         report.threads_changed = len(records)
         report.thread_ids = [r.thread_id for r in records]
     return report
@@ -321,7 +362,13 @@ async def sync_mailbox(
     try:
         folders = await open_folders(session, mailbox)
         return await sync_folders(
-            session, mailbox, folders, policy, since or mailbox.history_since, progress
+            session,
+            mailbox,
+            folders,
+            policy,
+            since or mailbox.history_since,
+            progress,
+            recover=True,
         )
     finally:
         await asyncio.to_thread(session.close)

@@ -117,6 +117,7 @@ class MailboxWatcher:
         self._sessions: dict[str, ImapSession] = {}
         self._folders: list[Folder] = []
         self._idlers: list[_Idler] = []
+        self._recovered = False
         self.idle_ready = asyncio.Event()
         #: Set while the watcher is caught up and waiting for IDLE or the next poll.
         self.waiting = asyncio.Event()
@@ -168,7 +169,11 @@ class MailboxWatcher:
         """One STATUS per folder; sync what moved; re-evaluate touched threads."""
         assert self._sessions
         self.stats.checks += 1
-        return await sync_folders(self._sessions, self.mailbox, self._folders, self.policy)
+        report = await sync_folders(
+            self._sessions, self.mailbox, self._folders, self.policy, recover=not self._recovered
+        )
+        self._recovered = True  # after the first check, every stored row has been threaded
+        return report
 
     async def _watch_connected(self) -> None:
         while not self._stop.is_set():

@@ -61,6 +61,61 @@ def _same(value: Any) -> Any:
 _PLAIN = (IntField, BigIntField, TextField, BooleanField)
 
 
+def insert_columns(model: type[Model]) -> tuple[str, ...]:
+    """The columns an INSERT of ``model`` gives (every field but generated ones), in the
+    order :func:`row_values` and :func:`insert_values` use."""
+    db = model._meta.db
+    return tuple(db.executor_class(model=model, db=db).regular_columns)
+
+
+@functools.lru_cache(maxsize=32)
+def _row_converter(
+    model: type[Model], columns: tuple[str, ...]
+) -> Callable[[dict[str, Any]], list[Any]]:
+    fields = model._meta.fields_map
+    steps = [(c, _converter(fields[c], model), _default(model, fields[c])) for c in columns]
+
+    def values(row: dict[str, Any]) -> list[Any]:
+        return [convert(row[c] if c in row else fill()) for c, convert, fill in steps]
+
+    return values
+
+
+def row_values(
+    model: type[Model], columns: tuple[str, ...], rows: Sequence[dict[str, Any]]
+) -> list[list[Any]]:
+    """Database values of ``rows`` for ``columns``: pure (no connection needed), so a worker
+    process can convert rows that this process then inserts with :func:`insert_values`."""
+    if not rows:
+        return []
+    unknown = set(rows[0]) - set(columns)
+    if unknown:
+        raise ValueError(f"{model.__name__}: unknown or generated fields {sorted(unknown)}")
+    values = _row_converter(model, columns)
+    return [values(row) for row in rows]
+
+
+async def insert_values(
+    model: type[Model],
+    columns: tuple[str, ...],
+    values: Sequence[list[Any]],
+    *,
+    ignore_conflicts: bool = False,
+    batch: int = 1000,
+) -> None:
+    """INSERT rows already converted by :func:`row_values` for the same ``columns``."""
+    if not values:
+        return
+    meta = model._meta
+    db = meta.db
+    executor = db.executor_class(model=model, db=db)
+    sql = executor._prepare_insert_statement(
+        [meta.fields_db_projection[c] for c in columns], ignore_conflicts=ignore_conflicts
+    ).get_sql()
+    for start in range(0, len(values), batch):
+        await db.execute_many(sql, list(values[start : start + batch]))
+
+
 async def insert_rows(
     model: type[Model],
     rows: Sequence[dict[str, Any]],
@@ -71,24 +126,14 @@ async def insert_rows(
     """INSERT ``rows`` (dicts keyed by field name; foreign keys as ``<name>_id``)."""
     if not rows:
         return
-    meta = model._meta
-    db = meta.db
-    executor = db.executor_class(model=model, db=db)
-    columns = list(executor.regular_columns)
-    unknown = set(rows[0]) - set(columns)
-    if unknown:
-        raise ValueError(f"{model.__name__}: unknown or generated fields {sorted(unknown)}")
-    sql = executor._prepare_insert_statement(
-        [meta.fields_db_projection[c] for c in columns], ignore_conflicts=ignore_conflicts
-    ).get_sql()
-    convert = [_converter(meta.fields_map[c], model) for c in columns]
-    fill = [_default(model, meta.fields_map[c]) for c in columns]
-    for start in range(0, len(rows), batch):
-        values = [
-            [f(row[c] if c in row else d()) for f, d, c in zip(convert, fill, columns, strict=True)]
-            for row in rows[start : start + batch]
-        ]
-        await db.execute_many(sql, values)
+    columns = insert_columns(model)
+    await insert_values(
+        model,
+        columns,
+        row_values(model, columns, rows),
+        ignore_conflicts=ignore_conflicts,
+        batch=batch,
+    )
 
 
 def _default(model: type[Model], field: Field[Any]) -> Callable[[], Any]:
@@ -157,3 +202,24 @@ async def select_rows(
             yield {c: read(row[i]) for i, (c, read) in enumerate(pairs)}
 
     return convert()
+
+
+def dialect_sql(model: type[Model], sql: str) -> str:
+    """``sql`` written with ``?`` placeholders, in the placeholders of ``model``'s database
+    (``$1, $2...`` for PostgreSQL). The statements given never hold a literal ``?``."""
+    if model._meta.db.capabilities.dialect in ("sqlite", "mysql"):
+        return sql
+    parts = sql.split("?")
+    return "".join(f"{part}${i}" for i, part in enumerate(parts[:-1], 1)) + parts[-1]
+
+
+async def execute_many(model: type[Model], sql: str, values: Sequence[list[Any]]) -> None:
+    """Run one ``?``-placeholder statement for each list of ``values`` (executemany)."""
+    if values:
+        await model._meta.db.execute_many(dialect_sql(model, sql), list(values))
+
+
+async def fetch_all(model: type[Model], sql: str, params: Sequence[Any]) -> list[Any]:
+    """Rows (sequences of raw database values) of a ``?``-placeholder query."""
+    _, rows = await model._meta.db.execute_query(dialect_sql(model, sql), list(params))
+    return list(rows)

@@ -1,0 +1,159 @@
+"""Fetched header blocks -> insert-ready message rows, in this process or on another core.
+
+Parsing and classifying a header block costs about as much as storing it, and a sync is
+otherwise one core of Python. For a large fetch (a first sync) the blocks go to worker
+processes while this process reads the next FETCH and inserts the previous batch; small
+fetches (a watcher's new message) are prepared inline, where a worker would only add a hop.
+Both paths run the same :func:`prepare_batch`, so what lands in the table is the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from datetime import datetime
+from multiprocessing import get_context
+from typing import Any
+
+from tortoise import Tortoise
+
+from ..core.headers import parse_message
+from ..core.machine import classify
+from ..mail.fetchparse import Fetched
+from ..store.bulk import row_values
+from ..store.db import MODELS
+from ..store.models import StoredMessage
+from ..store.records import message_fields
+
+log = logging.getLogger(__name__)
+
+#: A fetch of at least this many messages is parsed in worker processes.
+POOL_MIN = 2000
+
+#: ``uid, header, flags, internaldate, modseq``: a :class:`Fetched` as a plain tuple.
+Item = tuple[int, bytes, tuple[str, ...], datetime | None, int | None]
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """Where a batch goes: the row fields every message of a folder shares."""
+
+    mailbox_id: int
+    folder_id: int
+    folder_name: str
+    columns: tuple[str, ...]
+
+
+@dataclass(slots=True)
+class Prepared:
+    """One batch ready to insert: database values per row, and a ``[mailbox_id, ref_id,
+    folder_id, uid]`` row per reference (the message's row id is the database's to give)."""
+
+    uids: list[int]
+    values: list[list[Any]]
+    refs: list[list[Any]]
+
+
+def prepare_batch(items: Sequence[Item], target: Target) -> Prepared:
+    """Parse, classify and convert ``items`` into rows for ``target.columns`` (pure)."""
+    rows = []
+    refs: list[list[Any]] = []
+    for uid, header, flags, arrived, modseq in items:
+        msg = parse_message(header, arrived, source=f"{target.folder_name}:{uid}")
+        row = message_fields(msg)
+        row.update(
+            mailbox_id=target.mailbox_id,
+            folder_id=target.folder_id,
+            uid=uid,
+            internaldate=arrived,
+            flags=list(flags),
+            modseq=modseq,
+            machine_rule=classify(msg).rule,
+        )
+        rows.append(row)
+        refs += [
+            [target.mailbox_id, ref[:512], target.folder_id, uid]
+            for ref in dict.fromkeys([*msg.references, *msg.in_reply_to])
+        ]
+    uids = [item[0] for item in items]
+    return Prepared(uids, row_values(StoredMessage, target.columns, rows), refs)
+
+
+def default_workers() -> int:
+    """``FOLLOWUP_SYNC_WORKERS``, else one process per core but one (kept for this process)."""
+    configured = os.environ.get("FOLLOWUP_SYNC_WORKERS", "").strip()
+    if configured:
+        try:
+            return max(0, int(configured))
+        except ValueError:
+            log.warning("FOLLOWUP_SYNC_WORKERS=%r is not a number: parsing inline", configured)
+            return 0
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return max(0, (cores or 1) - 1)
+
+
+def _init_worker() -> None:
+    # Ctrl-C goes to the whole process group: the parent stops the sync and the pool,
+    # a worker must not print a KeyboardInterrupt traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # The models' relations (the ``folder_id``-style columns rows are keyed by), without
+    # any connection: a worker converts values, it never talks to the database.
+    Tortoise.init_models([MODELS], "models")
+
+
+class Preparer:
+    """Prepares batches inline or, for large fetches, in a pool started on first need.
+
+    Use one per sync and :meth:`close` it after; a broken pool (a worker killed) is logged
+    and the remaining batches are prepared inline: nothing is lost.
+    """
+
+    def __init__(self, workers: int | None = None) -> None:
+        self.workers = default_workers() if workers is None else workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._broken = False
+
+    @property
+    def running(self) -> bool:
+        """True while worker processes exist (:meth:`close` stops them)."""
+        return self._pool is not None
+
+    def wants_pool(self, count: int) -> bool:
+        """True when a fetch of ``count`` messages should use the worker processes."""
+        return self.workers > 0 and not self._broken and count >= POOL_MIN
+
+    def start(self) -> None:
+        """Start the worker processes now (they import while the first FETCH runs)."""
+        if self._pool is None and self.workers > 0 and not self._broken:
+            self._pool = ProcessPoolExecutor(
+                max_workers=self.workers,
+                mp_context=get_context("spawn"),
+                initializer=_init_worker,
+            )
+
+    async def prepare(
+        self, fetched: Sequence[Fetched], target: Target, *, pooled: bool
+    ) -> Prepared:
+        """``fetched`` as rows; in a worker process when ``pooled`` and the pool works."""
+        items = [(f.uid, f.header, f.flags, f.internaldate, f.modseq) for f in fetched]
+        if pooled and not self._broken:
+            self.start()
+            assert self._pool is not None
+            try:
+                return await asyncio.wrap_future(self._pool.submit(prepare_batch, items, target))
+            except BrokenProcessPool as exc:
+                log.warning("sync worker process died (%s): parsing in this process", exc)
+                self._broken = True
+        return prepare_batch(items, target)
+
+    def close(self) -> None:
+        """Stop the worker processes (pending work is cancelled)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
