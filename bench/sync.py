@@ -701,8 +701,6 @@ CHILD_MODES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
 def run_child(mode: str, spec: dict[str, Any], env: dict[str, str]) -> dict[str, Any]:
     """Run this script as ``--child MODE SPEC`` in a fresh process; return its JSON result."""
     argv = [sys.executable, str(Path(__file__).resolve()), "--child", mode, json.dumps(spec)]
-    if os.environ.get("PYSPY") and mode == "first-followup":
-        argv = ["/work/main/.venv/bin/py-spy", "record", "-r", "200", "-f", "raw", "-o", os.environ["PYSPY"], "--threads", "--subprocesses", "--", *argv]
     done = subprocess.run(
         argv, stdout=subprocess.PIPE, env=env, cwd=ROOT, timeout=CHILD_TIMEOUT, check=False
     )
