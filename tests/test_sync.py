@@ -15,7 +15,7 @@ from assistant.core.evaluate import MailboxPolicy
 from assistant.mail.imap import ConnectError, ImapSession
 from assistant.mail.urls import parse_url
 from assistant.runtime import Runtime
-from assistant.service import ingest
+from assistant.service import evaluate, ingest, prepare
 from assistant.service.ingest import sync_mailbox
 from assistant.service.mailboxes import add_mailbox
 from assistant.settings import FollowupConfig
@@ -85,6 +85,17 @@ class Env:
             if folder.name not in self.sessions:
                 self.sessions[folder.name] = ImapSession(url)
         return await ingest.sync_folders(self.sessions, mailbox, folders, self.policy)
+
+    def expunge(self, folder: str, uid: int | None) -> None:
+        """Delete and expunge one message from another connection (as a mail client does)."""
+        assert uid is not None
+        client = self.dovecot.client(self.user.name)
+        try:
+            client.select_folder(folder)
+            client.delete_messages([uid])
+            client.expunge()
+        finally:
+            client.logout()
 
     def close(self) -> None:
         for session in self.sessions.values():
@@ -213,13 +224,7 @@ async def test_expunge_removes_the_record_and_reopens_the_thread(env: Env) -> No
     )
     await env.sync()
     assert await env.states() == {"q1@c.test": "awaiting_client"}
-    client = env.dovecot.client(env.user.name)
-    try:
-        client.select_folder("Sent")
-        client.delete_messages([uid])
-        client.expunge()
-    finally:
-        client.logout()
+    env.expunge("Sent", uid)
     report = await env.sync()
     assert by_folder(report)["sent"].expunged == 1
     assert not await StoredMessage.filter(message_id="r1@example.com").exists()
@@ -360,12 +365,12 @@ async def test_since_limits_history_by_arrival_time(env: Env) -> None:
     assert set(await env.states()) == {"new@c.test"}
 
 
+@pytest.mark.parametrize("group", [1, 10_000])
 async def test_full_pass_rethreading_agrees_with_the_incremental_one(
-    env: Env, monkeypatch: pytest.MonkeyPatch
+    env: Env, monkeypatch: pytest.MonkeyPatch, group: int
 ) -> None:
-    from assistant.service import evaluate
-
     monkeypatch.setattr(evaluate, "FULL_PASS", 0)  # the first-sync path, on a small mailbox
+    monkeypatch.setattr(evaluate, "GROUP", group)  # one linked group at a time, or all at once
     await test_first_sync_stores_headers_and_thread_states(env)
     env.append(
         "INBOX",
@@ -382,6 +387,37 @@ async def test_full_pass_rethreading_agrees_with_the_incremental_one(
     assert states["q1@c.test"] == "awaiting_team"
     rows = await StoredMessage.filter(mailbox=env.mailbox).values_list("thread_id", flat=True)
     assert None not in rows
+
+
+async def test_a_thread_split_by_an_expunge_keeps_its_record_in_a_grouped_full_pass(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """x <- y <- z with z naming only y: expunging y splits the thread in two groups. The
+    group holding z no longer uses thread x, but x's own group still does: x's record (its
+    history) must survive, and z gets a thread of its own under its missing parent y."""
+    monkeypatch.setattr(evaluate, "FULL_PASS", 0)
+    monkeypatch.setattr(evaluate, "GROUP", 1)
+    env.append("INBOX", mail("x@c.test", "anna@c.test", "Parcel 55 lost"))
+    reply = mail(
+        "y@example.com",
+        "alice@example.com",
+        "Re: Parcel 55 lost",
+        to="anna@c.test",
+        parents=("x@c.test",),
+        minute=5,
+    )
+    uid = env.append("Sent", reply)
+    env.append(
+        "INBOX",
+        mail("z@c.test", "anna@c.test", "Tracking number?", parents=("y@example.com",), minute=9),
+    )
+    await env.sync()
+    assert await env.states() == {"x@c.test": "awaiting_team"}
+    record = await ThreadRecord.get(mailbox=env.mailbox, thread_id="x@c.test")
+    env.expunge("Sent", uid)
+    await env.sync()
+    assert await env.states() == {"x@c.test": "awaiting_team", "y@example.com": "awaiting_team"}
+    assert (await ThreadRecord.get(mailbox=env.mailbox, thread_id="x@c.test")).id == record.id
 
 
 async def test_archiving_the_conversation_stops_the_wait_until_the_client_writes_again(
@@ -434,9 +470,30 @@ async def test_rows_stored_but_never_threaded_are_threaded_by_the_next_sync(
         await env.sync()  # a kept session's later check, nothing moved: not its business
         assert await env.states() == {}
         folders = await ingest.open_folders(next(iter(env.sessions.values())), mailbox)
-        report = await ingest.sync_folders(
-            env.sessions, mailbox, folders, env.policy, recover=True
-        )
+        report = await ingest.sync_folders(env.sessions, mailbox, folders, env.policy, recover=True)
     assert report.new == 0 and report.threads_changed == 1
     assert await env.states() == {"q1@c.test": "awaiting_team"}
     assert await StoredMessage.filter(mailbox=env.mailbox, thread_id=None).count() == 0
+
+
+async def test_a_first_sync_parsed_in_worker_processes(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The large-fetch path: header blocks parsed in a worker process store the same
+    records and thread states as the inline path (the first-sync test, pooled)."""
+    used: list[prepare.Preparer] = []
+
+    class Ready(prepare.Preparer):
+        def start(self) -> None:
+            super().start()
+            assert self._ready is not None
+            self._ready.result(timeout=60)  # no inline batches while the worker boots
+            used.append(self)
+
+    monkeypatch.setattr(prepare, "POOL_MIN", 1)
+    monkeypatch.setattr(ingest, "Preparer", Ready)
+    monkeypatch.setattr(ingest, "STORE_BATCH", 2)
+    monkeypatch.setenv("FOLLOWUP_SYNC_WORKERS", "1")
+    await test_first_sync_stores_headers_and_thread_states(env)
+    assert used and used[0].pooled_batches == 3 and used[0].inline_batches == 0
+    assert not used[0].running  # stopped with the sync

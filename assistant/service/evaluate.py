@@ -8,14 +8,15 @@ thread, not the mailbox. A large change (a first sync) re-threads the whole mail
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
-from types import SimpleNamespace
-from typing import Any
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, NamedTuple
 
 from tortoise.transactions import in_transaction
 
+from ..core.components import LinkGroups
 from ..core.evaluate import MailboxPolicy
-from ..core.model import Message, Thread, Verdict
+from ..core.model import Address, Message, Thread, Verdict
 from ..core.ownership import assign_owner
 from ..core.state import History, State, thread_state
 from ..core.subject import is_generic
@@ -68,27 +69,35 @@ async def _related(mailbox: Mailbox, seeds: list[StoredMessage]) -> list[StoredM
     return list(found.values())
 
 
-#: What threading and thread state read (not the raw signal headers: verdicts are stored).
-ROW_COLUMNS = (
-    "id",
-    "message_id",
-    "synthetic_id",
-    "in_reply_to",
-    "references",
-    "sender",
-    "sender_name",
-    "to",
-    "cc",
-    "reply_to",
-    "date",
-    "date_source",
-    "subject",
-    "subject_key",
-    "uid",
-    "machine_rule",
-    "thread_id",
-    "folder_id",
-)
+class _Row(NamedTuple):
+    """A stored row as a full pass reads it: what threading and thread state read, not the
+    raw signal headers (verdicts are stored), which stay empty."""
+
+    id: int
+    message_id: str
+    synthetic_id: bool
+    in_reply_to: list[str]
+    references: list[str]
+    sender: str | None
+    sender_name: str
+    to: list[list[str]]
+    cc: list[list[str]]
+    reply_to: list[list[str]]
+    date: datetime
+    date_source: str
+    subject: str
+    subject_key: str
+    uid: int
+    machine_rule: str | None
+    thread_id: str | None
+    folder_id: int
+    headers: dict[str, str]
+    issues: tuple[str, ...]
+
+
+#: The columns a full pass reads (every :class:`_Row` field but the two left empty).
+ROW_COLUMNS = _Row._fields[:-2]
+_EMPTY: tuple[dict[str, str], tuple[str, ...]] = ({}, ())
 
 
 @dataclass(slots=True)
@@ -230,82 +239,144 @@ def _event(
     return {"thread_id": thread_id, "at": at, "kind": kind, "rule": rule or "", "detail": detail}
 
 
-async def reevaluate(
-    mailbox: Mailbox, changed: list[int], policy: MailboxPolicy
-) -> list[ThreadRecord]:
-    """Re-thread what ``changed`` (row ids) touches; store thread ids and thread records."""
+async def reevaluate(mailbox: Mailbox, changed: list[int], policy: MailboxPolicy) -> list[str]:
+    """Re-thread what ``changed`` (row ids) touches; store thread ids and thread records.
+
+    Returns the ids of the threads whose records were written."""
     if not changed:
         return []
-    rows: list[Any]
-    messages: list[Message]
-    verdicts: dict[str, Verdict] = {}
+    pass_ = _Pass(mailbox, policy, [mailbox.rotation_at or 0], await folder_roles(mailbox))
+    start_rotation = pass_.rotation[0]
     if len(changed) > FULL_PASS:
-        # Plain values, not ORM objects: a first sync re-threads the whole mailbox at once.
-        # Headers are left out (the machine verdict is stored, threading never reads them),
-        # and each row is turned into its message as it is read, keeping only what the
-        # write-back needs: at 100,000 messages, memory is the constraint.
-        rows, messages = [], []
-        for values in await select_rows(StoredMessage, ROW_COLUMNS, "mailbox_id", mailbox.id):
-            row = SimpleNamespace(headers={}, issues=(), **values)
-            messages.append(to_message(row))
-            verdicts[row.message_id] = _verdict(row)
-            rows.append(_Slim(row.id, row.message_id, row.thread_id, row.folder_id))
+        # A first sync (or any large change) re-threads the whole mailbox, one group of
+        # linked messages at a time: memory follows the group, not the mailbox.
+        for ids in await link_groups(mailbox):
+            await pass_.rethread(await _load_group(ids))
     else:
         rows = await _related(mailbox, await StoredMessage.filter(id__in=changed))
-        messages = [to_message(r) for r in rows]
-        verdicts = {r.message_id: _verdict(r) for r in rows}
-    by_message_id: dict[str, list[Any]] = {}
-    for item in rows:
-        by_message_id.setdefault(item.message_id, []).append(item)
-    old_thread_ids = {r.thread_id for r in rows if r.thread_id}
-    threads = thread_messages(
-        messages,
-        shared=policy.team.__contains__,
-        eligible=lambda m: verdicts[m.message_id].human,
-    )
-    del messages
-    old_ids = {
-        m.message_id: [r.thread_id for r in by_message_id.get(m.message_id, []) if r.thread_id]
-        for t in threads
-        for m in t.messages
-    }
-    existing = await _existing(
-        mailbox, sorted({t.id for t in threads} | {i for ids in old_ids.values() for i in ids})
-    )
-    rotation = [mailbox.rotation_at or 0]
-    roles = await folder_roles(mailbox)
-    start_rotation = rotation[0]
-
-    moved: list[Any] = []
-    create: list[ThreadRecord] = []
-    update: list[ThreadRecord] = []
-    events: list[dict[str, object]] = []
-    for thread in threads:
-        record = existing.get(thread.id)
-        # A thread that merged or re-rooted keeps what its earlier record knew.
-        before = record or next(
-            (existing[i] for m in thread.messages for i in old_ids[m.message_id] if i in existing),
-            None,
+        await pass_.rethread(
+            (rows, [to_message(r) for r in rows], {r.message_id: _verdict(r) for r in rows})
         )
-        filed = archived(thread, lambda mid: by_message_id.get(mid, []), roles, policy)
-        evaluation = _evaluate_thread(thread, policy, verdicts, before, rotation, filed)
-        events += evaluation.events
-        for m in thread.messages:
-            for row in by_message_id.get(m.message_id, []):
-                if row.thread_id != thread.id:
-                    row.thread_id = thread.id
-                    moved.append(row)
-        if record is None:
-            create.append(ThreadRecord(mailbox=mailbox, thread_id=thread.id, **evaluation.values))
-        else:
-            record.update_from_dict(evaluation.values)
-            update.append(record)
-    gone = sorted(old_thread_ids - {t.id for t in threads})
-    await _write(mailbox, moved, create, update, gone, events)
-    if rotation[0] != start_rotation:
-        mailbox.rotation_at = rotation[0]
+    if pass_.rotation[0] != start_rotation:
+        mailbox.rotation_at = pass_.rotation[0]
         await mailbox.save(update_fields=["rotation_at"])
-    return create + update
+    return pass_.written
+
+
+Loaded = tuple[list[Any], list[Message], dict[str, Verdict]]
+
+#: Most rows re-threaded at once in a full pass (a larger linked group is taken whole).
+GROUP = 10_000
+#: Rows read per query when finding the groups.
+PAGE = 5_000
+
+
+async def link_groups(mailbox: Mailbox) -> list[list[int]]:
+    """The mailbox's row ids in groups that thread independently (see
+    :mod:`assistant.core.components`), read a page at a time."""
+    links = LinkGroups()
+    last = 0
+    columns = ("id", "message_id", "in_reply_to", "references", "subject_key")
+    while True:
+        where = f"mailbox_id=? AND id>? ORDER BY id LIMIT {PAGE}"
+        read = 0
+        for row_id, message_id, in_reply_to, references, subject_key in await select_rows(
+            StoredMessage, columns, where, [mailbox.id, last]
+        ):
+            links.add(row_id, message_id, references + in_reply_to, subject_key)
+            last, read = row_id, read + 1
+        if read < PAGE:
+            return links.groups(GROUP)
+
+
+async def _load_group(ids: list[int]) -> Loaded:
+    """Rows ``ids`` as slim rows, messages and verdicts: each row is turned into its message
+    as it is read, keeping only what the write-back needs."""
+    rows: list[Any] = []
+    messages: list[Message] = []
+    verdicts: dict[str, Verdict] = {}
+    addresses: dict[tuple[str, str], Address] = {}
+    for chunk in _chunks(ids):
+        marks = ",".join("?" * len(chunk))
+        for values in await select_rows(StoredMessage, ROW_COLUMNS, f"id IN ({marks})", chunk):
+            row = _Row._make((*values, *_EMPTY))
+            messages.append(to_message(row, addresses))
+            verdicts[row.message_id] = _verdict(row)
+            rows.append(_Slim(row.id, row.message_id, row.thread_id, row.folder_id))
+    return rows, messages, verdicts
+
+
+@dataclass
+class _Pass:
+    """One re-evaluation: the round-robin position and folder roles it shares between
+    groups, and the threads it wrote."""
+
+    mailbox: Mailbox
+    policy: MailboxPolicy
+    rotation: list[int]
+    roles: dict[int, str]
+    written: list[str] = field(default_factory=list)
+
+    async def rethread(self, loaded: Loaded) -> None:
+        """Thread one closed group of rows (no message outside it links to one inside),
+        evaluate its threads against their records and write everything in one
+        transaction."""
+        rows, messages, verdicts = loaded
+        mailbox, policy = self.mailbox, self.policy
+        by_message_id: dict[str, list[Any]] = {}
+        for item in rows:
+            by_message_id.setdefault(item.message_id, []).append(item)
+        old_thread_ids = {r.thread_id for r in rows if r.thread_id}
+        threads = thread_messages(
+            messages,
+            shared=policy.team.__contains__,
+            eligible=lambda m: verdicts[m.message_id].human,
+        )
+        del messages
+        old_ids = {
+            m.message_id: [r.thread_id for r in by_message_id.get(m.message_id, []) if r.thread_id]
+            for t in threads
+            for m in t.messages
+        }
+        existing = await _existing(
+            mailbox, sorted({t.id for t in threads} | {i for ids in old_ids.values() for i in ids})
+        )
+        moved: list[Any] = []
+        create: list[dict[str, object]] = []
+        update: list[ThreadRecord] = []
+        events: list[dict[str, object]] = []
+        now = datetime.now(UTC)  # what auto_now would write
+        for thread in threads:
+            record = existing.get(thread.id)
+            # A thread that merged or re-rooted keeps what its earlier record knew.
+            before = record or next(
+                (
+                    existing[i]
+                    for m in thread.messages
+                    for i in old_ids[m.message_id]
+                    if i in existing
+                ),
+                None,
+            )
+            filed = archived(thread, lambda mid: by_message_id.get(mid, []), self.roles, policy)
+            evaluation = _evaluate_thread(thread, policy, verdicts, before, self.rotation, filed)
+            events += evaluation.events
+            for m in thread.messages:
+                for row in by_message_id.get(m.message_id, []):
+                    if row.thread_id != thread.id:
+                        row.thread_id = thread.id
+                        moved.append(row)
+            if record is None:
+                create.append(
+                    {"mailbox_id": mailbox.id, "thread_id": thread.id, "updated_at": now}
+                    | evaluation.values
+                )
+            else:
+                record.update_from_dict(evaluation.values)
+                update.append(record)
+        gone = sorted(old_thread_ids - {t.id for t in threads})
+        await _write(mailbox, moved, create, update, gone, events)
+        self.written += [t.id for t in threads]
 
 
 async def _set_thread_ids(moved: list[Any]) -> None:
@@ -322,7 +393,7 @@ async def _set_thread_ids(moved: list[Any]) -> None:
 async def _write(
     mailbox: Mailbox,
     moved: list[Any],
-    create: list[ThreadRecord],
+    create: list[dict[str, object]],
     update: list[ThreadRecord],
     gone: list[str],
     events: list[dict[str, object]],
@@ -331,9 +402,16 @@ async def _write(
         await insert_rows(ThreadEvent, [{**e, "mailbox_id": mailbox.id} for e in events])
         if moved:
             await _set_thread_ids(moved)
-        if create:
-            await ThreadRecord.bulk_create(create, batch_size=CHUNK)
+        await insert_rows(ThreadRecord, create, batch=CHUNK)
         if update:
             await ThreadRecord.bulk_update(update, fields=list(_RECORD_FIELDS), batch_size=CHUNK)
+        # A thread id this group no longer uses may still be another group's (its messages
+        # not re-threaded yet, or re-threaded under that id): only an id no row carries any
+        # more is gone.
         for chunk in _chunks(gone):
-            await ThreadRecord.filter(mailbox=mailbox, thread_id__in=chunk).delete()
+            used = await StoredMessage.filter(mailbox=mailbox, thread_id__in=chunk).values_list(
+                "thread_id", flat=True
+            )
+            dead = sorted({str(t) for t in chunk} - {str(t) for t in used})
+            if dead:
+                await ThreadRecord.filter(mailbox=mailbox, thread_id__in=dead).delete()

@@ -30,7 +30,7 @@ from .prepare import Prepared, Preparer, Target
 
 #: Folders whose mail tells who is waiting: client mail in INBOX, the team's replies in Sent.
 WATCHED_ROLES = ("inbox", "sent", "archive")
-STORE_BATCH = 500
+STORE_BATCH = 2000
 
 Progress = Callable[[str, int, int], None]
 
@@ -338,9 +338,8 @@ async def sync_folders(
         report.changed_ids += await unevaluated(mailbox)
     if report.changed_ids:
         report.changed_ids = sorted(set(report.changed_ids))
-        records = await reevaluate(mailbox, report.changed_ids, policy)
-        report.threads_changed = len(records)
-        report.thread_ids = [r.thread_id for r in records]
+        report.thread_ids = await reevaluate(mailbox, report.changed_ids, policy)
+        report.threads_changed = len(report.thread_ids)
     return report
 
 

@@ -14,7 +14,7 @@ import logging
 import os
 import signal
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,6 +85,10 @@ def prepare_batch(items: Sequence[Item], target: Target) -> Prepared:
     return Prepared(uids, row_values(StoredMessage, target.columns, rows), refs)
 
 
+def _ready() -> None:
+    """A first task: done once a worker has started and imported everything."""
+
+
 def default_workers() -> int:
     """``FOLLOWUP_SYNC_WORKERS``, else one process per core but one (kept for this process)."""
     configured = os.environ.get("FOLLOWUP_SYNC_WORKERS", "").strip()
@@ -117,7 +121,10 @@ class Preparer:
     def __init__(self, workers: int | None = None) -> None:
         self.workers = default_workers() if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
+        self._ready: Future[None] | None = None
         self._broken = False
+        #: Batches prepared by the workers and in this process (for logs and tests).
+        self.pooled_batches = self.inline_batches = 0
 
     @property
     def running(self) -> bool:
@@ -125,8 +132,9 @@ class Preparer:
         return self._pool is not None
 
     def wants_pool(self, count: int) -> bool:
-        """True when a fetch of ``count`` messages should use the worker processes."""
-        return self.workers > 0 and not self._broken and count >= POOL_MIN
+        """True when a fetch of ``count`` messages should use the worker processes (a large
+        one, or any once they run: the Sent folder after a large INBOX)."""
+        return self.workers > 0 and not self._broken and (count >= POOL_MIN or self.running)
 
     def start(self) -> None:
         """Start the worker processes now (they import while the first FETCH runs)."""
@@ -136,6 +144,7 @@ class Preparer:
                 mp_context=get_context("spawn"),
                 initializer=_init_worker,
             )
+            self._ready = self._pool.submit(_ready)
 
     async def prepare(
         self, fetched: Sequence[Fetched], target: Target, *, pooled: bool
@@ -144,16 +153,25 @@ class Preparer:
         items = [(f.uid, f.header, f.flags, f.internaldate, f.modseq) for f in fetched]
         if pooled and not self._broken:
             self.start()
-            assert self._pool is not None
-            try:
-                return await asyncio.wrap_future(self._pool.submit(prepare_batch, items, target))
-            except BrokenProcessPool as exc:
-                log.warning("sync worker process died (%s): parsing in this process", exc)
-                self._broken = True
+            assert self._pool is not None and self._ready is not None
+            # While the workers are still starting (an interpreter and its imports, ~0.3 s)
+            # this process would only wait: it prepares those first batches itself.
+            if self._ready.done():
+                try:
+                    done = await asyncio.wrap_future(
+                        self._pool.submit(prepare_batch, items, target)
+                    )
+                except BrokenProcessPool as exc:
+                    log.warning("sync worker process died (%s): parsing in this process", exc)
+                    self._broken = True
+                else:
+                    self.pooled_batches += 1
+                    return done
+        self.inline_batches += 1
         return prepare_batch(items, target)
 
     def close(self) -> None:
         """Stop the worker processes (pending work is cancelled)."""
         if self._pool is not None:
             self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+            self._pool = self._ready = None

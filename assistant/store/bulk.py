@@ -155,7 +155,12 @@ def _reader(field: Field[Any]) -> Callable[[Any], Any]:
     """A fast raw-value-to-Python conversion for the column types we read in bulk."""
     if isinstance(field, JSONField):
         decode = field.decoder
-        return lambda v: decode(v) if isinstance(v, str | bytes) else v
+
+        def json(v: Any) -> Any:
+            kind = type(v)
+            return decode(v) if kind is str or kind is bytes else v
+
+        return json
     if isinstance(field, DatetimeField):
 
         def when(v: Any) -> Any:
@@ -168,38 +173,37 @@ def _reader(field: Field[Any]) -> Callable[[Any], Any]:
         return when
     if isinstance(field, BooleanField):
         return lambda v: None if v is None else bool(v)
+    if isinstance(field, CharField) or type(field) in _PLAIN:
+        return _same  # text and integers come back as they went in
     return field.to_python_value
 
 
 async def select_rows(
-    model: type[Model], columns: Sequence[str], where: str, value: Any
-) -> Iterator[dict[str, Any]]:
-    """``SELECT columns FROM table WHERE <where> = value`` as dicts of Python values.
+    model: type[Model], columns: Sequence[str], where: str, params: Sequence[Any]
+) -> Iterator[list[Any]]:
+    """``SELECT columns FROM table WHERE <where>``: each row's Python values, in the order of
+    ``columns``; ``where`` is SQL with ``?`` placeholders for ``params`` (it may end in
+    ORDER BY / LIMIT).
 
-    ``QuerySet.values()`` converts every value through the field (one call per cell); a
-    whole-mailbox read at first sync is 20,000+ rows of JSON lists, so this reads raw rows
-    and converts each column with one bound function, one row at a time as the caller
-    iterates (the raw rows are smaller than the converted ones).
+    ``QuerySet.values()`` converts every value through the field (one call per cell) into a
+    dict per row; a whole-mailbox read at first sync is 100,000 rows of JSON lists, so this
+    reads raw rows and converts only the columns that need it, one row at a time as the
+    caller iterates (the raw rows are smaller than the converted ones).
     """
     meta = model._meta
-    db = meta.db
-    mark = "?" if db.capabilities.dialect == "sqlite" else "$1"
-    names = [meta.fields_db_projection[c] for c in columns]
-    quote = '"' if db.capabilities.dialect != "mysql" else "`"
-    sql = (
-        f"SELECT {', '.join(quote + n + quote for n in names)} FROM {quote}{meta.db_table}{quote}"
-        f" WHERE {quote}{meta.fields_db_projection[where]}{quote}={mark}"
-    )
-    readers = [_reader(meta.fields_map[c]) for c in columns]
-    _, raw = await db.execute_query(sql, [value])
-    pairs = list(zip(columns, readers, strict=True))
-    raw = list(raw)
+    names = ", ".join(f'"{meta.fields_db_projection[c]}"' for c in columns)
+    sql = f'SELECT {names} FROM "{meta.db_table}" WHERE {where}'
+    readers = [(i, _reader(meta.fields_map[c])) for i, c in enumerate(columns)]
+    converted = [(i, read) for i, read in readers if read is not _same]
+    raw = await fetch_all(model, sql, params)
     raw.reverse()
 
-    def convert() -> Iterator[dict[str, Any]]:
+    def convert() -> Iterator[list[Any]]:
         while raw:
-            row = raw.pop()  # drop each raw row once converted
-            yield {c: read(row[i]) for i, (c, read) in enumerate(pairs)}
+            row = list(raw.pop())  # drop each raw row once converted
+            for i, read in converted:
+                row[i] = read(row[i])
+            yield row
 
     return convert()
 

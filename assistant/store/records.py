@@ -13,8 +13,19 @@ def _addrs(values: tuple[Address, ...]) -> list[list[str]]:
     return [[a.email, a.name] for a in values]
 
 
-def _from_addrs(values: list[list[str]]) -> tuple[Address, ...]:
-    return tuple(Address(email, name) for email, name in values)
+def _from_addrs(
+    values: list[list[str]], known: dict[tuple[str, str], Address] | None
+) -> tuple[Address, ...]:
+    if known is None:
+        return tuple(Address(email, name) for email, name in values)
+    out = []
+    for email, name in values:
+        key = (email, name)
+        address = known.get(key)
+        if address is None:
+            address = known[key] = Address(email, name)
+        out.append(address)
+    return tuple(out)
 
 
 def message_fields(msg: Message) -> dict[str, Any]:
@@ -38,9 +49,14 @@ def message_fields(msg: Message) -> dict[str, Any]:
     }
 
 
-def to_message(row: StoredMessage | Any) -> Message:
-    """The core record of a stored row (a model, or the same columns as attributes)."""
-    sender = Address(row.sender, row.sender_name) if row.sender else None
+def to_message(
+    row: StoredMessage | Any, addresses: dict[tuple[str, str], Address] | None = None
+) -> Message:
+    """The core record of a stored row (a model, or the same columns as attributes).
+
+    ``addresses``, shared over many rows, makes every row with the same address use one
+    :class:`Address` (the team and each client appear in thousands of messages)."""
+    sender = _from_addrs([[row.sender, row.sender_name]], addresses)[0] if row.sender else None
     date: datetime = row.date
     return Message(
         message_id=row.message_id,
@@ -48,9 +64,9 @@ def to_message(row: StoredMessage | Any) -> Message:
         in_reply_to=tuple(row.in_reply_to),
         references=tuple(row.references),
         sender=sender,
-        to=_from_addrs(row.to),
-        cc=_from_addrs(row.cc),
-        reply_to=_from_addrs(row.reply_to),
+        to=_from_addrs(row.to, addresses),
+        cc=_from_addrs(row.cc, addresses),
+        reply_to=_from_addrs(row.reply_to, addresses),
         date=date,
         date_source=row.date_source,
         subject=row.subject,
