@@ -2,7 +2,10 @@
 
 Incremental: only the threads that share a Message-ID, a reference or a (non-generic)
 subject with the changed messages are loaded and re-threaded, so a new message costs its
-thread, not the mailbox. A large change (a first sync) re-threads the whole mailbox once.
+thread, not the mailbox. A large change (a first sync) re-threads the whole mailbox, one
+group of linked messages at a time (:mod:`assistant.core.components`): the same threads as
+one pass over everything, in memory bounded by the group. (Round-robin owners are then dealt
+group by group, so which thread gets whom differs from one pass; each still gets one.)
 """
 
 from __future__ import annotations
