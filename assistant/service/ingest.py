@@ -84,14 +84,14 @@ REF_INSERT = (
 )
 
 
-async def _store_batch(folder: Folder, batch: Prepared) -> list[int]:
-    """Insert one prepared batch with its references and move the folder's cursor past it,
-    in one transaction; return the batch's row ids."""
+async def _store_batch(folder: Folder, batch: Prepared, columns: tuple[str, ...]) -> list[int]:
+    """Insert one batch prepared for ``columns`` with its references and move the folder's
+    cursor past it, in one transaction; return the batch's row ids."""
     if not batch.uids:
         return []
     async with in_transaction():
         await insert_values(
-            StoredMessage, _columns(), batch.values, ignore_conflicts=True, batch=STORE_BATCH
+            StoredMessage, columns, batch.values, ignore_conflicts=True, batch=STORE_BATCH
         )
         await execute_many(MessageRef, REF_INSERT, batch.refs)
         folder.last_uid = max(folder.last_uid, *batch.uids)
@@ -103,10 +103,6 @@ async def _store_batch(folder: Folder, batch: Prepared) -> list[int]:
         [folder.id, batch.uids[0], batch.uids[-1]],
     )
     return [int(row[0]) for row in stored]
-
-
-def _columns() -> tuple[str, ...]:
-    return insert_columns(StoredMessage)
 
 
 def _fetch_list(session: ImapSession, uids: list[int]) -> list[Fetched]:
@@ -133,7 +129,7 @@ async def _fetch_new(
     pooled = preparer.wants_pool(len(uids))
     if pooled:
         preparer.start()  # the workers start while the first FETCH runs
-    target = Target(mailbox.id, folder.id, folder.name, _columns())
+    target = Target(mailbox.id, folder.id, folder.name, insert_columns(StoredMessage))
     # A few batches ahead are fetched (socket reads, in a thread) and parsed (in the
     # workers) while this one is stored. The lock keeps one FETCH at a time on the session
     # (asyncio locks are first come, first served, so batches are fetched in order).
@@ -152,7 +148,7 @@ async def _fetch_new(
         for index, batch_uids in enumerate(todo):
             while len(ahead) <= AHEAD and index + len(ahead) < len(todo):
                 ahead.append(asyncio.ensure_future(produce(todo[index + len(ahead)])))
-            changed += await _store_batch(folder, await ahead.popleft())
+            changed += await _store_batch(folder, await ahead.popleft(), target.columns)
             done += len(batch_uids)
             if progress:
                 progress(folder.name, done, len(uids))
