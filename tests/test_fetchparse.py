@@ -13,6 +13,7 @@ from imapclient.datetime_util import parse_to_datetime
 from assistant.mail import fetchparse
 from assistant.mail.fetchparse import (
     Fetched,
+    answers,
     from_imapclient,
     internaldate,
     read_fetch,
@@ -84,6 +85,23 @@ def test_fast_shape_and_every_fallback_shape() -> None:
     assert got[8].header == b"x\r\n" and got[8].flags == ()
     assert got[8].internaldate == datetime(2026, 1, 1, tzinfo=UTC)
     assert got[9].header == b"" and got[10].header == b"y\r\n" and got[11].header == b"a"
+
+
+def test_an_unsolicited_flag_change_never_replaces_the_fetched_header() -> None:
+    data = [
+        b"1 (FLAGS (\\Seen) UID 7)",  # another client's flag change, before our answer
+        (b"1 (UID 7 FLAGS () " + HEAD + b" {9}", b"From: a\r\n"),
+        b")",
+        (b"2 (UID 8 FLAGS () " + HEAD + b" {9}", b"From: b\r\n"),
+        b")",
+        b"2 (FLAGS (\\Flagged) UID 8)",  # ... and after it
+        b"3 (FLAGS () UID 9)",  # a message whose answer has no header fields at all
+        b"4 (FLAGS (\\Seen) UID 99)",  # not asked for
+    ]
+    got = answers(read_fetch(data), {7, 8, 9})
+    assert sorted(got) == [7, 8, 9]
+    assert got[7].header == b"From: a\r\n" and got[8].header == b"From: b\r\n"
+    assert got[9].header == b""
 
 
 @pytest.fixture

@@ -81,3 +81,48 @@ def test_workers_follow_the_setting_and_the_cores(monkeypatch: pytest.MonkeyPatc
     assert default_workers() == max(0, len(os.sched_getaffinity(0)) - 1)
     assert Preparer(workers=1).wants_pool(prepare.POOL_MIN)
     assert not Preparer(workers=1).wants_pool(prepare.POOL_MIN - 1)
+
+
+async def test_concurrent_syncs_share_one_pool_stopped_by_the_last(tmp_path: Path) -> None:
+    async with store(f"sqlite://{tmp_path / 'f.sqlite3'}"):
+        target = Target(1, 2, "INBOX", insert_columns(StoredMessage))
+        first, second = Preparer(workers=1), Preparer(workers=1)
+        try:
+            first.start()
+            second.start()
+            assert first._pool is second._pool is not None  # one set of workers for both
+            pool = first._pool
+            assert first._ready is not None
+            await asyncio.wrap_future(first._ready)
+            first.close()
+            assert await second.prepare(fetched(), target, pooled=True) == prepare_batch(
+                [(f.uid, f.header, f.flags, f.internaldate, f.modseq) for f in fetched()], target
+            )
+            assert second.pooled_batches == 1  # still running for the sync that holds it
+            second.close()
+            with pytest.raises(RuntimeError, match="shutdown"):
+                pool.submit(prepare_batch, [], target)  # stopped with the last sync
+            third = Preparer(workers=1)
+            third.start()
+            assert third._pool is not None and third._pool is not pool  # a fresh one
+            third.close()
+        finally:
+            first.close()
+            second.close()
+
+
+async def test_workers_that_cannot_start_mean_parsing_inline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def no_memory(*args: object, **kwargs: object) -> None:
+        raise OSError(12, "Cannot allocate memory")
+
+    monkeypatch.setattr(prepare.ProcessPoolExecutor, "submit", no_memory)
+    async with store(f"sqlite://{tmp_path / 'f.sqlite3'}"):
+        target = Target(1, 2, "INBOX", insert_columns(StoredMessage))
+        preparer = Preparer(workers=1)
+        with caplog.at_level(logging.WARNING):
+            rows = await preparer.prepare(fetched(), target, pooled=True)
+        assert "Cannot allocate memory" in caplog.text and "parsing inline" in caplog.text
+        assert rows.uids == [f.uid for f in fetched()] and preparer.inline_batches == 1
+        assert not preparer.running and not preparer.wants_pool(100_000)

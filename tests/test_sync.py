@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
+import threading
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -12,6 +15,7 @@ import pytest
 from imapclient.exceptions import IMAPClientError
 
 from assistant.core.evaluate import MailboxPolicy
+from assistant.mail.fetchparse import Fetched
 from assistant.mail.imap import ConnectError, ImapSession
 from assistant.mail.urls import parse_url
 from assistant.runtime import Runtime
@@ -50,6 +54,13 @@ def mail(
     if extra:
         lines.append(extra)
     return ("\r\n".join(lines) + "\r\n\r\nHello.\r\n").encode()
+
+
+def answer(mid: str, subject: str, parents: tuple[str, ...], minute: int) -> bytes:
+    """The team's reply (Alice, from Sent) to Anna's ``subject``."""
+    return mail(
+        mid, "alice@example.com", f"Re: {subject}", to="anna@c.test", parents=parents, minute=minute
+    )
 
 
 @dataclass
@@ -177,14 +188,7 @@ async def test_unchanged_mailbox_does_nothing_and_new_mail_is_incremental(env: E
     assert again.threads_changed == 0
     env.append(
         "Sent",
-        mail(
-            "r1@example.com",
-            "alice@example.com",
-            "Re: Wrong VAT on invoice",
-            to="anna@c.test",
-            parents=("q1@c.test",),
-            minute=3,
-        ),
+        answer("r1@example.com", "Wrong VAT on invoice", ("q1@c.test",), minute=3),
     )
     report = await env.sync()
     assert by_folder(report)["sent"].new == 1 and by_folder(report)["inbox"].new == 0
@@ -213,14 +217,7 @@ async def test_expunge_removes_the_record_and_reopens_the_thread(env: Env) -> No
     env.append("INBOX", mail("q1@c.test", "anna@c.test", "Wrong VAT on invoice"))
     uid = env.append(
         "Sent",
-        mail(
-            "r1@example.com",
-            "alice@example.com",
-            "Re: Wrong VAT on invoice",
-            to="anna@c.test",
-            parents=("q1@c.test",),
-            minute=3,
-        ),
+        answer("r1@example.com", "Wrong VAT on invoice", ("q1@c.test",), minute=3),
     )
     await env.sync()
     assert await env.states() == {"q1@c.test": "awaiting_client"}
@@ -398,14 +395,7 @@ async def test_a_thread_split_by_an_expunge_keeps_its_record_in_a_grouped_full_p
     monkeypatch.setattr(evaluate, "FULL_PASS", 0)
     monkeypatch.setattr(evaluate, "GROUP", 1)
     env.append("INBOX", mail("x@c.test", "anna@c.test", "Parcel 55 lost"))
-    reply = mail(
-        "y@example.com",
-        "alice@example.com",
-        "Re: Parcel 55 lost",
-        to="anna@c.test",
-        parents=("x@c.test",),
-        minute=5,
-    )
+    reply = answer("y@example.com", "Parcel 55 lost", ("x@c.test",), minute=5)
     uid = env.append("Sent", reply)
     env.append(
         "INBOX",
@@ -418,6 +408,36 @@ async def test_a_thread_split_by_an_expunge_keeps_its_record_in_a_grouped_full_p
     await env.sync()
     assert await env.states() == {"x@c.test": "awaiting_team", "y@example.com": "awaiting_team"}
     assert (await ThreadRecord.get(mailbox=env.mailbox, thread_id="x@c.test")).id == record.id
+
+
+async def test_a_grouped_full_pass_inherits_from_records_as_they_were_before_it(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Thread t (a missing root) holds x and the team's answer y (which names only x). x is
+    expunged and a new client message z names t, in one sync: y's group runs first, stops
+    using t and no row carries t any more, so its record goes; z's group then recreates t.
+    What t knew (an explicit assignment) must survive, as in one pass over everything."""
+    monkeypatch.setattr(evaluate, "FULL_PASS", 0)
+    monkeypatch.setattr(evaluate, "GROUP", 1)
+    uid = env.append(
+        "INBOX", mail("x@c.test", "anna@c.test", "Parcel 12 lost", parents=("t@c.test",))
+    )
+    env.append(
+        "Sent",
+        answer("y@example.com", "Parcel 12 lost", ("x@c.test",), minute=5),
+    )
+    await env.sync()
+    assert await env.states() == {"t@c.test": "awaiting_client"}
+    await ThreadRecord.filter(thread_id="t@c.test").update(assigned_to="bob@example.com")
+    env.expunge("INBOX", uid)
+    env.append(
+        "INBOX",
+        mail("z@c.test", "anna@c.test", "Tracking number?", parents=("t@c.test",), minute=9),
+    )
+    await env.sync()
+    assert await env.states() == {"t@c.test": "awaiting_team", "x@c.test": "awaiting_client"}
+    record = await ThreadRecord.get(mailbox=env.mailbox, thread_id="t@c.test")
+    assert record.assigned_to == "bob@example.com" and record.owner == "bob@example.com"
 
 
 async def test_archiving_the_conversation_stops_the_wait_until_the_client_writes_again(
@@ -497,3 +517,46 @@ async def test_a_first_sync_parsed_in_worker_processes(
     await test_first_sync_stores_headers_and_thread_states(env)
     assert used and used[0].pooled_batches == 3 and used[0].inline_batches == 0
     assert not used[0].running  # stopped with the sync
+
+
+async def test_a_cancelled_sync_never_has_two_fetches_on_one_session(
+    env: Env, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled mid-way (a job timeout, Ctrl-C) or failing, the pipelined fetch never runs
+    two FETCHes on one connection, and none still runs once the sync has returned."""
+    for i in range(12):
+        env.append("INBOX", mail(f"c{i}@c.test", f"c{i}@c.test", f"Order {i} late", minute=i))
+    monkeypatch.setattr(ingest, "STORE_BATCH", 2)
+    running, most = 0, 0
+    guard = threading.Lock()
+    real = ingest._fetch_list
+
+    def slow_fetch(session: ImapSession, uids: list[int]) -> list[Fetched]:
+        nonlocal running, most
+        with guard:
+            running += 1
+            most = max(most, running)
+        try:
+            time.sleep(0.05)  # a slow server: the window in which a second FETCH could start
+            return real(session, uids)
+        finally:
+            with guard:
+                running -= 1
+
+    monkeypatch.setattr(ingest, "_fetch_list", slow_fetch)
+    stored = asyncio.Event()
+    mailbox = await Mailbox.get(id=env.mailbox.id)
+    sync = asyncio.ensure_future(
+        sync_mailbox(mailbox, env.policy, progress=lambda *_: stored.set())
+    )
+    await asyncio.wait_for(stored.wait(), 30)
+    await asyncio.sleep(0.06)  # the next batches are being fetched
+    sync.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sync
+    assert running == 0 and most == 1
+    kept = await StoredMessage.filter(mailbox=env.mailbox).count()
+    assert 2 <= kept < 12 and kept % 2 == 0
+    report = await env.sync()  # resumes after the last committed batch
+    assert by_folder(report)["inbox"].new == 12 - kept and most == 1
+    assert await StoredMessage.filter(mailbox=env.mailbox).count() == 12

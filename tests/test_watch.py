@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import pytest
 
+from assistant.service import ingest
 from assistant.service.watch import MailboxWatcher
 from assistant.store.db import store
-from assistant.store.models import Mailbox, ThreadRecord
+from assistant.store.models import Mailbox, StoredMessage, ThreadRecord
 from tests.conftest import ImapUser, add_test_mailbox, test_policy
 from tests.servers import Dovecot
 from tests.test_sync import T0, mail
@@ -98,6 +100,35 @@ async def test_killed_connections_reconnect_and_lose_nothing(
         dovecot.append(imap_user.name, "INBOX", mail("q2@c.test", "bo@c.test", "Export fails"))
         assert await eventually(lambda: thread_exists("q2@c.test"), timeout=30)
         assert watcher.stats.reconnects >= 1 and watcher.stats.last_error
+    finally:
+        watcher.stop()
+        await asyncio.wait_for(task, 10)
+
+
+async def test_mail_stored_but_not_threaded_before_a_failure_is_threaded_after_it(
+    mailbox: Mailbox, dovecot: Dovecot, imap_user: ImapUser, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check stores new mail, then threading fails (a database error): the folder's
+    cursor has moved, so nothing looks new any more; the watcher restarts and its first check
+    threads the stored rows."""
+    real = ingest.reevaluate
+    failures = 0
+
+    async def fails_once(*args: Any, **kwargs: Any) -> list[str]:
+        nonlocal failures
+        if failures == 0 and await StoredMessage.filter(message_id="q9@c.test").exists():
+            failures += 1
+            raise RuntimeError("database went away")
+        return await real(*args, **kwargs)
+
+    monkeypatch.setattr(ingest, "reevaluate", fails_once)
+    watcher = MailboxWatcher(mailbox, test_policy(mailbox), poll_interval=3600)
+    task = asyncio.create_task(watcher.run())
+    try:
+        await asyncio.wait_for(watcher.waiting.wait(), 15)
+        dovecot.append(imap_user.name, "INBOX", mail("q9@c.test", "ida@c.test", "Login broken"))
+        assert await eventually(lambda: thread_exists("q9@c.test"), timeout=30)
+        assert failures == 1 and watcher.stats.reconnects >= 1
     finally:
         watcher.stop()
         await asyncio.wait_for(task, 10)

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import imaplib
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, BinaryIO, cast
@@ -176,6 +176,19 @@ def read_fetch(data: list[Any]) -> Iterator[Fetched]:
             parts.append(data[i])
             i += 1
         yield from _slow(parts)
+
+
+def answers(fetched: Iterable[Fetched], wanted: set[int]) -> dict[int, Fetched]:
+    """The answer for each wanted UID. A server may also send an unsolicited FETCH of the
+    same message (a flag change by another client: ``FLAGS`` and ``UID`` only); it never
+    replaces the answer that carries the header block."""
+    out: dict[int, Fetched] = {}
+    for item in fetched:
+        if item.uid in wanted:
+            known = out.get(item.uid)
+            if known is None or (item.header and not known.header):
+                out[item.uid] = item
+    return out
 
 
 _FETCH_LINE = re.compile(rb"\* (\d+) FETCH (.*)", re.DOTALL)

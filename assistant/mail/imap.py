@@ -21,7 +21,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from ..core.signals import FETCH_FIELDS
-from .fetchparse import Fetched, modseq_of, read_fetch, sequence_set, uid_fetch
+from .fetchparse import Fetched, answers, modseq_of, read_fetch, sequence_set, uid_fetch
 from .smtp import tls_context
 from .urls import MailURL
 
@@ -263,10 +263,7 @@ class ImapSession:
             # A sequence set, not a comma list; read by the fast reader; imapclient parses
             # whatever does not have the expected shape. (imaplib's errors are imapclient's.)
             data = uid_fetch(self.client._imap, sequence_set(batch), query)
-            seen: dict[int, Fetched] = {}
-            for item in read_fetch(data):
-                if item.uid in wanted:
-                    seen[item.uid] = item
+            seen = answers(read_fetch(data), wanted)
             for uid in batch:
                 if uid in seen:
                     yield seen[uid]

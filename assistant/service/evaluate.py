@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from types import SimpleNamespace
 from typing import Any, NamedTuple
 
 from tortoise.transactions import in_transaction
@@ -180,7 +181,7 @@ def _evaluate_thread(
     thread: Thread,
     policy: MailboxPolicy,
     verdicts: dict[str, Verdict],
-    before: ThreadRecord | None,
+    before: ThreadRecord | SimpleNamespace | None,
     rotation: list[int],
     filed: bool = False,
 ) -> _Evaluation:
@@ -319,6 +320,10 @@ class _Pass:
     rotation: list[int]
     roles: dict[int, str]
     written: list[str] = field(default_factory=list)
+    #: Each thread record's values as this pass first read them. What a thread inherits is
+    #: the state before the pass, even when an earlier group of the pass has since rewritten
+    #: or deleted that record (one old thread can span two groups after an expunge).
+    first_seen: dict[str, SimpleNamespace] = field(default_factory=dict)
 
     async def rethread(self, loaded: Loaded) -> None:
         """Thread one closed group of rows (no message outside it links to one inside),
@@ -344,21 +349,20 @@ class _Pass:
         existing = await _existing(
             mailbox, sorted({t.id for t in threads} | {i for ids in old_ids.values() for i in ids})
         )
+        first = self.first_seen
+        for thread_id, found in existing.items():
+            if thread_id not in first:
+                first[thread_id] = SimpleNamespace(**{f: getattr(found, f) for f in _RECORD_FIELDS})
         moved: list[Any] = []
         create: list[dict[str, object]] = []
         update: list[ThreadRecord] = []
         events: list[dict[str, object]] = []
         now = datetime.now(UTC)  # what auto_now would write
         for thread in threads:
-            record = existing.get(thread.id)
+            record = existing.get(thread.id)  # in the table now: updated, else created
             # A thread that merged or re-rooted keeps what its earlier record knew.
-            before = record or next(
-                (
-                    existing[i]
-                    for m in thread.messages
-                    for i in old_ids[m.message_id]
-                    if i in existing
-                ),
+            before = first.get(thread.id) or next(
+                (first[i] for m in thread.messages for i in old_ids[m.message_id] if i in first),
                 None,
             )
             filed = archived(thread, lambda mid: by_message_id.get(mid, []), self.roles, policy)

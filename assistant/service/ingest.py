@@ -13,6 +13,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from typing import Any
 
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
@@ -113,6 +114,14 @@ def _fetch_list(session: ImapSession, uids: list[int]) -> list[Fetched]:
 AHEAD = 3
 
 
+async def _settled(job: asyncio.Future[Any]) -> None:
+    """Wait until ``job`` is done, whatever cancellations arrive meanwhile (its thread runs
+    on regardless; the socket timeout bounds it)."""
+    while not job.done():
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait([job])
+
+
 async def _fetch_new(
     session: ImapSession,
     mailbox: Mailbox,
@@ -137,10 +146,19 @@ async def _fetch_new(
     stopped = False
 
     async def produce(batch_uids: list[int]) -> Prepared:
+        nonlocal stopped
         async with fetching:
             if stopped:
                 return Prepared([], [], [])
-            fetched = await asyncio.to_thread(_fetch_list, session, batch_uids)
+            job = asyncio.ensure_future(asyncio.to_thread(_fetch_list, session, batch_uids))
+            try:
+                fetched = await asyncio.shield(job)
+            except BaseException:
+                # Failed or cancelled: no FETCH after this one, and the lock (the session) is
+                # held until this FETCH's thread is done (a thread cannot be cancelled).
+                stopped = True
+                await _settled(job)
+                raise
         return await preparer.prepare(fetched, target, pooled=pooled)
 
     ahead: deque[asyncio.Task[Prepared]] = deque()
@@ -153,12 +171,14 @@ async def _fetch_new(
             if progress:
                 progress(folder.name, done, len(uids))
     finally:
-        # A failed store: no new FETCH starts, and one already running finishes before the
-        # session is used again (a thread cannot be cancelled).
+        # A failed store or a cancelled sync: no new FETCH starts, and none still runs on the
+        # session when the caller uses it again.
         stopped = True
         for task in ahead:
-            with contextlib.suppress(Exception):
+            with contextlib.suppress(BaseException):
                 await task
+        async with fetching:  # a cancelled batch holds it until its thread is done
+            pass
     if uids:  # once per fetch, not per batch: a stale count only costs a reconcile
         folder.message_count = await StoredMessage.filter(folder=folder).count()
         await folder.save(update_fields=["message_count"])

@@ -13,6 +13,7 @@ import asyncio
 import logging
 import os
 import signal
+import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -111,11 +112,61 @@ def _init_worker() -> None:
     Tortoise.init_models([MODELS], "models")
 
 
-class Preparer:
-    """Prepares batches inline or, for large fetches, in a pool started on first need.
+class _SharedPool:
+    """The process's one pool of workers, shared by the syncs running at once (a watcher per
+    mailbox, concurrent arq jobs): never more workers than cores, whatever the number of
+    mailboxes. Started by the first sync that needs it, stopped when the last one using it
+    closes, so an idle service keeps no worker processes."""
 
-    Use one per sync and :meth:`close` it after; a broken pool (a worker killed) is logged
-    and the remaining batches are prepared inline: nothing is lost.
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._current: tuple[ProcessPoolExecutor, Future[None]] | None = None
+        self._users: dict[ProcessPoolExecutor, int] = {}
+
+    def join(self, workers: int) -> tuple[ProcessPoolExecutor, Future[None]]:
+        """The running pool (started now if none), and a future done once a worker is up.
+        Raises what starting a process raises (``OSError`` when out of memory...)."""
+        with self._lock:
+            if self._current is None:
+                pool = ProcessPoolExecutor(
+                    max_workers=workers, mp_context=get_context("spawn"), initializer=_init_worker
+                )
+                try:
+                    self._current = (pool, pool.submit(_ready))  # spawns the processes
+                except BaseException:
+                    pool.shutdown(wait=False, cancel_futures=True)
+                    raise
+            pool, ready = self._current
+            self._users[pool] = self._users.get(pool, 0) + 1
+            return pool, ready
+
+    def discard(self, pool: ProcessPoolExecutor) -> None:
+        """``pool`` is broken (a worker died): the next sync gets a new one."""
+        with self._lock:
+            if self._current is not None and self._current[0] is pool:
+                self._current = None
+
+    def leave(self, pool: ProcessPoolExecutor) -> None:
+        """One sync is done with ``pool``; the last one out stops it."""
+        with self._lock:
+            self._users[pool] -= 1
+            last = self._users[pool] == 0
+            if last:
+                del self._users[pool]
+                if self._current is not None and self._current[0] is pool:
+                    self._current = None
+        if last:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+_POOL = _SharedPool()
+
+
+class Preparer:
+    """Prepares one sync's batches inline or, for large fetches, in the shared worker pool.
+
+    Use one per sync and :meth:`close` it after. Workers that cannot start or that die are
+    logged and the batches are prepared inline instead: nothing is lost.
     """
 
     def __init__(self, workers: int | None = None) -> None:
@@ -128,7 +179,7 @@ class Preparer:
 
     @property
     def running(self) -> bool:
-        """True while worker processes exist (:meth:`close` stops them)."""
+        """True while this sync holds the worker pool (:meth:`close` lets it go)."""
         return self._pool is not None
 
     def wants_pool(self, count: int) -> bool:
@@ -137,41 +188,38 @@ class Preparer:
         return self.workers > 0 and not self._broken and (count >= POOL_MIN or self.running)
 
     def start(self) -> None:
-        """Start the worker processes now (they import while the first FETCH runs)."""
+        """Join (or start) the worker pool now: workers import while the first FETCH runs."""
         if self._pool is None and self.workers > 0 and not self._broken:
-            self._pool = ProcessPoolExecutor(
-                max_workers=self.workers,
-                mp_context=get_context("spawn"),
-                initializer=_init_worker,
-            )
-            self._ready = self._pool.submit(_ready)
+            try:
+                self._pool, self._ready = _POOL.join(self.workers)
+            except Exception as exc:  # whatever stops a process starting: parse inline
+                log.warning("cannot start sync worker processes (%s): parsing inline", exc)
+                self._broken = True
 
     async def prepare(
         self, fetched: Sequence[Fetched], target: Target, *, pooled: bool
     ) -> Prepared:
         """``fetched`` as rows; in a worker process when ``pooled`` and the pool works."""
         items = [(f.uid, f.header, f.flags, f.internaldate, f.modseq) for f in fetched]
-        if pooled and not self._broken:
+        if pooled:
             self.start()
-            assert self._pool is not None and self._ready is not None
-            # While the workers are still starting (an interpreter and its imports, ~0.3 s)
-            # this process would only wait: it prepares those first batches itself.
-            if self._ready.done():
-                try:
-                    done = await asyncio.wrap_future(
-                        self._pool.submit(prepare_batch, items, target)
-                    )
-                except BrokenProcessPool as exc:
-                    log.warning("sync worker process died (%s): parsing in this process", exc)
-                    self._broken = True
-                else:
-                    self.pooled_batches += 1
-                    return done
+        # While the workers are still starting (an interpreter and its imports, ~0.3 s)
+        # this process would only wait: it prepares those first batches itself.
+        if pooled and self._pool is not None and self._ready is not None and self._ready.done():
+            try:
+                done = await asyncio.wrap_future(self._pool.submit(prepare_batch, items, target))
+            except BrokenProcessPool as exc:
+                log.warning("sync worker process died (%s): parsing in this process", exc)
+                self._broken = True
+                _POOL.discard(self._pool)
+            else:
+                self.pooled_batches += 1
+                return done
         self.inline_batches += 1
         return prepare_batch(items, target)
 
     def close(self) -> None:
-        """Stop the worker processes (pending work is cancelled)."""
+        """Let the worker pool go (the last sync using it stops it)."""
         if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = self._ready = None
+            pool, self._pool, self._ready = self._pool, None, None
+            _POOL.leave(pool)

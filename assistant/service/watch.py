@@ -240,6 +240,9 @@ class MailboxWatcher:
                     },
                 )
                 await self._disconnect()
+                # The failure may have come between storing mail and threading it: the
+                # first check after reconnecting threads whatever was left unthreaded.
+                self._recovered = False
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stop.wait(), timeout=delay)
             finally:
