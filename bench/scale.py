@@ -43,7 +43,6 @@ import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.servers
@@ -54,6 +53,7 @@ from assistant.secrets import new_key
 from assistant.service.mailboxes import add_mailbox
 from assistant.store.db import store
 from assistant.store.models import Folder
+from tests.mail import late_order
 from tests.servers import Dovecot, Postgres, SmtpSink
 from tests.servers.redis import Redis
 
@@ -69,13 +69,6 @@ def log(text: str) -> None:
 def pct(values: Sequence[float], share: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-def mail(mid: str, sender: str, to: str) -> bytes:
-    return (
-        f"From: {sender}\r\nTo: {to}\r\nSubject: Order {mid[:12]} is late\r\n"
-        f"Date: {format_datetime(datetime.now(UTC))}\r\nMessage-ID: <{mid}>\r\n\r\nHello\r\n"
-    ).encode()
 
 
 class Acks:
@@ -124,7 +117,7 @@ def floor(dovecot: Dovecot, samples: int = 20) -> list[float]:
     out = []
     for i in range(samples):
         idler.idle()
-        writer.append("INBOX", mail(f"f{i}@x.test", "a@x.test", "floor@x.test"))
+        writer.append("INBOX", late_order(f"f{i}@x.test", "a@x.test", "floor@x.test"))
         done = time.monotonic()
         while time.monotonic() - done < 60:
             responses = idler.idle_check(timeout=5)
@@ -231,7 +224,9 @@ def arrivals(
         if delay > 0:
             time.sleep(delay)
         mid = f"{tag}-{n}-{secrets.token_hex(3)}@client{n}.test"
-        dovecot.append(users[n], "INBOX", mail(mid, f"c{n}@client{n}.test", f"m{n}@example.com"))
+        dovecot.append(
+            users[n], "INBOX", late_order(mid, f"c{n}@client{n}.test", f"m{n}@example.com")
+        )
         done[mid] = time.monotonic()
     acks.wait(list(done), timeout=120)
     return [acks.at[m] - t for m, t in done.items() if m in acks.at]
@@ -298,7 +293,7 @@ def burst(dovecot: Dovecot, users: list[str], acks: Acks, tag: str) -> tuple[flo
     mids = [f"{tag}-{n}-{secrets.token_hex(3)}@client{n}.test" for n in range(len(users))]
 
     def append(n: int) -> None:
-        raw = mail(mids[n], f"{tag}{n}@client{n}.test", f"m{n}@example.com")
+        raw = late_order(mids[n], f"{tag}{n}@client{n}.test", f"m{n}@example.com")
         dovecot.append(users[n], "INBOX", raw)
 
     cpu_before = cpu_by_group()

@@ -135,14 +135,15 @@ async def add_test_mailbox(
     imap_url: str,
     *,
     name: str = "support",
+    address: str = "support@example.com",
     smtp_url: str | None = None,
     grace_seconds: int = 120,
     connected_at: datetime | None = None,
 ) -> Mailbox:
-    """The shared test mailbox ``support@example.com`` with team ``@example.com``."""
+    """A test mailbox (by default ``support@example.com``) with team ``@example.com``."""
     return await add_mailbox(
         name,
-        "support@example.com",
+        address,
         imap_url,
         smtp_url,
         ["@example.com"],

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime
 
 from assistant.core.headers import parse_message
 from assistant.core.model import Message
@@ -46,3 +47,18 @@ def msg(
         fields["in_reply_to"] = f"<{parents[-1]}>"
     fields.update(headers)
     return parse_message(raw(**fields))
+
+
+def late_order(mid: str, sender: str, to: str) -> bytes:
+    """A client asking about a late order, dated now (for tests and benchmarks that wait
+    for its acknowledgement)."""
+    return raw(
+        body="Where is it?\r\n",
+        **{
+            "from": sender,
+            "to": to,
+            "subject": f"Order {mid[:12]} is late",
+            "date": format_datetime(datetime.now(UTC)),
+            "message_id": f"<{mid}>",
+        },
+    )

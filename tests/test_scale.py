@@ -18,17 +18,16 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime
 from pathlib import Path
 
 import asyncpg
 import pytest
 from redis.asyncio import Redis as RedisClient
 
-from assistant.service.mailboxes import add_mailbox
 from assistant.store.db import store
 from assistant.store.models import Folder, OutboxItem
-from tests.conftest import reap
+from tests.conftest import add_test_mailbox, reap
+from tests.mail import late_order
 from tests.servers import Dovecot, Postgres, SmtpSink
 from tests.servers.redis import Redis
 
@@ -41,13 +40,6 @@ max_per_minute = 10000
 poll_seconds = 4
 lease_seconds = 3
 """
-
-
-def client_mail(mid: str, sender: str, n: int) -> bytes:
-    return (
-        f"From: {sender}\r\nTo: box{n}@example.com\r\nSubject: Order {mid} is late\r\n"
-        f"Date: {format_datetime(datetime.now(UTC))}\r\nMessage-ID: <{mid}>\r\n\r\nWhere is it?\r\n"
-    ).encode()
 
 
 class Fleet:
@@ -123,7 +115,7 @@ class Scene:
 
     def write(self, n: int, tag: str) -> None:
         mid, sender = f"{tag}-{n}-{self.token}@client.test", f"{tag}{n}@client.test"
-        raw = client_mail(mid, sender, n)
+        raw = late_order(mid, sender, f"box{n}@example.com")
         self.dovecot.append(self.users[n], "INBOX", raw, msg_time=datetime.now(UTC))
         self.expected[mid] = sender
 
@@ -174,16 +166,13 @@ async def make_scene(
     async with store(url):
         for n, user in enumerate(users):
             dovecot.add_user(user, "pw")
-            box = await add_mailbox(
-                f"box{n}",
-                f"box{n}@example.com",
+            box = await add_test_mailbox(
                 f"imap://{user}:pw@{dovecot.host}:{dovecot.port}",
-                f"smtp://{sink.host}:{sink.port}",
-                ["@example.com"],
-                None,
-                0,
-                datetime.now(UTC) - timedelta(seconds=5),
-                None,
+                name=f"box{n}",
+                address=f"box{n}@example.com",
+                smtp_url=f"smtp://{sink.host}:{sink.port}",
+                grace_seconds=0,
+                connected_at=datetime.now(UTC) - timedelta(seconds=5),
             )
             ids.append(box.id)
     config = tmp_path / "followup.toml"

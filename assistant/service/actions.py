@@ -29,6 +29,18 @@ async def apply_action(
     """Apply ``command`` to ``record``; return the one-line answer; raise CommandError."""
     label = f'"{record.subject or record.thread_id}"'
     rule = f"{rule_prefix}:{command.verb}"
+
+    async def timeline(kind: str, detail: str) -> None:
+        await ThreadEvent.create(
+            mailbox=mailbox,
+            thread_id=record.thread_id,
+            at=now,
+            kind=kind,
+            rule=rule,
+            actor=actor,
+            detail=detail,
+        )
+
     if command.verb == "done":
         record.done_at, record.state = now, str(State.HANDLED)
         answer = f"Done: {label} is marked handled; its reminders stop."
@@ -45,27 +57,11 @@ async def apply_action(
         record.assigned_to = record.owner = new_owner
         record.owner_rule = "assigned"
         answer = f"Assigned: {label} is now owned by {people[new_owner].label}."
-        await ThreadEvent.create(
-            mailbox=mailbox,
-            thread_id=record.thread_id,
-            at=now,
-            kind="owner",
-            rule=rule,
-            actor=actor,
-            detail=new_owner,
-        )
+        await timeline("owner", new_owner)
     else:
         raise CommandError(f"{command.verb!r} cannot be applied to a thread.")
     await record.save()
-    await ThreadEvent.create(
-        mailbox=mailbox,
-        thread_id=record.thread_id,
-        at=now,
-        kind="command",
-        rule=rule,
-        actor=actor,
-        detail=f"{command.verb} {command.argument}".strip(),
-    )
+    await timeline("command", f"{command.verb} {command.argument}".strip())
     log.info(
         "action applied",
         extra={"mailbox": mailbox.name, "rule": rule, "from": actor, "thread_id": record.thread_id},
