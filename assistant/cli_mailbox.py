@@ -7,7 +7,7 @@ import logging
 import os
 import signal
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
@@ -23,6 +23,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .clock import Clock
 from .core.durations import DurationError, parse_duration
 from .core.team import PatternError
 from .logs import setup_logging
@@ -31,6 +32,7 @@ from .report import wide_console
 from .runtime import Runtime
 from .secrets import SecretKeyError, new_key
 from .service.ingest import SyncReport, sync_mailbox
+from .service.loops import lift_pause
 from .service.mailboxes import (
     ConnectionCheck,
     MailboxError,
@@ -51,11 +53,14 @@ T = TypeVar("T")
 EXPECTED = (MailboxError, URLError, PatternError, SecretKeyError, ConfigError, DurationError)
 
 
-def run_with_store(config: Path | None, work: Callable[[Runtime], Awaitable[T]]) -> T:
-    """Open the store, run ``work``, close; expected errors become one-line messages."""
+def run_with_store(
+    config: Path | None, work: Callable[[Runtime], Awaitable[T]], clock: Clock | None = None
+) -> T:
+    """Open the store, run ``work``, close; expected errors become one-line messages.
+    ``clock`` is the command's time (``--now``); the real time otherwise."""
 
     async def main() -> T:
-        runtime = Runtime.from_env(config)
+        runtime = Runtime.from_env(config, clock)
         async with store(runtime.database_url):
             return await work(runtime)
 
@@ -73,11 +78,11 @@ config_option = click.option(
 )
 
 
-def _since(value: str | None) -> datetime | None:
+def _since(value: str | None, now: datetime) -> datetime | None:
     if not value:
         return None
     try:
-        return datetime.now(UTC) - parse_duration(value).real()
+        return now - parse_duration(value).real()
     except DurationError as exc:
         raise click.BadParameter(str(exc), param_hint="--since") from None
 
@@ -125,10 +130,10 @@ def mailbox_add(
         grace_seconds = int(parse_duration(grace).real().total_seconds())
     except DurationError as exc:
         raise click.BadParameter(str(exc), param_hint="--grace") from None
-    history = _since(since)
 
-    async def work(_: Runtime) -> None:
+    async def work(runtime: Runtime) -> None:
         imap_url, smtp_url = parse_urls(imap, smtp)
+        inbox = None
         if not no_check:
             check = await check_connection(imap_url, smtp_url)
             if not (check.imap_ok and check.smtp_ok is not False):
@@ -136,8 +141,19 @@ def mailbox_add(
                     "connection test failed, nothing stored: "
                     + "; ".join(e for e in (check.imap_error, check.smtp_error) if e)
                 )
+            inbox = check.inbox
+        now = runtime.clock.now()
         box = await add_mailbox(
-            name, address, imap, smtp, list(team), owner, grace_seconds, datetime.now(UTC), history
+            name,
+            address,
+            imap,
+            smtp,
+            list(team),
+            owner,
+            grace_seconds,
+            now,
+            _since(since, now),
+            inbox=inbox,
         )
         if shadow:
             box.dry_run = True
@@ -151,7 +167,7 @@ def mailbox_add(
 @config_option
 def mailbox_list(config: Path | None) -> None:
     """List connected mailboxes (passwords are never shown)."""
-    rows = run_with_store(config, lambda _: summaries())
+    rows = run_with_store(config, lambda runtime: summaries(runtime.clock.now()))
     if not rows:
         click.echo(
             "no mailboxes yet: followup mailbox add NAME --address ... --imap ... --team ..."
@@ -168,6 +184,8 @@ def mailbox_list(config: Path | None) -> None:
         )
         if r.paused:
             table.add_row("", f"[red]{r.paused}[/] (followup mailbox resume {r.name})", *[""] * 5)
+        for sender in r.paused_senders:
+            table.add_row("", f"[yellow]no automatic mail to[/] {sender}", *[""] * 5)
     wide_console().print(table)
 
 
@@ -207,7 +225,6 @@ def mailbox_test(name: str, config: Path | None) -> None:
 @config_option
 def sync(name: str, since: str | None, config: Path | None) -> None:
     """Sync mailbox NAME once and print what changed."""
-    history = _since(since)
     console = Console(stderr=True)
     columns = [TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn()]
     with Progress(*columns, TimeRemainingColumn(), console=console, transient=True) as bar:
@@ -220,7 +237,10 @@ def sync(name: str, since: str | None, config: Path | None) -> None:
 
         async def work(runtime: Runtime) -> SyncReport:
             box = await get_mailbox(name)
-            return await sync_mailbox(box, runtime.policy(box), history, progress)
+            history = _since(since, runtime.clock.now())
+            return await sync_mailbox(
+                box, runtime.policy(box), history, progress, clock=runtime.clock
+            )
 
         report = run_with_store(config, work)
     out = wide_console()
@@ -268,7 +288,13 @@ def watch(
         if not mailboxes:
             raise MailboxError("no mailboxes to watch: followup mailbox add ...")
         watchers = [
-            MailboxWatcher(m, runtime.policy(m), poll_interval=poll, use_idle=not no_idle)
+            MailboxWatcher(
+                m,
+                runtime.policy(m),
+                poll_interval=poll,
+                use_idle=not no_idle,
+                clock=runtime.clock,
+            )
             for m in mailboxes
         ]
 
@@ -342,17 +368,21 @@ def run_command(
 
 @mailbox.command("resume")
 @click.argument("name")
+@click.option("--sender", help="Lift a loop rule's pause of this address (or @domain) only.")
 @config_option
-def mailbox_resume(name: str, config: Path | None) -> None:
-    """Clear a circuit-breaker pause so NAME sends again."""
+def mailbox_resume(name: str, sender: str | None, config: Path | None) -> None:
+    """Clear a loop pause so NAME sends again: the mailbox's, or one address's (--sender)."""
 
     async def work(_: Runtime) -> str | None:
         box = await get_mailbox(name)
+        if sender:
+            return await lift_pause(box, sender)
         reason, box.paused_reason = box.paused_reason, None  # type: ignore[assignment]  # nullable column
         await box.save(update_fields=["paused_reason"])
         return reason
 
     reason = run_with_store(config, work)
+    what = f"automatic mail to {sender}" if sender else "sending"
     click.echo(
-        f"{name}: sending resumed" + (f" (was: {reason})" if reason else " (was not paused)")
+        f"{name}: {what} resumed" + (f" (was: {reason})" if reason else " (was not paused)")
     )

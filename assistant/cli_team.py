@@ -11,6 +11,7 @@ import click
 from rich.table import Table
 
 from .cli_mailbox import config_option, run_with_store
+from .clock import Clock, FixedClock, SystemClock
 from .core.digest import DigestError, digest_day, person_zone
 from .report import wide_console
 from .runtime import Runtime
@@ -21,16 +22,17 @@ from .service.timeline import Timeline, TimelineError, timeline
 from .store.models import Person
 
 
-def _now(value: str | None) -> datetime:
+def _clock(value: str | None) -> Clock:
+    """The command's clock: fixed at ``--now`` when given, else the real time."""
     if not value:
-        return datetime.now(UTC)
+        return SystemClock()
     try:
         when = datetime.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(
             f"{value!r}: expected an ISO time, e.g. 2026-11-23T08:30+00:00"
         ) from None
-    return when if when.tzinfo else when.replace(tzinfo=UTC)
+    return FixedClock(when if when.tzinfo else when.replace(tzinfo=UTC))
 
 
 now_option = click.option("--now", "now", help="Pretend it is this time (ISO 8601), for previews.")
@@ -178,7 +180,8 @@ def digest_preview(
     person: str, now: str | None, html_out: Path | None, config: Path | None
 ) -> None:
     """Render PERSON's digest as it would go out now (nothing is sent)."""
-    when = _now(now)
+    clock = _clock(now)
+    when = clock.now()
 
     async def render(runtime: Runtime) -> tuple[str, str, str, str | None]:
         who = (await everyone(runtime.config)).get(person.strip().lower())
@@ -191,7 +194,7 @@ def digest_preview(
         note = None if due else "(not due at this time: outside their digest hour or working days)"
         return built.subject, built.text, built.html, note or built.error
 
-    subject, text, html, note = run_with_store(config, _guard(render))
+    subject, text, html, note = run_with_store(config, _guard(render), clock)
     click.echo(f"Subject: {subject}\n")
     click.echo(text)
     if note:
@@ -207,12 +210,12 @@ def digest_preview(
 @config_option
 def digest_send(now: str | None, dry_run: bool, config: Path | None) -> None:
     """Send every digest that is due now (each person once a day, whatever else runs)."""
-    when = _now(now)
+    clock = _clock(now)
 
     async def work(runtime: Runtime) -> DigestReport:
-        return await send_digests(runtime, when, dry_run)
+        return await send_digests(runtime, runtime.clock.now(), dry_run)
 
-    report = run_with_store(config, _guard(work))
+    report = run_with_store(config, _guard(work), clock)
     click.echo(
         f"digests: {report.planned} planned, {report.empty} empty (not sent), "
         f"{report.already} already done today"

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from pathlib import Path
 
+from .clock import Clock, SystemClock
 from .core.durations import Duration
 from .core.evaluate import MailboxPolicy
 from .core.ladder import Kind
@@ -35,10 +36,13 @@ class Runtime:
     data_dir: Path
     config: FollowupConfig
     redis_url: str | None = None
+    #: The process's one clock, chosen by the entry point (tests pass one they move).
+    clock: Clock = field(default_factory=SystemClock)
 
     @classmethod
-    def from_env(cls, config_path: Path | None = None) -> Runtime:
-        """Read the environment (and the settings file it names)."""
+    def from_env(cls, config_path: Path | None = None, clock: Clock | None = None) -> Runtime:
+        """Read the environment (and the settings file it names); ``clock`` defaults to the
+        real time (an entry point's choice: this is called by entry points only)."""
         data_dir = Path(
             os.environ.get("FOLLOWUP_DATA_DIR") or Path.home() / ".local" / "share" / "followup"
         )
@@ -48,7 +52,7 @@ class Runtime:
         url = database_url(os.environ.get("FOLLOWUP_DATABASE_URL"), data_dir)
         config = load_config(path)
         redis = os.environ.get("FOLLOWUP_REDIS_URL") or config.scale.redis_url
-        return cls(url, data_dir, config, redis or None)
+        return cls(url, data_dir, config, redis or None, clock or SystemClock())
 
     def policy(self, mailbox: Mailbox, people: Mapping[str, Person] | None = None) -> MailboxPolicy:
         """The rules for one stored mailbox: its team and address, the file's hours and

@@ -18,6 +18,7 @@ from .core.clock import BusinessCalendar, CalendarError, holiday_set
 from .core.durations import DurationError, parse_duration
 from .core.evaluate import MailboxPolicy
 from .core.ladder import DEFAULT_STEPS, Kind, Ladder, Step
+from .core.loops import LoopLimits
 from .core.ownership import OwnershipRules, Person
 from .core.team import PatternError, Team
 
@@ -110,12 +111,34 @@ class MessagesConfig(_Model):
 
 
 class GuardsConfig(_Model):
-    """Limits that stop Followup from ever flooding anyone."""
+    """Limits that stop Followup from ever flooding anyone (see :mod:`assistant.core.loops`)."""
 
     per_sender_window: str = "1d"
-    max_per_minute: int = Field(default=20, ge=1)
+    #: Mail to clients per minute per mailbox; more waits in the outbox (a throttle).
+    max_per_minute: int = Field(default=30, ge=1)
+    #: An answer to our mail this fast is a robot's (``loop-instant-reply``).
+    instant_reply: str = "60s"
+    per_recipient: int = Field(default=4, ge=2)
+    per_domain: int = Field(default=3, ge=1)
+    per_mailbox: int = Field(default=10, ge=1)
+    loop_window: str = "1h"
+    loop_pause: str = "1d"
 
-    _check_window = field_validator("per_sender_window")(_duration)
+    _check_window = field_validator(
+        "per_sender_window", "instant_reply", "loop_window", "loop_pause"
+    )(_duration)
+
+    def limits(self) -> LoopLimits:
+        """The loop rules' thresholds."""
+        return LoopLimits(
+            max_per_minute=self.max_per_minute,
+            instant_reply=parse_duration(self.instant_reply).real(),
+            per_recipient=self.per_recipient,
+            per_domain=self.per_domain,
+            per_mailbox=self.per_mailbox,
+            window=parse_duration(self.loop_window).real(),
+            pause=parse_duration(self.loop_pause).real(),
+        )
 
 
 class WebConfig(_Model):

@@ -75,6 +75,7 @@ import imapclient
 from imapclient import IMAPClient
 from mailgen import MAILBOX, TEAM, TEAM_DOMAIN, generate
 
+from assistant.clock import SystemClock
 from assistant.core.evaluate import MailboxPolicy
 from assistant.mail.imap import FETCH_BATCH, HEADER_ITEM, ImapSession
 from assistant.mail.urls import parse_url
@@ -420,7 +421,7 @@ async def child_first_followup(account: Account, db: str, profile: int) -> dict[
         wall0, cpu0 = time.perf_counter(), time.process_time()
         if prof is not None:
             prof.enable()
-        report = await sync_mailbox(mailbox, policy)
+        report = await sync_mailbox(mailbox, policy, clock=SystemClock())
         if prof is not None:
             prof.disable()
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -497,7 +498,9 @@ async def child_check_followup(db: str, checks: int) -> dict[str, Any]:
 
             async def one() -> float:
                 t0 = time.perf_counter()
-                report = await sync_folders(sessions, mailbox, folders, policy)
+                report = await sync_folders(
+                    sessions, mailbox, folders, policy, clock=SystemClock()
+                )
                 elapsed = time.perf_counter() - t0
                 if report.changed_ids or any(f.reason != "unchanged" for f in report.folders):
                     raise RuntimeError(f"the mailbox changed during the check benchmark: {report}")

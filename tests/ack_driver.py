@@ -9,10 +9,9 @@ import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from assistant.clock import FixedClock
 from assistant.runtime import Runtime
-from assistant.service.deliver import Deliverer
-from assistant.service.ingest import sync_mailbox
-from assistant.service.outbox import plan_threads
+from assistant.service.pipeline import deliver_mailbox, sync_and_plan
 from assistant.settings import FollowupConfig
 from assistant.store.db import store
 from assistant.store.models import Mailbox
@@ -21,15 +20,14 @@ from assistant.store.models import Mailbox
 async def cycle(
     url: str, name: str, config: FollowupConfig | None = None, later: float = 0.0
 ) -> None:
-    """Sync, plan and deliver once for mailbox ``name`` (``later`` seconds from now)."""
+    """Sync, plan and deliver once for mailbox ``name`` (``later`` seconds from now), through
+    the pipeline `followup run` uses."""
     config = config or FollowupConfig()
-    runtime = Runtime(url, Path("."), config)
+    clock = FixedClock(datetime.now(UTC) + timedelta(seconds=later))  # this process's clock
+    runtime = Runtime(url, Path("."), config, clock=clock)
     mailbox = await Mailbox.get(name=name)
-    policy = runtime.policy(mailbox)
-    report = await sync_mailbox(mailbox, policy)
-    await plan_threads(mailbox, report.thread_ids, policy)
-    now = datetime.now(UTC) + timedelta(seconds=later)
-    await Deliverer(mailbox, policy, config).deliver_due(now)
+    await sync_and_plan(runtime, mailbox, clock.now())
+    await deliver_mailbox(runtime, mailbox, clock.now())
 
 
 async def main(url: str, name: str, later: float) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from assistant.clock import FixedClock
 from assistant.runtime import Runtime
 from assistant.service.commands import handle_commands
 from assistant.service.ingest import sync_mailbox
@@ -47,7 +48,8 @@ class Desk:
 
     async def handle(self) -> list[OutboxItem]:
         mailbox = await Mailbox.get(id=self.mailbox.id)
-        report = await sync_mailbox(mailbox, self.runtime.policy(mailbox, await load_people()))
+        policy = self.runtime.policy(mailbox, await load_people())
+        report = await sync_mailbox(mailbox, policy, clock=self.runtime.clock)
         await handle_commands(self.runtime, mailbox, report.changed_ids, NOW)
         return await OutboxItem.filter(kind="command_reply").order_by("id")
 
@@ -84,7 +86,7 @@ async def desk(
             status="sent",
             payload={"threads": [["support", "t1@c.test"], ["support", "t2@c.test"]]},
         )
-        runtime = Runtime("", tmp_path, FollowupConfig())
+        runtime = Runtime("", tmp_path, FollowupConfig(), clock=FixedClock(NOW))
         yield Desk(box, digest, runtime, dovecot, imap_user)
 
 

@@ -30,13 +30,11 @@ from pathlib import Path
 
 import pytest
 
+from assistant.clock import FixedClock
 from assistant.runtime import Runtime
-from assistant.service.commands import handle_commands
-from assistant.service.deliver import Deliverer
 from assistant.service.digest import plan_digests
-from assistant.service.ingest import sync_mailbox
-from assistant.service.outbox import plan_threads
-from assistant.service.people import add_person, load_people
+from assistant.service.people import add_person
+from assistant.service.pipeline import deliver_mailbox, sync_and_plan
 from assistant.service.timeline import timeline
 from assistant.settings import FollowupConfig
 from assistant.signing import command_address
@@ -98,6 +96,7 @@ class Life:
     user: ImapUser
     sink: SmtpSink
     runtime: Runtime
+    clock: FixedClock
 
     def deliver_mail(self, folder: str, raw: bytes, when: datetime) -> None:
         self.dovecot.append(self.user.name, folder, raw, msg_time=when)
@@ -105,13 +104,11 @@ class Life:
     async def tick(self, now: datetime) -> None:
         """What `followup run` does, at simulated time ``now``."""
         mailbox = await Mailbox.get(id=self.mailbox.id)
-        policy = self.runtime.policy(mailbox, await load_people())
-        report = await sync_mailbox(mailbox, policy)
-        await handle_commands(self.runtime, mailbox, report.changed_ids, now)
-        await plan_threads(mailbox, report.thread_ids, policy)
+        self.clock.set(now)
+        await sync_and_plan(self.runtime, mailbox, now)  # the pipeline of `followup run`
         await plan_digests(self.runtime, now)
         await plan_digests(self.runtime, now)  # a second process doing the same finds it done
-        await Deliverer(mailbox, policy, self.runtime.config).deliver_due(now)
+        await deliver_mailbox(self.runtime, mailbox, now)
 
     def sent(self, kind: str) -> list[tuple[str, str]]:
         """(recipient, Date) of each mail of ``kind`` the SMTP server accepted."""
@@ -146,8 +143,9 @@ async def life(
             backup="bob@example.com",
             away=True,
         )
-        runtime = Runtime(url, tmp_path, CONFIG)
-        yield Life(mailbox, url, dovecot, imap_user, smtp_sink, runtime)
+        clock = FixedClock(THU)
+        runtime = Runtime(url, tmp_path, CONFIG, clock=clock)
+        yield Life(mailbox, url, dovecot, imap_user, smtp_sink, runtime, clock)
 
 
 def reminder_of(rows: list[OutboxItem], thread: str, kind: str) -> OutboxItem:

@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from assistant.clock import SystemClock
 from assistant.service import ingest
 from assistant.service.watch import MailboxWatcher
 from assistant.store.db import store
@@ -43,7 +44,9 @@ async def thread_exists(thread_id: str) -> bool:
 async def test_idle_pushes_new_mail_long_before_any_poll(
     mailbox: Mailbox, dovecot: Dovecot, imap_user: ImapUser
 ) -> None:
-    watcher = MailboxWatcher(mailbox, test_policy(mailbox), poll_interval=3600)
+    watcher = MailboxWatcher(
+        mailbox, test_policy(mailbox), poll_interval=3600, clock=SystemClock()
+    )
     task = asyncio.create_task(watcher.run())
     try:
         await asyncio.wait_for(watcher.waiting.wait(), 15)
@@ -77,7 +80,9 @@ async def test_idle_pushes_new_mail_long_before_any_poll(
 async def test_polling_fallback_without_idle(
     mailbox: Mailbox, dovecot: Dovecot, imap_user: ImapUser
 ) -> None:
-    watcher = MailboxWatcher(mailbox, test_policy(mailbox), poll_interval=0.2, use_idle=False)
+    watcher = MailboxWatcher(
+        mailbox, test_policy(mailbox), poll_interval=0.2, use_idle=False, clock=SystemClock()
+    )
     task = asyncio.create_task(watcher.run())
     try:
         await asyncio.wait_for(watcher.waiting.wait(), 15)
@@ -92,7 +97,9 @@ async def test_polling_fallback_without_idle(
 async def test_killed_connections_reconnect_and_lose_nothing(
     mailbox: Mailbox, dovecot: Dovecot, imap_user: ImapUser
 ) -> None:
-    watcher = MailboxWatcher(mailbox, test_policy(mailbox), poll_interval=1.0)
+    watcher = MailboxWatcher(
+        mailbox, test_policy(mailbox), poll_interval=1.0, clock=SystemClock()
+    )
     task = asyncio.create_task(watcher.run())
     try:
         await asyncio.wait_for(watcher.waiting.wait(), 15)
@@ -122,7 +129,9 @@ async def test_mail_stored_but_not_threaded_before_a_failure_is_threaded_after_i
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(ingest, "reevaluate", fails_once)
-    watcher = MailboxWatcher(mailbox, test_policy(mailbox), poll_interval=3600)
+    watcher = MailboxWatcher(
+        mailbox, test_policy(mailbox), poll_interval=3600, clock=SystemClock()
+    )
     task = asyncio.create_task(watcher.run())
     try:
         await asyncio.wait_for(watcher.waiting.wait(), 15)

@@ -8,7 +8,7 @@ raising arq's ``Retry``; after ``max_tries`` the job gives up and the next tick 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from arq import Retry
@@ -16,7 +16,7 @@ from arq import Retry
 from assistant.runtime import Runtime
 from assistant.service.digest import plan_digests, sender_mailbox
 from assistant.service.fleet import Fleet
-from assistant.service.pipeline import deliver_mailbox, has_due, sync_and_plan
+from assistant.service.pipeline import deliver_mailbox, has_due, plan_mailbox, sync_and_plan
 from assistant.store.models import Folder, Mailbox
 
 log = logging.getLogger("followup.worker")
@@ -48,11 +48,11 @@ async def sync_mailbox_job(ctx: dict[str, Any], mailbox_id: int) -> int:
             return 0
         while True:
             await fleet.take_dirty(mailbox_id)
-            await sync_and_plan(runtime, mailbox, datetime.now(UTC))
+            await sync_and_plan(runtime, mailbox, runtime.clock.now())
             rounds += 1
             if not await fleet.is_dirty(mailbox_id):
                 break
-        await deliver_mailbox(runtime, mailbox, datetime.now(UTC))
+        await deliver_mailbox(runtime, mailbox, runtime.clock.now())
     except Exception as exc:  # IMAP, SMTP, database: retried with backoff
         raise _retry(ctx, f"sync:{mailbox_id}", exc) from exc
     return rounds
@@ -64,7 +64,7 @@ async def deliver_job(ctx: dict[str, Any], mailbox_id: int) -> None:
     try:
         mailbox = await Mailbox.get_or_none(id=mailbox_id)
         if mailbox is not None:
-            await deliver_mailbox(runtime, mailbox, datetime.now(UTC))
+            await deliver_mailbox(runtime, mailbox, runtime.clock.now())
     except Exception as exc:
         raise _retry(ctx, f"deliver:{mailbox_id}", exc) from exc
 
@@ -77,7 +77,7 @@ async def tick_job(ctx: dict[str, Any]) -> None:
     load at hundreds of mailboxes)."""
     runtime: Runtime = ctx["runtime"]
     fleet = Fleet(ctx["redis"])
-    now = datetime.now(UTC)
+    now = runtime.clock.now()
     poll = timedelta(seconds=runtime.config.scale.poll_seconds)
     mailboxes = await Mailbox.all()
     holders = await fleet.holders([m.id for m in mailboxes])
@@ -87,14 +87,14 @@ async def tick_job(ctx: dict[str, Any]) -> None:
         period = poll * 10 if holders.get(mailbox.id) else poll
         if synced is None or synced < now - period or await fleet.is_dirty(mailbox.id):
             await fleet.request_sync(mailbox.id)
-        elif await has_due(mailbox, now):
+        elif await plan_mailbox(runtime, mailbox) or await has_due(mailbox, now):
             await fleet.request_delivery(mailbox.id)
 
 
 async def digests_job(ctx: dict[str, Any]) -> None:
     """Periodic: plan the digests whose time has come, then have them delivered."""
     runtime: Runtime = ctx["runtime"]
-    report = await plan_digests(runtime, datetime.now(UTC))
+    report = await plan_digests(runtime, runtime.clock.now())
     for error in report.errors:
         log.warning("digest not sent", extra={"error": error})
     mailbox = await sender_mailbox(runtime)

@@ -133,7 +133,7 @@ async def handle_commands(
         )
         row.machine_rule = COMMAND_RULE
         await row.save(update_fields=["machine_rule"])
-    await reevaluate(mailbox, [r.id for r in candidates], policy)
+    await reevaluate(mailbox, [r.id for r in candidates], policy, now)
     return report
 
 

@@ -27,19 +27,20 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import signal
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote
 
 from imapclient.exceptions import IMAPClientError
 
+from ..clock import Clock
 from ..core.compose import Notice, Outgoing, compose, compose_notice
 from ..core.digest import business_hours
 from ..core.durations import parse_duration
 from ..core.evaluate import MailboxPolicy
 from ..core.ladder import Kind, promised_reply, schedule, step_key
+from ..core.loops import throttled
 from ..core.model import Address
 from ..core.state import State
 from ..mail.imap import ConnectError, ImapSession
@@ -50,6 +51,8 @@ from ..secrets import decrypt
 from ..settings import FollowupConfig
 from ..signing import command_address
 from ..store.models import Folder, Mailbox, OutboxItem, ThreadRecord
+from .crash import crash_point
+from .loops import CLIENT_KINDS, COUNTED, loop_rule, sent_to_clients
 from .outbox import LoadedThread, load_thread, thread_case, thread_history
 from .templates import active_sources
 
@@ -60,8 +63,6 @@ DIGEST = "digest"
 COMMAND_REPLY = "command_reply"
 #: Rendered when planned (no thread to re-check): digests and answers to reply commands.
 STORED_KINDS = (DIGEST, COMMAND_REPLY)
-#: Replies to the client (threaded into the client's conversation).
-CLIENT_KINDS = (str(Kind.ACKNOWLEDGE), str(Kind.CLIENT_UPDATE))
 #: Ladder steps after the acknowledgement: re-decided by the core at send time.
 LADDER_KINDS = (
     str(Kind.REMIND_OWNER),
@@ -70,18 +71,11 @@ LADDER_KINDS = (
     str(Kind.CLIENT_UPDATE),
 )
 POSTPONED = "postponed"
-COUNTED = ("sending", "accepted", "sent")
 RETRY_BASE = timedelta(seconds=30)
 RETRY_MAX = timedelta(hours=1)
 #: How long a row being sent is left alone by other processes (longer than any SMTP send);
 #: ``FOLLOWUP_SEND_LEASE_SECONDS`` shortens it for tests that kill senders.
 SEND_LEASE = timedelta(seconds=float(os.environ.get("FOLLOWUP_SEND_LEASE_SECONDS", "300")))
-
-
-def crash_point(name: str) -> None:
-    """Test hook: ``FOLLOWUP_CRASH_AT=name`` kills the process here (as SIGKILL would)."""
-    if os.environ.get("FOLLOWUP_CRASH_AT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -95,17 +89,27 @@ class DeliveryReport:
     failed: int = 0
     postponed: int = 0
     paused: bool = False
+    throttled: int = 0
 
 
 class Deliverer:
     """Delivers one mailbox's due rows; holds the SMTP connection for the pass."""
 
     def __init__(
-        self, mailbox: Mailbox, policy: MailboxPolicy, config: FollowupConfig, dry_run: bool = False
+        self,
+        mailbox: Mailbox,
+        policy: MailboxPolicy,
+        config: FollowupConfig,
+        dry_run: bool = False,
+        clock: Clock | None = None,
     ) -> None:
         self.mailbox = mailbox
+        #: Read for the send lease only (a long pass's ``now`` may be minutes old); without
+        #: one, the pass's ``now`` is the time throughout.
+        self.clock = clock
         self.policy = policy
         self.config = config
+        self.limits = config.guards.limits()
         self.dry_run = dry_run or mailbox.dry_run
         self.renderer = renderer_for(config.messages.templates_dir)
         self._imap: ImapSession | None = None
@@ -154,41 +158,31 @@ class Deliverer:
                     continue
                 if await self._paused(row, now, report):
                     break
+                if await self._throttled(row, now):
+                    report.throttled += 1
+                    continue
                 await self._deliver(row, now, report)
         finally:
             await self.close()
         return report
 
     async def _paused(self, row: OutboxItem, now: datetime, report: DeliveryReport) -> bool:
+        """True when the mailbox is paused (an admin resumes it): the pass stops."""
         await self.mailbox.refresh_from_db(fields=["paused_reason", "dry_run"])
         if self.mailbox.paused_reason:
             report.paused = True
             return True
+        return False
+
+    async def _throttled(self, row: OutboxItem, now: datetime) -> bool:
+        """True when this mail to a client must wait for the minute to move on
+        (``throttle-per-minute``): it stays pending, oldest first, and goes out later."""
         if row.status != "pending" or self.dry_run or row.kind not in CLIENT_KINDS:
             # Only mail to clients can run away (a loop with another robot); mail to the
             # team is bounded by construction: a step per thread, a digest per person a day.
             return False
-        recent = await OutboxItem.filter(
-            mailbox=self.mailbox,
-            kind__in=CLIENT_KINDS,
-            status__in=COUNTED,
-            sent_at__gte=now - timedelta(minutes=1),
-        ).count()
-        if recent >= self.config.guards.max_per_minute:
-            reason = (
-                f"circuit breaker: {recent} automatic mails to clients in the last minute "
-                f"(limit {self.config.guards.max_per_minute}); "
-                f"sending paused at {now:%Y-%m-%d %H:%M} UTC"
-            )
-            self.mailbox.paused_reason = reason
-            await self.mailbox.save(update_fields=["paused_reason"])
-            log.error(
-                "sending paused",
-                extra={"mailbox": self.mailbox.name, "rule": "circuit-breaker", "reason": reason},
-            )
-            report.paused = True
-            return True
-        return False
+        recent = await sent_to_clients(self.mailbox, now - timedelta(minutes=1))
+        return throttled(recent, self.limits)
 
     async def _deliver(self, row: OutboxItem, now: datetime, report: DeliveryReport) -> None:
         if row.status in ("pending", "retry"):
@@ -293,6 +287,9 @@ class Deliverer:
             return "no-ack-recipient-changed"
         if client.email == self.mailbox.address or client.email in self.policy.team:
             return "no-ack-to-team"
+        loop = await loop_rule(self.mailbox, row.recipient, now, self.limits)
+        if loop is not None:
+            return loop
         window = parse_duration(self.config.guards.per_sender_window).real()
         earlier = (
             await OutboxItem.filter(
@@ -300,7 +297,7 @@ class Deliverer:
                 recipient=row.recipient,
                 kind=row.kind,
                 status__in=(*COUNTED, "dry_run"),
-                created_at__gte=now - window,
+                due_at__gte=now - window,  # the store's times, never the wall clock's
             )
             .exclude(id=row.id)
             .exists()
@@ -397,7 +394,8 @@ class Deliverer:
         # count it read goes on (another worker, or a second `followup run`, stops here).
         # The lease keeps everyone else off the row while it is in flight; after a crash,
         # the row is recovered once the lease has run out.
-        lease = max(now, utcnow()) + SEND_LEASE  # a long pass's `now` may be minutes old
+        current = self.clock.now() if self.clock is not None else now
+        lease = max(now, current) + SEND_LEASE  # a long pass's `now` may be minutes old
         claimed = await OutboxItem.filter(
             id=row.id, status=row.status, attempts=row.attempts
         ).update(status="sending", attempts=row.attempts + 1, next_attempt_at=lease)
@@ -527,8 +525,3 @@ def _subject(loaded: LoadedThread) -> str:
 def thread_link(config: FollowupConfig, mailbox: str, thread_id: str) -> str:
     """The thread's page on the web app."""
     return f"{config.web.base_url.rstrip('/')}/threads/{quote(mailbox)}/{quote(thread_id, safe='')}"
-
-
-def utcnow() -> datetime:
-    """The delivery clock (the adapters' one reading of the time)."""
-    return datetime.now(UTC)

@@ -288,7 +288,9 @@ async def send_digests(runtime: Runtime, now: datetime, dry_run: bool = False) -
     ).exists():
         return report
     people = await everyone(runtime.config)
-    deliverer = Deliverer(mailbox, runtime.policy(mailbox, people), runtime.config, dry_run)
+    deliverer = Deliverer(
+        mailbox, runtime.policy(mailbox, people), runtime.config, dry_run, runtime.clock
+    )
     await deliverer.deliver_due(now, kinds=(DIGEST,))
     return report
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from types import SimpleNamespace
 from typing import Any, NamedTuple
 
@@ -136,6 +136,10 @@ _RECORD_FIELDS = (
 )
 
 
+#: What a re-evaluation writes to an existing record: its values and the planning mark.
+_WRITTEN_FIELDS = [*_RECORD_FIELDS, "revision", "unplanned"]
+
+
 async def _existing(mailbox: Mailbox, thread_ids: list[str]) -> dict[str, ThreadRecord]:
     found: dict[str, ThreadRecord] = {}
     for chunk in _chunks(thread_ids):
@@ -243,13 +247,16 @@ def _event(
     return {"thread_id": thread_id, "at": at, "kind": kind, "rule": rule or "", "detail": detail}
 
 
-async def reevaluate(mailbox: Mailbox, changed: list[int], policy: MailboxPolicy) -> list[str]:
-    """Re-thread what ``changed`` (row ids) touches; store thread ids and thread records.
+async def reevaluate(
+    mailbox: Mailbox, changed: list[int], policy: MailboxPolicy, now: datetime
+) -> list[str]:
+    """Re-thread what ``changed`` (row ids) touches; store thread ids and thread records
+    (``now`` stamps them).
 
     Returns the ids of the threads whose records were written."""
     if not changed:
         return []
-    pass_ = _Pass(mailbox, policy, [mailbox.rotation_at or 0], await folder_roles(mailbox))
+    pass_ = _Pass(mailbox, policy, [mailbox.rotation_at or 0], await folder_roles(mailbox), now)
     start_rotation = pass_.rotation[0]
     if len(changed) > FULL_PASS:
         # A first sync (or any large change) re-threads the whole mailbox, one group of
@@ -319,6 +326,7 @@ class _Pass:
     policy: MailboxPolicy
     rotation: list[int]
     roles: dict[int, str]
+    now: datetime
     written: list[str] = field(default_factory=list)
     #: Each thread record's values as this pass first read them. What a thread inherits is
     #: the state before the pass, even when an earlier group of the pass has since rewritten
@@ -357,7 +365,7 @@ class _Pass:
         create: list[dict[str, object]] = []
         update: list[ThreadRecord] = []
         events: list[dict[str, object]] = []
-        now = datetime.now(UTC)  # what auto_now would write
+        now = self.now  # what auto_now would write, from the caller's clock
         for thread in threads:
             record = existing.get(thread.id)  # in the table now: updated, else created
             # A thread that merged or re-rooted keeps what its earlier record knew.
@@ -373,13 +381,17 @@ class _Pass:
                     if row.thread_id != thread.id:
                         row.thread_id = thread.id
                         moved.append(row)
+            # Marked for planning in the same transaction: a crash before the planner ran
+            # leaves the mark, and the next pass (any process) plans the thread.
             if record is None:
                 create.append(
                     {"mailbox_id": mailbox.id, "thread_id": thread.id, "updated_at": now}
                     | evaluation.values
+                    | {"revision": 1, "unplanned": True}
                 )
             else:
                 record.update_from_dict(evaluation.values)
+                record.revision, record.unplanned = (record.revision or 0) + 1, True
                 update.append(record)
         gone = sorted(old_thread_ids - {t.id for t in threads})
         await _write(mailbox, moved, create, update, gone, events)
@@ -411,7 +423,7 @@ async def _write(
             await _set_thread_ids(moved)
         await insert_rows(ThreadRecord, create, batch=CHUNK)
         if update:
-            await ThreadRecord.bulk_update(update, fields=list(_RECORD_FIELDS), batch_size=CHUNK)
+            await ThreadRecord.bulk_update(update, fields=_WRITTEN_FIELDS, batch_size=CHUNK)
         # A thread id this group no longer uses may still be another group's (its messages
         # not re-threaded yet, or re-threaded under that id): only an id no row carries any
         # more is gone.

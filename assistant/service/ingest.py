@@ -12,12 +12,14 @@ import contextlib
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from tortoise.queryset import QuerySet
 from tortoise.transactions import in_transaction
 
+from ..clock import Clock
+from ..core.cutoff import history_cutoff
 from ..core.evaluate import MailboxPolicy
 from ..core.syncplan import Cursor, Plan, ServerStatus, Step, batches, needs_reconcile, plan_sync
 from ..mail.fetchparse import Fetched
@@ -212,6 +214,31 @@ async def _reconcile(session: ImapSession, folder: Folder) -> tuple[int, list[st
     return len(gone_uids), threads
 
 
+#: What a fetch records before it starts: the validity, the cursor and the history cut-off.
+CURSOR_FIELDS = [
+    "uidvalidity",
+    "last_uid",
+    "message_count",
+    "highestmodseq",
+    "first_uidnext",
+    "first_uidvalidity",
+]
+
+
+def _mark_history(folder: Folder, status: ServerStatus, reset: bool) -> None:
+    """Below the cut-off is history, never acknowledged: the UIDNEXT recorded when the
+    mailbox was connected, else (or once the folder is renumbered) today's."""
+    if folder.first_uidnext is not None and not reset:
+        return
+    folder.first_uidnext = history_cutoff(
+        None if reset else folder.first_uidnext,
+        folder.first_uidvalidity,
+        status.uidvalidity,
+        status.uidnext,
+    )
+    folder.first_uidvalidity = status.uidvalidity
+
+
 async def sync_folder(
     session: ImapSession,
     mailbox: Mailbox,
@@ -221,6 +248,7 @@ async def sync_folder(
     *,
     preparer: Preparer,
     kept: bool = False,
+    clock: Clock,
 ) -> tuple[FolderReport, list[int], list[str]]:
     """Bring one folder up to date; return its report, changed row ids, touched thread ids.
 
@@ -247,14 +275,10 @@ async def sync_folder(
             folder.last_uid, folder.message_count, folder.highestmodseq = 0, 0, None
             report.reset = True
         if Step.FETCH_NEW in plan.steps:
-            if folder.first_uidnext is None or Step.RESET in plan.steps:
-                # Everything below today's UIDNEXT is history: never acknowledged.
-                folder.first_uidnext = status.uidnext
+            _mark_history(folder, status, Step.RESET in plan.steps)
             # Record the validity first: an interrupted first sync then resumes after last_uid.
             folder.uidvalidity = status.uidvalidity
-            await folder.save(
-                update_fields=["uidvalidity", "last_uid", "message_count", "highestmodseq"]
-            )
+            await folder.save(update_fields=CURSOR_FIELDS)
             new = await _fetch_new(session, mailbox, folder, plan, since, progress, preparer)
             report.new = len(new)
             changed += new
@@ -272,7 +296,7 @@ async def sync_folder(
     folder.uidvalidity = status.uidvalidity
     folder.uidnext = max(status.uidnext, folder.last_uid + 1)
     folder.highestmodseq = status.highestmodseq
-    folder.synced_at = datetime.now(UTC)
+    folder.synced_at = clock.now()
     await folder.save()
     return report, changed, touched
 
@@ -325,6 +349,7 @@ async def sync_folders(
     progress: Progress | None = None,
     *,
     recover: bool = False,
+    clock: Clock,
 ) -> SyncReport:
     """Sync ``folders`` over an open session (or one kept-selected session per folder
     name), then re-evaluate the threads they touched.
@@ -341,7 +366,7 @@ async def sync_folders(
             else:
                 one, kept = session[folder.name], True
             folder_report, changed, gone = await sync_folder(
-                one, mailbox, folder, since, progress, preparer=preparer, kept=kept
+                one, mailbox, folder, since, progress, preparer=preparer, kept=kept, clock=clock
             )
             report.folders.append(folder_report)
             report.changed_ids += changed
@@ -354,7 +379,7 @@ async def sync_folders(
         report.changed_ids += await unevaluated(mailbox)
     if report.changed_ids:
         report.changed_ids = sorted(set(report.changed_ids))
-        report.thread_ids = await reevaluate(mailbox, report.changed_ids, policy)
+        report.thread_ids = await reevaluate(mailbox, report.changed_ids, policy, clock.now())
         report.threads_changed = len(report.thread_ids)
     return report
 
@@ -370,6 +395,8 @@ async def sync_mailbox(
     policy: MailboxPolicy,
     since: datetime | None = None,
     progress: Progress | None = None,
+    *,
+    clock: Clock,
 ) -> SyncReport:
     """Connect, sync every watched folder of ``mailbox`` once, re-evaluate, disconnect."""
     url = parse_url(decrypt(mailbox.imap_secret), "imap")
@@ -384,6 +411,7 @@ async def sync_mailbox(
             since or mailbox.history_since,
             progress,
             recover=True,
+            clock=clock,
         )
     finally:
         await asyncio.to_thread(session.close)

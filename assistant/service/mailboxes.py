@@ -14,10 +14,20 @@ from ..mail.imap import ConnectError, ImapSession
 from ..mail.urls import MailURL, parse_url
 from ..secrets import decrypt, encrypt
 from ..store.models import Folder, Mailbox, StoredMessage, ThreadRecord
+from .loops import active_pauses
 
 
 class MailboxError(ValueError):
     """A mailbox request that cannot be carried out; the message says why."""
+
+
+@dataclass(frozen=True)
+class InboxMark:
+    """The INBOX's name, UIDVALIDITY and UIDNEXT when the mailbox was connected."""
+
+    name: str
+    uidvalidity: int
+    uidnext: int
 
 
 @dataclass
@@ -32,6 +42,8 @@ class ConnectionCheck:
     smtp_ok: bool | None = None
     smtp_error: str | None = None
     problems: list[str] = field(default_factory=list)
+    #: The INBOX as the test found it: what is below its UIDNEXT now is history.
+    inbox: InboxMark | None = None
 
     @property
     def ok(self) -> bool:
@@ -44,6 +56,10 @@ def _probe_imap(url: MailURL, check: ConnectionCheck) -> None:
         with ImapSession(url) as session:
             check.capabilities = sorted(session.capabilities)
             check.folders = [(f.name, f.role) for f in session.folders()]
+            inbox = next((name for name, role in check.folders if role == "inbox"), None)
+            if inbox is not None:
+                status = session.status(inbox)
+                check.inbox = InboxMark(inbox, status["UIDVALIDITY"], status["UIDNEXT"])
             check.imap_ok = True
     except ConnectError as exc:
         check.imap_error, check.imap_error_kind = str(exc), exc.kind
@@ -106,15 +122,19 @@ async def add_mailbox(
     grace_seconds: int,
     connected_at: datetime,
     history_since: datetime | None,
+    inbox: InboxMark | None = None,
 ) -> Mailbox:
-    """Store a new mailbox; credentials are encrypted before they reach the database."""
+    """Store a new mailbox; credentials are encrypted before they reach the database.
+
+    ``inbox`` (from the connection test) fixes the history cut-off now: a client who writes
+    between connecting and the first sync is new mail, not history."""
     if await Mailbox.exists(name=name):
         raise MailboxError(f"a mailbox named {name!r} exists already")
     if "@" not in address:
         raise MailboxError(f"--address {address!r} is not an email address")
     Team.from_patterns(team, address)  # raises PatternError with a clear message
     parse_urls(imap, smtp)
-    return await Mailbox.create(
+    box = await Mailbox.create(
         name=name,
         address=address.lower(),
         imap_secret=encrypt(imap),
@@ -125,6 +145,15 @@ async def add_mailbox(
         connected_at=connected_at,
         history_since=history_since,
     )
+    if inbox is not None:
+        await Folder.create(
+            mailbox=box,
+            name=inbox.name,
+            role="inbox",
+            first_uidnext=inbox.uidnext,
+            first_uidvalidity=inbox.uidvalidity,
+        )
+    return box
 
 
 async def get_mailbox(name: str) -> Mailbox:
@@ -156,9 +185,11 @@ class MailboxSummary:
     last_sync: datetime | None
     paused: str | None = None
     dry_run: bool = False
+    #: Addresses a loop rule paused: "address (rule, until ...)".
+    paused_senders: tuple[str, ...] = ()
 
 
-async def summaries() -> list[MailboxSummary]:
+async def summaries(now: datetime) -> list[MailboxSummary]:
     """Every mailbox with counts; URLs are shown redacted."""
     out = []
     for mailbox in await Mailbox.all().order_by("name"):
@@ -179,6 +210,10 @@ async def summaries() -> list[MailboxSummary]:
                 last_sync=max(synced) if synced else None,
                 paused=mailbox.paused_reason,
                 dry_run=mailbox.dry_run,
+                paused_senders=tuple(
+                    f"{p.address} ({p.rule}, until {p.until:%Y-%m-%d %H:%M} UTC)"
+                    for p in await active_pauses(mailbox, now)
+                ),
             )
         )
     return out

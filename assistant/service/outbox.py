@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from tortoise.exceptions import IntegrityError
 
+from ..core.cutoff import is_new_mail
 from ..core.evaluate import MailboxPolicy
 from ..core.ladder import Case, Kind, schedule
 from ..core.model import Thread, Verdict
@@ -69,22 +70,18 @@ async def load_thread(
 
 async def ack_eligible(mailbox: Mailbox, loaded: LoadedThread) -> bool:
     """True when the client's first waiting message reached INBOX after the mailbox was
-    connected: by UID (above the folder's first UIDNEXT) and INTERNALDATE, never by Date."""
+    connected (:func:`assistant.core.cutoff.is_new_mail`: UID and INTERNALDATE, never Date)."""
     start = loaded.state.episode_start
     if start is None:
         return False
     inbox = await Folder.get_or_none(mailbox=mailbox, role="inbox")
-    if inbox is None or inbox.first_uidnext is None:
+    if inbox is None:
         return False
-    # INTERNALDATE has whole seconds: compare at that resolution (the UID is the strong test).
-    connected = mailbox.connected_at.replace(microsecond=0)
-    for row in loaded.rows:
-        if row.message_id != start.message_id or row.folder_id != inbox.id:
-            continue
-        arrived = row.internaldate
-        if row.uid >= inbox.first_uidnext and arrived is not None and arrived >= connected:
-            return True
-    return False
+    return any(
+        is_new_mail(row.uid, row.internaldate, inbox.first_uidnext, mailbox.connected_at)
+        for row in loaded.rows
+        if row.message_id == start.message_id and row.folder_id == inbox.id
+    )
 
 
 async def thread_history(
@@ -169,4 +166,26 @@ async def plan_threads(
     created: list[OutboxItem] = []
     for thread_id in sorted(set(thread_ids)):
         created += await plan_thread(mailbox, thread_id, policy)
+    return created
+
+
+async def plan_pending(mailbox: Mailbox, policy: MailboxPolicy) -> list[OutboxItem]:
+    """Plan every thread evaluated since it was last planned, whichever process (or which
+    earlier run) evaluated it: planning resumes from the store after any crash.
+
+    A thread that does not await the team needs no rows: those marks are cleared in one
+    statement (its WHERE re-reads the state, so a thread that starts waiting meanwhile keeps
+    its mark). A waiting thread's mark is cleared only for the revision that was planned."""
+    await ThreadRecord.filter(mailbox=mailbox, unplanned=True).exclude(
+        state=str(State.AWAITING_TEAM)
+    ).update(unplanned=False)
+    marked = (
+        await ThreadRecord.filter(mailbox=mailbox, unplanned=True)
+        .order_by("id")
+        .values_list("id", "thread_id", "revision")
+    )
+    created: list[OutboxItem] = []
+    for record_id, thread_id, revision in marked:
+        created += await plan_thread(mailbox, str(thread_id), policy)
+        await ThreadRecord.filter(id=record_id, revision=revision).update(unplanned=False)
     return created

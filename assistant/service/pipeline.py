@@ -11,11 +11,13 @@ from datetime import datetime
 
 from ..core.evaluate import MailboxPolicy
 from ..runtime import Runtime
-from ..store.models import Mailbox, OutboxItem
+from ..store.models import Mailbox, OutboxItem, ThreadRecord
 from .commands import handle_commands
+from .crash import crash_point
 from .deliver import ACTIVE, Deliverer, DeliveryReport
 from .ingest import SyncReport, sync_mailbox
-from .outbox import plan_threads
+from .loops import detect_loops
+from .outbox import plan_pending
 from .people import everyone
 
 
@@ -25,16 +27,19 @@ async def mailbox_policy(runtime: Runtime, mailbox: Mailbox) -> MailboxPolicy:
 
 
 async def after_sync(runtime: Runtime, mailbox: Mailbox, report: SyncReport, now: datetime) -> None:
-    """Apply reply commands among the new messages, then plan the touched threads' mail."""
+    """Apply reply commands among the new messages, then plan every thread evaluated since
+    it was last planned (this sync's, and any an earlier crash or one-shot sync left)."""
     if report.changed_ids:
+        await detect_loops(mailbox, report.changed_ids, now, runtime.config.guards.limits())
         await handle_commands(runtime, mailbox, report.changed_ids, now)
-    if report.thread_ids:
-        await plan_threads(mailbox, report.thread_ids, await mailbox_policy(runtime, mailbox))
+    crash_point("before_plan")
+    await plan_pending(mailbox, await mailbox_policy(runtime, mailbox))
 
 
 async def sync_and_plan(runtime: Runtime, mailbox: Mailbox, now: datetime) -> SyncReport:
     """One sync of ``mailbox`` (its own connection), then :func:`after_sync`."""
-    report = await sync_mailbox(mailbox, await mailbox_policy(runtime, mailbox))
+    policy = await mailbox_policy(runtime, mailbox)
+    report = await sync_mailbox(mailbox, policy, clock=runtime.clock)
     await after_sync(runtime, mailbox, report, now)
     return report
 
@@ -51,4 +56,13 @@ async def deliver_mailbox(
     if not await has_due(mailbox, now):
         return None
     policy = await mailbox_policy(runtime, mailbox)
-    return await Deliverer(mailbox, policy, runtime.config, dry_run).deliver_due(now)
+    deliverer = Deliverer(mailbox, policy, runtime.config, dry_run, runtime.clock)
+    return await deliverer.deliver_due(now)
+
+
+async def plan_mailbox(runtime: Runtime, mailbox: Mailbox) -> int:
+    """Plan what earlier evaluations left unplanned (a crash, a one-shot ``followup sync``,
+    another process); return how many rows were written. Cheap when nothing is left."""
+    if not await ThreadRecord.filter(mailbox=mailbox, unplanned=True).exists():
+        return 0
+    return len(await plan_pending(mailbox, await mailbox_policy(runtime, mailbox)))

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from ..core.evaluate import MailboxPolicy
@@ -25,7 +24,7 @@ from ..store.models import Mailbox
 from .deliver import DeliveryReport
 from .digest import plan_digests
 from .ingest import SyncReport
-from .pipeline import after_sync, deliver_mailbox, mailbox_policy
+from .pipeline import after_sync, deliver_mailbox, mailbox_policy, plan_mailbox
 from .watch import MailboxWatcher
 
 log = logging.getLogger("followup.run")
@@ -42,9 +41,10 @@ class Service:
     health_host: str = "127.0.0.1"
     health_port: int | None = 8086
     watchers: dict[int, MailboxWatcher] = field(default_factory=dict)
-    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __post_init__(self) -> None:
+        self.clock = self.runtime.clock
+        self.started_at = self.clock.now()
         self._stop = asyncio.Event()
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._locks: dict[int, asyncio.Lock] = {}
@@ -60,14 +60,14 @@ class Service:
         return await mailbox_policy(self.runtime, mailbox)
 
     async def _after_change(self, mailbox: Mailbox, report: SyncReport) -> None:
-        await after_sync(self.runtime, mailbox, report, datetime.now(UTC))
+        await after_sync(self.runtime, mailbox, report, self.clock.now())
         await self.deliver(mailbox)
 
     async def deliver(self, mailbox: Mailbox) -> DeliveryReport | None:
         """Deliver what is due for ``mailbox`` (one pass at a time per mailbox)."""
         lock = self._locks.setdefault(mailbox.id, asyncio.Lock())
         async with lock:
-            report = await deliver_mailbox(self.runtime, mailbox, datetime.now(UTC), self.dry_run)
+            report = await deliver_mailbox(self.runtime, mailbox, self.clock.now(), self.dry_run)
             if report is not None:
                 self.deliveries.append(report)
             return report
@@ -76,6 +76,10 @@ class Service:
         for mailbox in await Mailbox.all():
             if mailbox.id in self.watchers:
                 continue
+            try:  # what an earlier run or a one-shot sync stored but never planned
+                await plan_mailbox(self.runtime, mailbox)
+            except Exception:
+                log.exception("planning failed", extra={"mailbox": mailbox.name})
 
             async def hook(report: SyncReport, box: Mailbox = mailbox) -> None:
                 await self._after_change(box, report)
@@ -85,6 +89,7 @@ class Service:
                 await self.policy(mailbox),
                 poll_interval=self.poll_interval,
                 on_change=hook,
+                clock=self.clock,
             )
             self.watchers[mailbox.id] = watcher
             self._tasks[mailbox.id] = asyncio.create_task(
@@ -108,7 +113,7 @@ class Service:
                 )
                 warned = True
             try:
-                digests = await plan_digests(self.runtime, datetime.now(UTC))
+                digests = await plan_digests(self.runtime, self.clock.now())
                 for error in digests.errors:
                     log.warning("digest not sent", extra={"error": error})
             except Exception:
@@ -116,6 +121,7 @@ class Service:
             for watcher in list(self.watchers.values()):
                 try:
                     watcher.policy = await self.policy(watcher.mailbox)  # people change
+                    await plan_mailbox(self.runtime, watcher.mailbox)
                     await self.deliver(watcher.mailbox)
                 except Exception:  # one mailbox's trouble must not stop the others
                     log.exception("delivery pass failed", extra={"mailbox": watcher.mailbox.name})

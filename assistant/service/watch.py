@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 
 from imapclient.exceptions import IMAPClientError
 
+from ..clock import Clock
 from ..core.evaluate import MailboxPolicy
 from ..mail.imap import ConnectError, FolderInfo, ImapSession
 from ..mail.urls import MailURL, parse_url
@@ -109,6 +110,8 @@ class MailboxWatcher:
     use_idle: bool = True
     on_change: Callable[[SyncReport], Awaitable[None]] | None = None
     stats: WatchStats = field(default_factory=WatchStats)
+    #: The process's clock (the entry point's), for the sync cursors' times.
+    clock: Clock = field(kw_only=True)
 
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
@@ -170,7 +173,12 @@ class MailboxWatcher:
         assert self._sessions
         self.stats.checks += 1
         report = await sync_folders(
-            self._sessions, self.mailbox, self._folders, self.policy, recover=not self._recovered
+            self._sessions,
+            self.mailbox,
+            self._folders,
+            self.policy,
+            recover=not self._recovered,
+            clock=self.clock,
         )
         self._recovered = True  # after the first check, every stored row has been threaded
         return report

@@ -57,8 +57,10 @@ class Folder(Model):
     last_uid = fields.BigIntField(default=0)
     message_count = fields.IntField(default=0)
     synced_at = fields.DatetimeField(null=True)
-    # UIDNEXT when the folder was first seen: lower UIDs are history, never acknowledged.
+    # UIDNEXT when the mailbox was connected (else when the folder was first synced): lower
+    # UIDs are history, never acknowledged; valid only with this UIDVALIDITY.
     first_uidnext = fields.BigIntField(null=True)
+    first_uidvalidity = fields.BigIntField(null=True)
 
     class Meta:
         table = "folder"
@@ -144,6 +146,10 @@ class ThreadRecord(Model):
     # The latest answer: when the team replied, and after how much business time.
     answered_at = fields.DatetimeField(null=True)
     first_response_s = fields.IntField(null=True)
+    # Planning resumes from the store: every evaluation bumps ``revision`` and sets
+    # ``unplanned``; the planner clears it only for the revision it planned.
+    revision = fields.IntField(default=0, db_default=0)
+    unplanned = fields.BooleanField(default=False, db_default=False, db_index=True)
 
     class Meta:
         table = "thread"
@@ -227,6 +233,25 @@ class OutboxItem(Model):
 
     class Meta:
         table = "outbox"
+
+
+class SenderPause(Model):
+    """No automatic mail to ``address`` (a client, or ``@domain``) of a mailbox until
+    ``until``: a loop rule (``rule``) saw a robot answering our mail."""
+
+    id = fields.IntField(primary_key=True)
+    mailbox: fields.ForeignKeyRelation[Mailbox] = fields.ForeignKeyField(
+        "models.Mailbox", related_name="sender_pauses", on_delete=fields.CASCADE
+    )
+    address = fields.CharField(max_length=320)
+    rule = fields.CharField(max_length=64)
+    reason = fields.TextField(default="")
+    paused_at = fields.DatetimeField()
+    until = fields.DatetimeField()
+
+    class Meta:
+        table = "sender_pause"
+        unique_together = (("mailbox", "address"),)
 
 
 class User(Model):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import secrets
 import statistics
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -220,7 +220,7 @@ class Web:
             raise
         wanted_box = request.query_params.get("mailbox") or None
         wanted_owner = request.query_params.get("owner") or None
-        now = datetime.now(UTC)
+        now = self.runtime.clock.now()
         people = await everyone(self.runtime.config)
         rows: list[dict[str, Any]] = []
         boxes = await Mailbox.all().order_by("name")
@@ -312,7 +312,14 @@ class Web:
             command: Command = parse_command(line or "")
             people = await everyone(self.runtime.config)
             answer = await apply_action(
-                self.runtime, box, record, command, user.email, datetime.now(UTC), people, "web"
+                self.runtime,
+                box,
+                record,
+                command,
+                user.email,
+                self.runtime.clock.now(),
+                people,
+                "web",
             )
         except CommandError as exc:
             return None, str(exc).split(" Reply with one of these")[0]
@@ -423,7 +430,7 @@ class Web:
             message_id=f"followup.test.{secrets.token_hex(8)}@{box.address.rpartition('@')[2]}",
             key=f"test:{kind}",
             kind=f"test_{kind}",
-            date=datetime.now(UTC),
+            date=self.runtime.clock.now(),
         )
         msg = compose_notice(note, f"[test] {rendered.subject}", rendered.text, rendered.html)
         sender = SmtpSender(parse_url(decrypt(box.smtp_secret), "smtp"))
@@ -505,7 +512,7 @@ class Web:
                 team,
                 None,
                 int(grace.total_seconds()),
-                datetime.now(UTC),
+                self.runtime.clock.now(),
                 None,
             )
         except (URLError, MailboxError, ValueError, PatternError) as exc:
@@ -541,7 +548,7 @@ class Web:
 
     async def numbers(self, request: Request) -> Response:
         await self.user(request)
-        since = datetime.now(UTC) - timedelta(weeks=8)
+        since = self.runtime.clock.now() - timedelta(weeks=8)
         rows: dict[tuple[str, str, str], list[int]] = {}
         for record in await ThreadRecord.filter(
             answered_at__gte=since, first_response_s__not_isnull=True
