@@ -15,6 +15,7 @@ from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from . import __version__
+from .clock import SystemClock
 from .core.evaluate import evaluate
 from .core.headers import parse_message
 from .core.machine import classify
@@ -156,7 +157,7 @@ def replay(
     except OSError as exc:
         raise click.ClickException(f"{source}: {exc.strerror or exc}") from None
     if now is None:
-        now = max((m.date for m, _ in messages), default=datetime.now(UTC))
+        now = max((m.date for m, _ in messages), default=SystemClock().now())
     verdicts = {m.message_id: v for m, v in messages}
     reports = evaluate([m for m, _ in messages], policy, now, verdicts=verdicts)
     if as_json:

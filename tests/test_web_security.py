@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
+from assistant.clock import FixedClock
 from assistant.service.templates import SAMPLE, check
 from assistant.web.security import LoginLimiter, check_password, hash_password, password_problem
 
@@ -18,7 +21,7 @@ def test_passwords_are_argon2_and_checked() -> None:
 
 
 def test_failed_logins_are_limited_per_address_and_forgotten_on_success() -> None:
-    limiter = LoginLimiter(attempts=3, window=60)
+    limiter = LoginLimiter(FixedClock(datetime(2026, 11, 16, tzinfo=UTC)), attempts=3, window=60)
     for t in range(3):
         assert not limiter.blocked("10.0.0.1", now=t)
         limiter.failed("10.0.0.1", now=t)

@@ -78,7 +78,7 @@ class Denied(Exception):
 
 def create_app(runtime: Runtime, health: Health | None = None) -> Starlette:
     """The app; ``health`` answers ``GET /health`` (default: what the store says)."""
-    limiter = LoginLimiter()
+    limiter = LoginLimiter(runtime.clock)
     web = Web(runtime, limiter, health or store_health)
     routes = [
         Route("/health", web.health),

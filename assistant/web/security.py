@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import hmac
 import secrets
-import time
 from collections import deque
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.requests import Request
+
+from ..clock import Clock
 
 _hasher = PasswordHasher()
 MIN_PASSWORD = 10
@@ -59,13 +60,16 @@ def csrf_ok(request: Request, submitted: object) -> bool:
 class LoginLimiter:
     """At most ``attempts`` failed logins per client address in ``window`` seconds."""
 
-    def __init__(self, attempts: int = 5, window: float = 300.0) -> None:
-        self.attempts, self.window = attempts, window
+    def __init__(self, clock: Clock, attempts: int = 5, window: float = 300.0) -> None:
+        self.clock, self.attempts, self.window = clock, attempts, window
         self._failures: dict[str, deque[float]] = {}
 
+    def _now(self, now: float | None) -> float:
+        return self.clock.now().timestamp() if now is None else now
+
     def blocked(self, key: str, now: float | None = None) -> bool:
-        """Whether ``key`` has used up its attempts."""
-        now = time.monotonic() if now is None else now
+        """Whether ``key`` has used up its attempts (``now``: seconds, the clock's if None)."""
+        now = self._now(now)
         failures = self._failures.get(key)
         while failures and failures[0] < now - self.window:
             failures.popleft()
@@ -73,7 +77,7 @@ class LoginLimiter:
 
     def failed(self, key: str, now: float | None = None) -> None:
         """Record a failed attempt."""
-        self._failures.setdefault(key, deque()).append(time.monotonic() if now is None else now)
+        self._failures.setdefault(key, deque()).append(self._now(now))
 
     def succeeded(self, key: str) -> None:
         """Forget the failures of ``key``."""
