@@ -17,8 +17,8 @@ over its stdin). The service runs in its own process so the benchmark's own work
 the sink) never competes with it for the GIL.
 
 The settings file the service gets raises ``[guards] max_per_minute`` to 100,000: with the
-default (20 a minute) the circuit breaker pauses the mailbox after 20 acknowledgements, in the
-arrival test (~55 a minute) as in the burst. Everything else is the default.
+default (30 a minute) the throttle would spread the burst over half an hour, which measures
+the throttle, not the service. Everything else is the default.
 
 1. **Floor**: Dovecot's own IDLE delay. A raw imapclient connection IDLEs on an INBOX of
    another user; another connection APPENDs (at the same random gaps as below); measured from
@@ -463,14 +463,14 @@ TIMED: tuple[tuple[str, str, str, bool], ...] = (
     ("assistant.service.ingest", "_fetch_new", "    _fetch_new (IMAP fetch + store)", True),
     ("assistant.service.ingest", "_fetch_list", "      _fetch_list (IMAP FETCH)", False),
     ("assistant.service.prepare", "prepare_batch", "      prepare_batch (parse)", False),
-    ("assistant.service.ingest", "_store_batch", "      _store_batch (insert)", True),
+    ("assistant.service.ingest", "store_batch", "      store_batch (insert)", True),
     ("assistant.service.ingest", "reevaluate", "  reevaluate (threads)", True),
     ("assistant.service.run", "Service._after_change", "after_change (plan + deliver)", True),
     ("assistant.service.pipeline", "handle_commands", "  handle_commands", True),
     ("assistant.service.pipeline", "plan_threads", "  plan_threads", True),
     ("assistant.service.run", "Service.deliver", "  Service.deliver (incl. lock wait)", True),
     ("assistant.service.deliver", "Deliverer.deliver_due", "    deliver_due", True),
-    ("assistant.service.deliver", "Deliverer._paused", "      _paused (circuit breaker)", True),
+    ("assistant.service.deliver", "Deliverer._throttled", "      _throttled (per minute)", True),
     ("assistant.service.deliver", "load_thread", "      load_thread", True),
     ("assistant.service.deliver", "Deliverer._guard", "      _guard", True),
     ("assistant.service.deliver", "Deliverer._render", "      _render (templates)", False),
@@ -1016,7 +1016,7 @@ def print_report(setup: Setup, out: Outcome) -> dict[str, Any]:
     )
     print(
         f"  service: `followup run --health-port 0 --config ack.toml` in a child process, "
-        f"settings: [guards] max_per_minute = {MAX_PER_MINUTE:,} (default 20), grace 0; "
+        f"settings: [guards] max_per_minute = {MAX_PER_MINUTE:,} (default 30), grace 0; "
         f"first sync done {out.ready_s:.1f} s after start"
     )
     print(f"\n1. Floor: Dovecot IDLE, APPEND completed -> raw idler reads EXISTS ({setup.floor})")

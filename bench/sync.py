@@ -319,7 +319,7 @@ FIRST_SYNC_PROBES: tuple[tuple[object, str, str, bool], ...] = (
     (ImapSession, "unselect", "imap: STATUS/SELECT/SEARCH/UNSELECT", False),
     (ingest, "_fetch_list", "imap: UID FETCH + read (fetch thread, overlapped)", False),
     (prepare_mod, "prepare_batch", "parse+classify+convert inline (small fetches)", False),
-    (ingest, "_store_batch", "store batches (total)", True),
+    (ingest, "store_batch", "store batches (total)", True),
     (ingest, "insert_values", "  insert messages", True),
     (ingest, "execute_many", "  insert references", True),
     (ingest, "fetch_all", "  re-read ids", True),
@@ -356,7 +356,7 @@ ARRIVAL_PROBES: tuple[tuple[object, str, str, bool], ...] = (
     (ImapSession, "uids_from", "UID SEARCH new UIDs", False),
     (ingest, "_fetch_list", "UID FETCH headers", False),
     (ImapSession, "unselect", "UNSELECT", False),
-    (ingest, "_store_batch", "store the new message", True),
+    (ingest, "store_batch", "store the new message", True),
     (ingest, "reevaluate", "reevaluate (related rows, thread, write)", True),
     (Folder, "save", "Folder.save (all folders)", True),
 )

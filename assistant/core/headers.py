@@ -24,7 +24,7 @@ from .dates import parse_date
 from .model import Address, Message
 from .signals import SIGNAL_HEADERS, SIGNAL_PREFIXES
 from .subject import normalise_subject
-from .text import decode_text
+from .text import canonical_id, decode_text
 
 _ID_RE = re.compile(r"<\s*([^<>\s]+?)\s*>")
 MAX_REFERENCES = 50
@@ -46,7 +46,7 @@ def parse_ids(value: str | None) -> tuple[str, ...]:
         # Broken clients omit the angle brackets; accept bare tokens that look like ids.
         found = [tok.strip(",;") for tok in value.split() if "@" in tok]
     # Interned: the same ids recur in every reply's References; share one string each.
-    return tuple(dict.fromkeys(sys.intern(mid) for mid in found if mid))
+    return tuple(dict.fromkeys(sys.intern(canonical_id(mid)) for mid in found if mid))
 
 
 def _cap_references(refs: tuple[str, ...]) -> tuple[str, ...]:

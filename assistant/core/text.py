@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 from email.header import decode_header
 
@@ -63,3 +64,23 @@ def decode_text(value: str) -> tuple[str, list[str]]:
         value = _CTL.sub("", value)
         problems.append("control characters in header")
     return value, problems
+
+
+#: Longest id kept as it is: every column holding an id (thread, reply-to, ref) takes it.
+MAX_ID = 250
+_NOT_ID_TEXT = re.compile(r"[\x00-\x20\x7f\ufffd]")
+
+
+def canonical_id(value: str) -> str:
+    """A Message-ID as stored and compared: raw 8-bit bytes read as UTF-8 where valid (else
+    Windows-1252), control characters, spaces and undecodable bytes as ``%XX``. The same
+    bytes always give the same id, and the result is plain text any database stores."""
+    if not (value.isascii() and value.isprintable() and " " not in value):
+        if not value.isascii():
+            value, _ = _recover_8bit(value)
+        value = _NOT_ID_TEXT.sub(lambda m: f"%{ord(m.group()) & 0xFF:02X}", value)
+    if len(value) > MAX_ID:
+        # Over-long ids keep a readable head and a digest of the whole (still one id each).
+        digest = hashlib.sha256(value.encode()).hexdigest()[:24]
+        value = f"{value[: MAX_ID - 26]}..{digest}"
+    return value

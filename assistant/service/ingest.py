@@ -16,7 +16,6 @@ from datetime import datetime
 from typing import Any
 
 from tortoise.queryset import QuerySet
-from tortoise.transactions import in_transaction
 
 from ..clock import Clock
 from ..core.cutoff import history_cutoff
@@ -26,14 +25,14 @@ from ..mail.fetchparse import Fetched
 from ..mail.imap import FolderInfo, ImapSession
 from ..mail.urls import parse_url
 from ..secrets import decrypt
-from ..store.bulk import execute_many, fetch_all, insert_columns, insert_values
-from ..store.models import Folder, Mailbox, MessageRef, StoredMessage, ThreadRecord
+from ..store.bulk import fetch_all, insert_columns
+from ..store.models import Folder, Mailbox, StoredMessage, ThreadRecord
 from .evaluate import reevaluate
 from .prepare import Prepared, Preparer, Target
+from .storing import STORE_BATCH, store_batch
 
 #: Folders whose mail tells who is waiting: client mail in INBOX, the team's replies in Sent.
 WATCHED_ROLES = ("inbox", "sent", "archive")
-STORE_BATCH = 2000
 
 Progress = Callable[[str, int, int], None]
 
@@ -80,34 +79,6 @@ def _cursor(row: Folder) -> Cursor:
     return Cursor(row.uidvalidity, row.uidnext, row.highestmodseq, row.last_uid, row.message_count)
 
 
-#: A reference row names its message by folder and UID: the row id is the database's.
-REF_INSERT = (
-    "INSERT INTO message_ref (mailbox_id, message_id, ref_id)"
-    " SELECT ?, id, ? FROM message WHERE folder_id=? AND uid=?"
-)
-
-
-async def _store_batch(folder: Folder, batch: Prepared, columns: tuple[str, ...]) -> list[int]:
-    """Insert one batch prepared for ``columns`` with its references and move the folder's
-    cursor past it, in one transaction; return the batch's row ids."""
-    if not batch.uids:
-        return []
-    async with in_transaction():
-        await insert_values(
-            StoredMessage, columns, batch.values, ignore_conflicts=True, batch=STORE_BATCH
-        )
-        await execute_many(MessageRef, REF_INSERT, batch.refs)
-        folder.last_uid = max(folder.last_uid, *batch.uids)
-        await folder.save(update_fields=["last_uid"])
-    # UIDs are ascending: the batch is the folder's rows between its first and last UID.
-    stored = await fetch_all(
-        StoredMessage,
-        "SELECT id FROM message WHERE folder_id=? AND uid>=? AND uid<=?",
-        [folder.id, batch.uids[0], batch.uids[-1]],
-    )
-    return [int(row[0]) for row in stored]
-
-
 def _fetch_list(session: ImapSession, uids: list[int]) -> list[Fetched]:
     return list(session.fetch_headers(uids))
 
@@ -132,6 +103,7 @@ async def _fetch_new(
     since: datetime | None,
     progress: Progress | None,
     preparer: Preparer,
+    clock: Clock,
 ) -> list[int]:
     uids = await asyncio.to_thread(session.uids_from, plan.fetch_from_uid, since)
     changed: list[int] = []
@@ -168,7 +140,8 @@ async def _fetch_new(
         for index, batch_uids in enumerate(todo):
             while len(ahead) <= AHEAD and index + len(ahead) < len(todo):
                 ahead.append(asyncio.ensure_future(produce(todo[index + len(ahead)])))
-            changed += await _store_batch(folder, await ahead.popleft(), target.columns)
+            batch = await ahead.popleft()
+            changed += await store_batch(folder, batch, target.columns, clock.now())
             done += len(batch_uids)
             if progress:
                 progress(folder.name, done, len(uids))
@@ -279,7 +252,9 @@ async def sync_folder(
             # Record the validity first: an interrupted first sync then resumes after last_uid.
             folder.uidvalidity = status.uidvalidity
             await folder.save(update_fields=CURSOR_FIELDS)
-            new = await _fetch_new(session, mailbox, folder, plan, since, progress, preparer)
+            new = await _fetch_new(
+                session, mailbox, folder, plan, since, progress, preparer, clock
+            )
             report.new = len(new)
             changed += new
         if Step.FETCH_FLAGS in plan.steps and plan.changed_since is not None:

@@ -13,7 +13,7 @@ from ..core.team import Team
 from ..mail.imap import ConnectError, ImapSession
 from ..mail.urls import MailURL, parse_url
 from ..secrets import decrypt, encrypt
-from ..store.models import Folder, Mailbox, StoredMessage, ThreadRecord
+from ..store.models import Folder, Mailbox, Quarantine, StoredMessage, ThreadRecord
 from .loops import active_pauses
 
 
@@ -187,6 +187,8 @@ class MailboxSummary:
     dry_run: bool = False
     #: Addresses a loop rule paused: "address (rule, until ...)".
     paused_senders: tuple[str, ...] = ()
+    #: Messages set aside because they could not be handled (``followup mailbox list``).
+    quarantined: int = 0
 
 
 async def summaries(now: datetime) -> list[MailboxSummary]:
@@ -210,6 +212,7 @@ async def summaries(now: datetime) -> list[MailboxSummary]:
                 last_sync=max(synced) if synced else None,
                 paused=mailbox.paused_reason,
                 dry_run=mailbox.dry_run,
+                quarantined=await Quarantine.filter(mailbox=mailbox).count(),
                 paused_senders=tuple(
                     f"{p.address} ({p.rule}, until {p.until:%Y-%m-%d %H:%M} UTC)"
                     for p in await active_pauses(mailbox, now)

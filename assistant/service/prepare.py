@@ -17,7 +17,7 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from multiprocessing import get_context
 from typing import Any
@@ -59,31 +59,40 @@ class Prepared:
     uids: list[int]
     values: list[list[Any]]
     refs: list[list[Any]]
+    #: Messages that could not even be parsed or classified: (UID, the error).
+    quarantined: list[tuple[int, str]] = field(default_factory=list)
 
 
 def prepare_batch(items: Sequence[Item], target: Target) -> Prepared:
     """Parse, classify and convert ``items`` into rows for ``target.columns`` (pure)."""
-    rows = []
+    values: list[list[Any]] = []
     refs: list[list[Any]] = []
+    quarantined: list[tuple[int, str]] = []
+    uids: list[int] = []
     for uid, header, flags, arrived, modseq in items:
-        msg = parse_message(header, arrived, source=f"{target.folder_name}:{uid}")
-        row = message_fields(msg)
-        row.update(
-            mailbox_id=target.mailbox_id,
-            folder_id=target.folder_id,
-            uid=uid,
-            internaldate=arrived,
-            flags=list(flags),
-            modseq=modseq,
-            machine_rule=classify(msg).rule,
-        )
-        rows.append(row)
+        try:
+            msg = parse_message(header, arrived, source=f"{target.folder_name}:{uid}")
+            row = message_fields(msg)
+            row.update(
+                mailbox_id=target.mailbox_id,
+                folder_id=target.folder_id,
+                uid=uid,
+                internaldate=arrived,
+                flags=list(flags),
+                modseq=modseq,
+                machine_rule=classify(msg).rule,
+            )
+            (converted,) = row_values(StoredMessage, target.columns, [row])
+        except Exception as exc:  # one message never stops the batch (the rules never raise)
+            quarantined.append((uid, f"{type(exc).__name__}: {exc}"))
+            continue
+        uids.append(uid)
+        values.append(converted)
         refs += [
             [target.mailbox_id, ref[:512], target.folder_id, uid]
             for ref in dict.fromkeys([*msg.references, *msg.in_reply_to])
         ]
-    uids = [item[0] for item in items]
-    return Prepared(uids, row_values(StoredMessage, target.columns, rows), refs)
+    return Prepared(uids, values, refs, quarantined)
 
 
 def _ready() -> None:

@@ -254,6 +254,25 @@ class SenderPause(Model):
         unique_together = (("mailbox", "address"),)
 
 
+class Quarantine(Model):
+    """A message that could not be handled at ``stage`` (parse, store, thread, plan), with
+    the error; the rest of the mailbox went on without it."""
+
+    id = fields.IntField(primary_key=True)
+    mailbox: fields.ForeignKeyRelation[Mailbox] = fields.ForeignKeyField(
+        "models.Mailbox", related_name="quarantined", on_delete=fields.CASCADE
+    )
+    folder = fields.CharField(max_length=512)
+    uid = fields.BigIntField()
+    stage = fields.CharField(max_length=16)
+    error = fields.TextField()
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "quarantine"
+        unique_together = (("mailbox", "folder", "uid", "stage"),)
+
+
 class User(Model):
     """Someone who logs in to the web page: an admin (templates, mailboxes) or a member."""
 

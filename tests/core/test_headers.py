@@ -300,3 +300,23 @@ def test_canonical_date_fast_path_agrees_with_the_stdlib(
     )
     m = parse_message(raw(**{"from": "a@b.test", "date": text}))
     assert m.date == parsedate_to_datetime(text)
+
+
+def test_ids_are_canonical_text_whatever_bytes_they_hold() -> None:
+    """8-bit bytes, NULs (Dovecot turns them into 0x80), UTF-8 and 100 kB ids: every id is
+    valid UTF-8 without control characters and fits a column; the same bytes, the same id."""
+    raw = (
+        b"From: a@b.test\r\nMessage-ID: <ab\xe9c\x00@x>\r\n"
+        b"In-Reply-To: <\xc3\xbcn\xc3\xaf@x>\r\n"
+        b"References: <p\x80@x> <" + b"z" * 100_000 + b"@x>\r\n\r\n"
+    )
+    msg = parse_message(raw)
+    ids = (msg.message_id, *msg.in_reply_to, *msg.references)
+    for value in ids:
+        value.encode("utf-8")  # no surrogate escapes left
+        assert value.isprintable() and len(value) <= 250
+    assert msg.message_id == "ab\xe9c%00@x"  # Windows-1252 for a lone byte, NUL as %00
+    assert msg.in_reply_to == ("\xfcn\xef@x",)  # valid UTF-8 is read as UTF-8
+    assert msg.references[0] == "p\u20ac@x"
+    assert parse_message(raw).references == msg.references  # deterministic
+    assert msg.references[1] != parse_message(raw.replace(b"z@x", b"y@x")).references[1]
