@@ -9,6 +9,7 @@ tls, starttls, login, protocol.
 from __future__ import annotations
 
 import contextlib
+import shlex
 import socket
 import ssl
 import subprocess
@@ -98,10 +99,15 @@ def _text(value: Any) -> str:
 def _token(url: MailURL) -> str:
     assert url.token_command is not None
     try:
+        # No shell: the command line is split like a shell would, never interpreted by one.
         done = subprocess.run(
-            url.token_command, shell=True, capture_output=True, text=True, timeout=30, check=True
+            shlex.split(url.token_command),
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
         )
-    except (subprocess.SubprocessError, OSError) as exc:
+    except (subprocess.SubprocessError, OSError, ValueError) as exc:
         raise ConnectError("login", f"token_command failed: {exc.__class__.__name__}") from None
     token = done.stdout.strip()
     if not token:
@@ -162,6 +168,8 @@ class ImapSession:
             raise ConnectError("tls", f"TLS with {where} failed: {exc.reason}") from None
         except OSError as exc:
             raise ConnectError("refused", f"{where}: {exc.strerror or exc}") from None
+        except Exception:  # a greeting that is not IMAP's (another service on that port)
+            raise ConnectError("protocol", f"{where} does not answer like an IMAP server") from None
 
     def _login(self, client: IMAPClient) -> None:
         url = self.url

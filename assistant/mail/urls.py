@@ -51,8 +51,15 @@ class MailURL:
         return f"{scheme}://{user}{self.host}:{self.port}"
 
 
-def parse_url(text: str, protocol: str) -> MailURL:
-    """Parse ``text`` as a URL of ``protocol`` (imap or smtp); raise :class:`URLError`."""
+#: Options that run a program or read a local file: never taken from a web form.
+LOCAL_OPTIONS = ("token_command", "cafile")
+
+
+def parse_url(text: str, protocol: str, *, local_options: bool = True) -> MailURL:
+    """Parse ``text`` as a URL of ``protocol`` (imap or smtp); raise :class:`URLError`.
+
+    ``local_options=False`` (a URL typed into the web page) refuses the options that run a
+    program or read a file on the server: those belong to the command line."""
     try:
         parts = urlsplit(text.strip())
         port = parts.port
@@ -69,6 +76,12 @@ def parse_url(text: str, protocol: str) -> MailURL:
     unknown = set(options) - _OPTIONS
     if unknown:
         raise URLError(f"unknown {protocol} URL option(s): {', '.join(sorted(unknown))}")
+    local = sorted(set(options) & set(LOCAL_OPTIONS))
+    if local and not local_options:
+        raise URLError(
+            f"{', '.join(local)} can only be set on the server's command line "
+            "(followup mailbox add), never from the web page"
+        )
     auth = options.get("auth", "password").lower()
     if auth not in ("password", "xoauth2"):
         raise URLError("auth must be 'password' or 'xoauth2'")

@@ -93,6 +93,9 @@ async def _probe_smtp(url: MailURL, check: ConnectionCheck) -> None:
         check.smtp_ok, check.smtp_error = False, f"SMTP login as {url.username!r} was refused"
     except (aiosmtplib.SMTPException, OSError) as exc:
         check.smtp_ok, check.smtp_error = False, f"SMTP {url.host}:{url.port}: {exc}"
+    except Exception:  # a greeting that is not SMTP's (another service on that port)
+        check.smtp_ok = False
+        check.smtp_error = f"{url.host}:{url.port} does not answer like an SMTP server"
     finally:
         if client.is_connected:
             client.close()
@@ -107,9 +110,15 @@ async def check_connection(imap: MailURL, smtp: MailURL | None) -> ConnectionChe
     return check
 
 
-def parse_urls(imap: str, smtp: str | None) -> tuple[MailURL, MailURL | None]:
-    """Validate both URLs (raises URLError)."""
-    return parse_url(imap, "imap"), parse_url(smtp, "smtp") if smtp else None
+def parse_urls(
+    imap: str, smtp: str | None, *, from_web: bool = False
+) -> tuple[MailURL, MailURL | None]:
+    """Validate both URLs (raises URLError); ``from_web`` refuses the server-local options."""
+    local = not from_web
+    return (
+        parse_url(imap, "imap", local_options=local),
+        parse_url(smtp, "smtp", local_options=local) if smtp else None,
+    )
 
 
 async def add_mailbox(

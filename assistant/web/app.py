@@ -10,6 +10,7 @@ Bad input gets its message in the form; nothing shows a traceback.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import statistics
 from collections.abc import Awaitable, Callable
@@ -66,6 +67,8 @@ from .security import (
 
 PAGES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 Health = Callable[[], Awaitable[dict[str, Any]]]
+
+log = logging.getLogger("followup.web")
 
 
 class Denied(Exception):
@@ -494,7 +497,9 @@ class Web:
         team = [t.strip() for t in values.get("team", "").replace(",", " ").split() if t.strip()]
         try:
             imap, smtp = parse_urls(
-                values.get("imap", "").strip(), values.get("smtp", "").strip() or None
+                values.get("imap", "").strip(),
+                values.get("smtp", "").strip() or None,
+                from_web=True,
             )
             check = await check_connection(imap, smtp)
             if not check.ok:
@@ -517,6 +522,9 @@ class Web:
             )
         except (URLError, MailboxError, ValueError, PatternError) as exc:
             return None, str(exc)
+        except Exception as exc:  # anything else a test meets: a message, never a 500
+            log.warning("connection test failed", extra={"error": repr(exc)})
+            return None, "the connection test failed; see the service log"
         folders = ", ".join(f"{n} ({role})" for n, role in check.folders)
         return f"Connected {name}: folders {folders}. It is watched from now on.", None
 
