@@ -161,7 +161,10 @@ class Deliverer:
                 if await self._throttled(row, now):
                     report.throttled += 1
                     continue
-                await self._deliver(row, now, report)
+                try:
+                    await self._deliver(row, now, report)
+                except Exception as exc:  # one bad row fails alone, never the pass
+                    await self._quarantine(row, exc, report)
         finally:
             await self.close()
         return report
@@ -303,6 +306,19 @@ class Deliverer:
             .exists()
         )
         return "ack-rate-per-sender" if earlier else None
+
+    async def _quarantine(self, row: OutboxItem, exc: Exception, report: DeliveryReport) -> None:
+        """A row that raised (a hostile address the SMTP library refuses, a broken
+        template...) is stopped as ``failed`` with its reason; the pass goes on. A row the
+        server already accepted keeps that status (it is never sent again)."""
+        error = f"{type(exc).__name__}: {exc}"[:2000]
+        if row.status == "accepted":
+            log.error("sent, then failed", extra={**self._log_fields(row), "error": error})
+            return
+        if not await self._settle(row, status="failed", last_error=error, skip_rule="row-error"):
+            raise exc  # the row moved on meanwhile, or the database is gone: not ours to mark
+        report.failed += 1
+        log.error("row failed", extra={**self._log_fields(row), "error": error})
 
     async def _settle(self, row: OutboxItem, **values: Any) -> bool:
         """Write ``values`` only if nobody changed the row since it was read (another
