@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from assistant.clock import FixedClock
 from assistant.runtime import Runtime
 from assistant.service.deliver import Deliverer, DeliveryReport
-from assistant.service.ingest import sync_mailbox
-from assistant.service.outbox import plan_threads
+from assistant.service.pipeline import mailbox_policy, sync_and_plan
 from assistant.settings import FollowupConfig, GuardsConfig, MessagesConfig
 from assistant.store.db import store
 from assistant.store.models import Mailbox, OutboxItem, StoredMessage, ThreadRecord
@@ -43,11 +43,12 @@ class Ack:
 
     async def cycle(self, now: datetime | None = None) -> DeliveryReport:
         mailbox = await Mailbox.get(id=self.mailbox.id)
-        policy = Runtime(self.url, Path("."), self.config).policy(mailbox)
-        report = await sync_mailbox(mailbox, policy)
-        await plan_threads(mailbox, report.thread_ids, policy)
-        deliverer = Deliverer(mailbox, policy, self.config)
-        return await deliverer.deliver_due(now or datetime.now(UTC))
+        clock = FixedClock(now or datetime.now(UTC))  # the test's clock, moved by ``now``
+        runtime = Runtime(self.url, Path("."), self.config, clock=clock)
+        await sync_and_plan(runtime, mailbox, clock.now())  # the pipeline `followup run` uses
+        policy = await mailbox_policy(runtime, mailbox)
+        deliverer = Deliverer(mailbox, policy, self.config, clock=clock)
+        return await deliverer.deliver_due(clock.now())
 
     def sent_copies(self, message_id: str) -> int:
         client = self.dovecot.client(self.user.name)
@@ -120,15 +121,32 @@ async def test_one_threaded_marked_acknowledgement_and_a_copy_in_sent(ack: Ack) 
     assert (await ThreadRecord.get(thread_id="older@c.test")).state == "awaiting_team"
 
 
-async def test_machine_mail_and_history_get_nothing(ack: Ack) -> None:
-    ack.client_mail(
-        "o1@c.test", "erik@c.test", "Automatic reply: hi", extra="Auto-Submitted: auto-replied"
+async def test_machine_mail_and_history_get_nothing(
+    store_url: str, imap_user: ImapUser, dovecot: Dovecot, smtp_sink: SmtpSink, secret_key: str
+) -> None:
+    dovecot.append(
+        imap_user.name,
+        "INBOX",
+        mail("h1@c.test", "hanna@c.test", "Old question"),
+        msg_time=datetime.now(UTC),
     )
-    ack.client_mail("b1@mx.test", "MAILER-DAEMON@mx.test", "Undelivered Mail Returned to Sender")
-    ack.client_mail("n1@v.test", "news@v.test", "November news", extra="List-Id: <news.v.test>")
-    await ack.cycle()
-    assert ack.sink.messages == []
-    assert await OutboxItem.filter(kind="acknowledge").count() == 0
+    async with store(store_url):
+        ack = await make_env(store_url, imap_user, dovecot, smtp_sink)
+        ack.client_mail(
+            "o1@c.test", "erik@c.test", "Automatic reply: hi", extra="Auto-Submitted: auto-replied"
+        )
+        ack.client_mail("b1@mx.test", "MAILER-DAEMON@mx.test", "Undelivered Mail Returned")
+        ack.client_mail("n1@v.test", "news@v.test", "November news", extra="List-Id: <news.v.test>")
+        ack.client_mail("real@c.test", "rita@c.test", "A real question")  # proves the pass ran
+        await ack.cycle()
+        assert [m.rcpt_tos for m in ack.sink.messages] == [("rita@c.test",)]
+        ids = ["o1@c.test", "b1@mx.test", "n1@v.test"]
+        machine = await StoredMessage.filter(message_id__in=ids)
+        assert len(machine) == 3 and all(m.machine_rule for m in machine)
+        history = await ThreadRecord.get(thread_id="h1@c.test")
+        assert history.state == "awaiting_team"  # stored and waiting, but history: no ack
+        acked = await OutboxItem.filter(kind="acknowledge").values_list("recipient", flat=True)
+        assert acked == ["rita@c.test"]
 
 
 async def test_history_is_never_acknowledged(
@@ -237,21 +255,27 @@ async def test_dry_run_records_and_sends_nothing(ack: Ack) -> None:
     assert row.status == "dry_run" and "Wrong VAT" in row.text
 
 
-async def test_circuit_breaker_pauses_the_mailbox(
+async def test_a_burst_is_throttled_oldest_first_and_never_pauses_the_mailbox(
     store_url: str, imap_user: ImapUser, dovecot: Dovecot, smtp_sink: SmtpSink, secret_key: str
 ) -> None:
     config = FollowupConfig(guards=GuardsConfig(max_per_minute=2))
     async with store(store_url):
         env = await make_env(store_url, imap_user, dovecot, smtp_sink, config=config)
-        for i in range(4):
+        for i in range(5):
             env.client_mail(f"q{i}@c{i}.test", f"client{i}@c{i}.test", f"Question {i} about orders")
-        report = await env.cycle()
-        assert report.sent == 2 and report.paused
-        mailbox = await Mailbox.get(id=env.mailbox.id)
-        assert mailbox.paused_reason and "circuit breaker" in mailbox.paused_reason
-        assert (
-            await OutboxItem.filter(kind="acknowledge", status="pending").count() == 2
-        )  # kept, not lost
+        now = datetime.now(UTC)
+        report = await env.cycle(now)
+        assert (report.sent, report.throttled, report.paused) == (2, 3, False)
+        assert (await Mailbox.get(id=env.mailbox.id)).paused_reason is None
+        assert await OutboxItem.filter(kind="acknowledge", status="pending").count() == 3
+        again = await env.cycle(now + timedelta(seconds=30))  # the same minute: they wait
+        assert again.sent == 0
+        later = await env.cycle(now + timedelta(seconds=61))  # the minute moved on
+        assert later.sent == 2
+        last = await env.cycle(now + timedelta(seconds=122))
+        assert last.sent == 1 and not last.throttled
+        received = [str(m.message["In-Reply-To"]) for m in smtp_sink.messages]
+        assert received == [f"<q{i}@c{i}.test>" for i in range(5)]  # oldest first, each once
 
 
 async def test_no_machine_message_of_the_corpus_is_answered(ack: Ack) -> None:
@@ -260,9 +284,13 @@ async def test_no_machine_message_of_the_corpus_is_answered(ack: Ack) -> None:
     machine = {p for p, is_machine in labelled().items() if is_machine}
     for path in sorted(machine):
         ack.dovecot.append(ack.user.name, "INBOX", path.read_bytes(), msg_time=datetime.now(UTC))
+    ack.client_mail("real@c.test", "rita@c.test", "A real question")  # proves the pass ran
     await ack.cycle()
-    assert ack.sink.messages == []
-    assert await OutboxItem.filter(kind="acknowledge").exclude(status="skipped").count() == 0
+    assert [m.rcpt_tos for m in ack.sink.messages] == [("rita@c.test",)]
+    stored = await StoredMessage.filter(mailbox_id=ack.mailbox.id, folder__name="INBOX").count()
+    assert stored == len(machine) + 1  # every corpus message was stored (or quarantined: none)
+    acked = await OutboxItem.filter(kind="acknowledge").exclude(status="skipped")
+    assert [row.recipient for row in acked] == ["rita@c.test"]
 
 
 @pytest.mark.parametrize("point", ["before_smtp", "after_smtp", "after_append"])

@@ -35,7 +35,8 @@ def test_inspect_json_lines(tmp_path: Path) -> None:
     assert records["bounce.eml"]["machine"] is True
     assert records["bounce.eml"]["rule"] == "mailer-daemon"
     assert records["bounce.eml"]["message_id"] == "b@mx"
-    assert records["human.eml"] | {} and records["human.eml"]["machine"] is False
+    assert records["human.eml"]["message_id"] == "h@c"
+    assert records["human.eml"]["machine"] is False
     assert records["human.eml"]["rule"] is None
 
 

@@ -14,6 +14,7 @@ from email.utils import parsedate_to_datetime
 import pytest
 from imapclient.exceptions import IMAPClientError
 
+from assistant.clock import SystemClock
 from assistant.core.evaluate import MailboxPolicy
 from assistant.mail.fetchparse import Fetched
 from assistant.mail.imap import ConnectError, ImapSession
@@ -29,6 +30,9 @@ from tests.conftest import ImapUser, add_test_mailbox, test_policy
 from tests.servers import Dovecot
 
 T0 = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
+
+#: The sync stamps its cursors with this (real time: Dovecot files mail at real time).
+CLOCK = SystemClock()
 
 
 def mail(
@@ -87,7 +91,7 @@ class Env:
     async def sync(self) -> ingest.SyncReport:
         mailbox = await Mailbox.get(id=self.mailbox.id)
         if self.mode == "fresh":
-            return await sync_mailbox(mailbox, self.policy)
+            return await sync_mailbox(mailbox, self.policy, clock=CLOCK)
         url = parse_url(self.user.url, "imap")
         if not self.sessions:
             self.sessions[""] = ImapSession(url)
@@ -95,7 +99,7 @@ class Env:
         for folder in folders:
             if folder.name not in self.sessions:
                 self.sessions[folder.name] = ImapSession(url)
-        return await ingest.sync_folders(self.sessions, mailbox, folders, self.policy)
+        return await ingest.sync_folders(self.sessions, mailbox, folders, self.policy, clock=CLOCK)
 
     def expunge(self, folder: str, uid: int | None) -> None:
         """Delete and expunge one message from another connection (as a mail client does)."""
@@ -267,7 +271,7 @@ async def test_connection_killed_mid_sync_resumes_without_loss_or_duplicates(
 
     mailbox = await Mailbox.get(id=env.mailbox.id)
     with pytest.raises((IMAPClientError, OSError)):
-        await sync_mailbox(mailbox, env.policy, progress=kill_after_first_batch)
+        await sync_mailbox(mailbox, env.policy, progress=kill_after_first_batch, clock=CLOCK)
     stored = await StoredMessage.filter(mailbox=env.mailbox).count()
     # Whole batches were committed with their cursor (the next few may have been fetched
     # already while the first was stored), never the whole folder.
@@ -340,13 +344,13 @@ async def test_sync_over_tls_verifies_the_certificate(
             None,
         )
         policy = Runtime("", dovecot.maildir(imap_user.name), FollowupConfig()).policy(trusted)
-        report = await sync_mailbox(trusted, policy)
+        report = await sync_mailbox(trusted, policy, clock=CLOCK)
         assert by_folder(report)["inbox"].new == 1
         untrusted = await add_mailbox(
             "tls2", "support@example.com", base, None, ["@example.com"], None, 120, T0, None
         )
         with pytest.raises(ConnectError) as failure:
-            await sync_mailbox(untrusted, policy)
+            await sync_mailbox(untrusted, policy, clock=CLOCK)
         assert failure.value.kind == "tls"
 
 
@@ -358,16 +362,28 @@ async def test_since_limits_history_by_arrival_time(env: Env) -> None:
     )
     env.append("INBOX", mail("new@c.test", "anna@c.test", "New question"))
     mailbox = await Mailbox.get(id=env.mailbox.id)
-    await sync_mailbox(mailbox, env.policy, since=datetime(2026, 8, 1, tzinfo=UTC))
+    await sync_mailbox(mailbox, env.policy, since=datetime(2026, 8, 1, tzinfo=UTC), clock=CLOCK)
     assert set(await env.states()) == {"new@c.test"}
 
 
-@pytest.mark.parametrize("group", [1, 10_000])
+@pytest.mark.parametrize("path", ["incremental", "full-grouped", "full-whole"])
 async def test_full_pass_rethreading_agrees_with_the_incremental_one(
-    env: Env, monkeypatch: pytest.MonkeyPatch, group: int
+    env: Env, monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
-    monkeypatch.setattr(evaluate, "FULL_PASS", 0)  # the first-sync path, on a small mailbox
-    monkeypatch.setattr(evaluate, "GROUP", group)  # one linked group at a time, or all at once
+    """The same mail threaded by each path gives the same snapshot (checked against one literal
+    for all three), and a spy proves which path ran."""
+    full = path != "incremental"
+    monkeypatch.setattr(evaluate, "FULL_PASS", 0 if full else 1_000_000)
+    monkeypatch.setattr(evaluate, "GROUP", 1 if path == "full-grouped" else 10_000)
+    groups_read = 0
+    real_link_groups = evaluate.link_groups
+
+    async def spy(mailbox: Mailbox) -> list[list[int]]:
+        nonlocal groups_read
+        groups_read += 1
+        return await real_link_groups(mailbox)
+
+    monkeypatch.setattr(evaluate, "link_groups", spy)
     await test_first_sync_stores_headers_and_thread_states(env)
     env.append(
         "INBOX",
@@ -380,10 +396,23 @@ async def test_full_pass_rethreading_agrees_with_the_incremental_one(
         ),
     )
     await env.sync()
-    states = await env.states()
-    assert states["q1@c.test"] == "awaiting_team"
-    rows = await StoredMessage.filter(mailbox=env.mailbox).values_list("thread_id", flat=True)
-    assert None not in rows
+    assert (groups_read > 0) == full
+    rows = await StoredMessage.filter(mailbox=env.mailbox).values_list("message_id", "thread_id")
+    assert dict(rows) == {
+        "q1@c.test": "q1@c.test",
+        "r1@example.com": "q1@c.test",
+        "q3@c.test": "q1@c.test",
+        "q2@d.test": "q2@d.test",
+        "b1@mx.test": "b1@mx.test",
+    }
+    records = await ThreadRecord.filter(mailbox=env.mailbox).values_list(
+        "thread_id", "state", "waiting_since", "client"
+    )
+    assert sorted(records) == [
+        ("b1@mx.test", "ignored", None, None),
+        ("q1@c.test", "awaiting_team", datetime(2026, 11, 16, 9, 30, tzinfo=UTC), "anna@c.test"),
+        ("q2@d.test", "awaiting_team", datetime(2026, 11, 16, 9, 7, tzinfo=UTC), "dev@d.test"),
+    ]
 
 
 async def test_a_thread_split_by_an_expunge_keeps_its_record_in_a_grouped_full_pass(
@@ -483,14 +512,16 @@ async def test_rows_stored_but_never_threaded_are_threaded_by_the_next_sync(
     assert await env.states() == {}
     mailbox = await Mailbox.get(id=env.mailbox.id)
     if env.mode == "fresh":
-        report = await sync_mailbox(mailbox, env.policy)
+        report = await sync_mailbox(mailbox, env.policy, clock=CLOCK)
     else:  # a watcher's first check after (re)starting: its sessions are new
         env.close()
         env.sessions.clear()
         await env.sync()  # a kept session's later check, nothing moved: not its business
         assert await env.states() == {}
         folders = await ingest.open_folders(next(iter(env.sessions.values())), mailbox)
-        report = await ingest.sync_folders(env.sessions, mailbox, folders, env.policy, recover=True)
+        report = await ingest.sync_folders(
+            env.sessions, mailbox, folders, env.policy, recover=True, clock=CLOCK
+        )
     assert report.new == 0 and report.threads_changed == 1
     assert await env.states() == {"q1@c.test": "awaiting_team"}
     assert await StoredMessage.filter(mailbox=env.mailbox, thread_id=None).count() == 0
@@ -547,7 +578,7 @@ async def test_a_cancelled_sync_never_has_two_fetches_on_one_session(
     stored = asyncio.Event()
     mailbox = await Mailbox.get(id=env.mailbox.id)
     sync = asyncio.ensure_future(
-        sync_mailbox(mailbox, env.policy, progress=lambda *_: stored.set())
+        sync_mailbox(mailbox, env.policy, progress=lambda *_: stored.set(), clock=CLOCK)
     )
     await asyncio.wait_for(stored.wait(), 30)
     await asyncio.sleep(0.06)  # the next batches are being fetched
