@@ -143,6 +143,16 @@ def promised_reply(
     return None
 
 
+def _is_history(case: Case, ladder: Ladder) -> bool:
+    """Whether the waiting episode began before the mailbox was connected: the store's
+    verdict (UID and INTERNALDATE) where known, else the ladder's ``acknowledge_since``."""
+    first = case.state.episode_start
+    if case.ack_eligible is not None:
+        return not case.ack_eligible
+    since = ladder.acknowledge_since
+    return since is not None and first is not None and first.date < since
+
+
 def _ack(case: Case, step: Step, history: History, ladder: Ladder) -> Action | Skip:
     state = case.state
     first = state.episode_start
@@ -154,11 +164,7 @@ def _ack(case: Case, step: Step, history: History, ladder: Ladder) -> Action | S
         return Skip(
             "no-ack-after-human-reply", step.name, "the team already replied in this thread"
         )
-    if case.ack_eligible is False or (
-        case.ack_eligible is None
-        and ladder.acknowledge_since is not None
-        and first.date < ladder.acknowledge_since
-    ):
+    if _is_history(case, ladder):
         return Skip("no-ack-for-history", step.name, "arrived before the mailbox was connected")
     due = state.waiting_since + step.after.real()
     return Action(step.name, step.kind, due, key, case.thread_id, _recipient(case, step.kind))
@@ -201,6 +207,9 @@ def schedule(
             recipient = _recipient(case, step.kind)
             if key in history.sent:
                 result = Skip("step-once-per-episode", step.name, "already done")
+            elif step.kind is Kind.CLIENT_UPDATE and _is_history(case, ladder):
+                # Followup never writes first to a client who wrote before it was connected.
+                result = Skip("no-client-mail-for-history", step.name, "history, not new mail")
             elif recipient is None:
                 result = Skip("no-recipient", step.name, f"nobody to send {step.kind} to")
             else:

@@ -119,6 +119,25 @@ def test_history_before_connection_is_never_acknowledged() -> None:
     assert any(s.rule == "no-ack-for-history" for s in decision.skipped)
 
 
+def test_history_never_gets_client_mail_but_its_owner_is_reminded() -> None:
+    """A thread waiting since before the mailbox was connected: weeks later, no update to the
+    client (Followup never writes first to them), while the owner's ladder still runs."""
+    st = state(msg("a@c"))
+    weeks = T0 + timedelta(days=30)
+    for stored_verdict, ladder in ((False, Ladder()), (None, Ladder(acknowledge_since=T0 + H))):
+        history_case = replace(case(st), ack_eligible=stored_verdict)
+        decision = decide(history_case, weeks, History(), ladder, CAL)
+        kinds = {a.kind for a in decision.actions}
+        assert Kind.CLIENT_UPDATE not in kinds and Kind.ACKNOWLEDGE not in kinds
+        assert Kind.REMIND_OWNER in kinds and Kind.ESCALATE_LEAD in kinds
+        assert {s.rule for s in decision.skipped} >= {
+            "no-ack-for-history",
+            "no-client-mail-for-history",
+        }
+    new_mail = decide(replace(case(st), ack_eligible=True), weeks, History(), Ladder(), CAL)
+    assert Kind.CLIENT_UPDATE in {a.kind for a in new_mail.actions}
+
+
 def test_snooze_pauses_everything_until_it_ends() -> None:
     st = state(msg("a@c"))
     now = T0 + timedelta(days=1)
