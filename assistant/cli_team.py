@@ -94,7 +94,7 @@ def _values(**kw: Any) -> dict[str, Any]:
 def people_add(email: str, config: Path | None, **kw: Any) -> None:
     """Add a team member."""
     values = _values(**kw)
-    row = run_with_store(config, _guard(lambda _: add_person(email, **values)))
+    row = run_with_store(config, _guard(lambda rt: add_person(email, at=rt.clock.now(), **values)))
     click.echo(f"added {row.email}")
 
 

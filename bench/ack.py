@@ -467,7 +467,7 @@ TIMED: tuple[tuple[str, str, str, bool], ...] = (
     ("assistant.service.ingest", "reevaluate", "  reevaluate (threads)", True),
     ("assistant.service.run", "Service._after_change", "after_change (plan + deliver)", True),
     ("assistant.service.pipeline", "handle_commands", "  handle_commands", True),
-    ("assistant.service.pipeline", "plan_threads", "  plan_threads", True),
+    ("assistant.service.pipeline", "plan_pending", "  plan_pending", True),
     ("assistant.service.run", "Service.deliver", "  Service.deliver (incl. lock wait)", True),
     ("assistant.service.deliver", "Deliverer.deliver_due", "    deliver_due", True),
     ("assistant.service.deliver", "Deliverer._throttled", "      _throttled (per minute)", True),

@@ -156,7 +156,14 @@ async def seed_store(
         )
         await PersonRow.bulk_create(
             [
-                PersonRow(email=p.email, name=p.name, timezone=p.timezone, lead=p.lead, away=p.away)
+                PersonRow(
+                    email=p.email,
+                    name=p.name,
+                    timezone=p.timezone,
+                    lead=p.lead,
+                    away=p.away,
+                    created_at=NOW,
+                )
                 for p in team.values()
             ]
         )
@@ -173,6 +180,7 @@ async def seed_store(
                     last_message_at=NOW,
                     owner=owners[i % len(owners)],
                     owner_rule="round-robin",
+                    updated_at=NOW,
                 )
                 for i in range(threads)
             ],

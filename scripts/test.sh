@@ -7,8 +7,19 @@ source scripts/setup.sh
 # Servers the tests start themselves, privately, on loopback: Dovecot (IMAP), Redis,
 # PostgreSQL; openssl makes their certificates, runuser (util-linux) starts PostgreSQL as root;
 # Debian's Chromium is the browser the web page's tests drive (Playwright, no downloads).
-followup_setup test dovecot-imapd redis-server postgresql openssl util-linux chromium
+# faketime (libfaketime) runs the second pass with every clock a year ahead.
+followup_setup test dovecot-imapd redis-server postgresql openssl util-linux chromium faketime
 export PATH="$PWD/.venv/bin:$PATH"
 echo "== ruff"; ruff check assistant workers tests bench
 echo "== mypy"; mypy
 echo "== pytest"; pytest "$@"
+# A date bomb (a fixed date in a test, a wall-clock read beside a `now`) passes today and fails
+# later: run the core, service and end-to-end tests again with every clock a year ahead.
+# FAKE_UTIME: a time Dovecot sets on a Maildir file (an APPEND's INTERNALDATE) is moved back
+# as it is written, since every file time it reads is moved ahead (the servers run under the
+# same clock: tests/servers/dovecot.py passes the variables on to its children).
+echo "== pytest, every clock a year ahead (faketime +365d)"
+FAKE_UTIME=1 faketime -f "+365d" pytest -q -p no:cacheprovider \
+  tests/core tests/test_acknowledge.py tests/test_every_client.py tests/test_digests.py \
+  tests/test_ladder_week.py tests/test_commands.py tests/test_sync.py tests/test_watch.py \
+  tests/test_run.py tests/test_hostile.py tests/test_parallel.py

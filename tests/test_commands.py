@@ -60,8 +60,8 @@ async def desk(
 ) -> AsyncIterator[Desk]:
     async with store(f"sqlite://{tmp_path / 'c.sqlite3'}"):
         box = await add_test_mailbox(imap_user.url, connected_at=NOW)
-        await add_person("ann@example.com", name="Ann")
-        await add_person("bob@example.com", name="Bob")
+        await add_person("ann@example.com", at=NOW, name="Ann")
+        await add_person("bob@example.com", at=NOW, name="Bob")
         for n in (1, 2):
             await ThreadRecord.create(
                 mailbox=box,
@@ -73,6 +73,7 @@ async def desk(
                 last_message_at=NOW,
                 owner="ann@example.com",
                 owner_rule="mailbox-default",
+                updated_at=NOW,
             )
         digest = await OutboxItem.create(
             mailbox=box,
@@ -83,6 +84,7 @@ async def desk(
             recipient="ann@example.com",
             message_id="followup.d1@example.com",
             due_at=NOW,
+            created_at=NOW,
             status="sent",
             payload={"threads": [["support", "t1@c.test"], ["support", "t2@c.test"]]},
         )

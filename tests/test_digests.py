@@ -41,9 +41,9 @@ async def team(
         box = await add_test_mailbox(
             imap_user.url, smtp_url=f"smtp://{smtp_sink.host}:{smtp_sink.port}"
         )
-        await add_person("lee@example.com", timezone="Europe/London", lead=True)
-        await add_person("ann@example.com", timezone="Europe/London")
-        await add_person("bob@example.com", timezone="Europe/London")
+        await add_person("lee@example.com", at=NOW, timezone="Europe/London", lead=True)
+        await add_person("ann@example.com", at=NOW, timezone="Europe/London")
+        await add_person("bob@example.com", at=NOW, timezone="Europe/London")
         for n, owner in enumerate(("ann@example.com", "ann@example.com", "bob@example.com")):
             await ThreadRecord.create(
                 mailbox=box,
@@ -55,6 +55,7 @@ async def team(
                 last_message_at=datetime(2026, 11, 23, 10 + n, tzinfo=UTC),
                 owner=owner,
                 owner_rule="mailbox-default",
+                updated_at=NOW,
             )
     yield store_url
 
@@ -119,13 +120,13 @@ async def test_a_process_killed_mid_digest_loses_and_repeats_nothing(
 async def test_one_click_unsubscribe_pauses_only_that_person(team: str) -> None:
     async with store(team):
         token = unsubscribe_token("ann@example.com")
-        status, page = await unsubscribe_page("GET", f"/digest/unsubscribe?t={token}")
+        status, page = await unsubscribe_page("GET", f"/digest/unsubscribe?t={token}", NOW)
         assert status.startswith("200") and "<form" in page
         assert not (await Person.get(email="ann@example.com")).digest_paused  # GET changes nothing
         forged = token[:-2] + ("aa" if not token.endswith("aa") else "bb")
-        status, _ = await unsubscribe_page("POST", f"/digest/unsubscribe?t={forged}")
+        status, _ = await unsubscribe_page("POST", f"/digest/unsubscribe?t={forged}", NOW)
         assert status.startswith("400")
-        status, _ = await unsubscribe_page("POST", f"/digest/unsubscribe?t={token}")
+        status, _ = await unsubscribe_page("POST", f"/digest/unsubscribe?t={token}", NOW)
         assert status.startswith("200")
         paused = {p.email: p.digest_paused for p in await Person.all()}
         assert paused == {
@@ -142,9 +143,9 @@ async def test_unsubscribing_someone_known_only_from_the_settings_file(team: str
     )
     async with store(team):
         token = unsubscribe_token("cy@example.com")
-        status, _ = await unsubscribe_page("POST", f"/digest/unsubscribe?t={token}", config)
+        status, _ = await unsubscribe_page("POST", f"/digest/unsubscribe?t={token}", NOW, config)
         assert status.startswith("200")
         cy = await Person.get(email="cy@example.com")
         assert (cy.name, cy.timezone, cy.digest_paused) == ("Cy", "Europe/Paris", True)
-        status, _ = await unsubscribe_page("POST", f"/digest/unsubscribe?t={token}")
+        status, _ = await unsubscribe_page("POST", f"/digest/unsubscribe?t={token}", NOW)
         assert status.startswith("200")  # now in the store: found without the file

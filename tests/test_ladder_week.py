@@ -131,13 +131,20 @@ async def life(
             smtp_url=f"smtp://{smtp_sink.host}:{smtp_sink.port}",
             connected_at=THU,
         )
-        await add_person("lee@example.com", name="Lee Lead", timezone="Europe/London", lead=True)
-        await add_person("bob@example.com", name="Bob", timezone="Europe/London")
         await add_person(
-            "ann@example.com", name="Ann", timezone="Europe/London", backup="bob@example.com"
+            "lee@example.com", at=THU, name="Lee Lead", timezone="Europe/London", lead=True
+        )
+        await add_person("bob@example.com", at=THU, name="Bob", timezone="Europe/London")
+        await add_person(
+            "ann@example.com",
+            at=THU,
+            name="Ann",
+            timezone="Europe/London",
+            backup="bob@example.com",
         )
         await add_person(
             "carl@example.com",
+            at=THU,
             name="Carl",
             timezone="Europe/London",
             backup="bob@example.com",

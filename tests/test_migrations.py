@@ -39,6 +39,7 @@ async def test_upgrade_from_the_first_schema_keeps_rows(store_url: str) -> None:
             thread_id="t",
             state="awaiting_team",
             last_message_at=datetime(2026, 1, 2, tzinfo=UTC),
+            updated_at=datetime(2026, 1, 2, tzinfo=UTC),
         )
         assert thread.assigned_to is None and thread.done_at is None
         assert await OutboxItem.filter(mailbox=box).count() == 0

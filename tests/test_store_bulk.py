@@ -15,7 +15,9 @@ WHEN = datetime(2026, 3, 29, 1, 30, tzinfo=timezone(timedelta(hours=2)))
 
 async def test_rows_round_trip_like_the_orm(store_url: str) -> None:
     async with store(store_url):
-        box = await Mailbox.create(name="m", address="s@e.test", imap_secret="x", connected_at=WHEN)
+        box = await Mailbox.create(
+            name="m", address="s@e.test", imap_secret="x", connected_at=WHEN, created_at=WHEN
+        )
         folder = await Folder.create(mailbox=box, name="INBOX")
         row = {
             "mailbox_id": box.id,

@@ -60,6 +60,7 @@ async def apply_action(
         await timeline("owner", new_owner)
     else:
         raise CommandError(f"{command.verb!r} cannot be applied to a thread.")
+    record.updated_at = now
     await record.save()
     await timeline("command", f"{command.verb} {command.argument}".strip())
     log.info(

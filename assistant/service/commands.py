@@ -264,6 +264,7 @@ async def _answer(
         recipient=sender,
         message_id=message_id_for(key, domain),
         due_at=now,
+        created_at=now,
         subject=rendered.subject,
         text=rendered.text,
         html=rendered.html,

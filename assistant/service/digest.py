@@ -256,6 +256,7 @@ async def plan_digests(runtime: Runtime, now: datetime) -> DigestReport:
                 recipient=person.email,
                 message_id=message_id_for(key, domain),
                 due_at=now,
+                created_at=now,
                 status="skipped" if skip else "pending",
                 skip_rule="digest-empty" if skip else None,
                 subject=built.subject,
@@ -296,7 +297,7 @@ async def send_digests(runtime: Runtime, now: datetime, dry_run: bool = False) -
 
 
 async def unsubscribe_page(
-    method: str, path: str, config: FollowupConfig | None = None
+    method: str, path: str, now: datetime, config: FollowupConfig | None = None
 ) -> tuple[str, str]:
     """The one-click unsubscribe link of a digest (RFC 8058): POST pauses the person's
     digest; GET (a person clicking) shows a page with the button that POSTs. A person known
@@ -312,7 +313,7 @@ async def unsubscribe_page(
             known = people_of(config).get(email) if config is not None else None
             if known is None:
                 return "404 Not Found", "<p>No such person any more.</p>"
-            await store_copy(known, digest_paused=True)
+            await store_copy(known, now, digest_paused=True)
         log.info("digest paused by its unsubscribe link", extra={"person": email})
         return "200 OK", f"<p>Digests for {html.escape(email)} are paused.</p>"
     return "200 OK", (

@@ -137,7 +137,7 @@ _RECORD_FIELDS = (
 
 
 #: What a re-evaluation writes to an existing record: its values and the planning mark.
-_WRITTEN_FIELDS = [*_RECORD_FIELDS, "revision", "unplanned"]
+_WRITTEN_FIELDS = [*_RECORD_FIELDS, "revision", "unplanned", "updated_at"]
 
 
 async def _existing(mailbox: Mailbox, thread_ids: list[str]) -> dict[str, ThreadRecord]:
@@ -392,6 +392,7 @@ class _Pass:
             else:
                 record.update_from_dict(evaluation.values)
                 record.revision, record.unplanned = (record.revision or 0) + 1, True
+                record.updated_at = now
                 update.append(record)
         gone = sorted(old_thread_ids - {t.id for t in threads})
         await _write(mailbox, moved, create, update, gone, events)

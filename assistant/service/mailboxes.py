@@ -153,6 +153,7 @@ async def add_mailbox(
         grace_seconds=grace_seconds,
         connected_at=connected_at,
         history_since=history_since,
+        created_at=connected_at,
     )
     if inbox is not None:
         await Folder.create(

@@ -10,8 +10,8 @@ snooze or an owner change in between is honoured.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 
@@ -116,8 +116,11 @@ async def thread_case(
     )
 
 
-async def plan_thread(mailbox: Mailbox, thread_id: str, policy: MailboxPolicy) -> list[OutboxItem]:
-    """Write outbox rows for the planned steps of one thread; return the new rows."""
+async def plan_thread(
+    mailbox: Mailbox, thread_id: str, policy: MailboxPolicy, now: datetime
+) -> list[OutboxItem]:
+    """Write outbox rows for the planned steps of one thread (``now`` stamps them); return
+    the new rows."""
     loaded = await load_thread(mailbox, thread_id, policy)
     if loaded is None or loaded.state.state is not State.AWAITING_TEAM:
         return []
@@ -152,6 +155,7 @@ async def plan_thread(mailbox: Mailbox, thread_id: str, policy: MailboxPolicy) -
                     message_id=message_id_for(action.key, domain),
                     due_at=action.due,
                     promised_by=action.promised_by,
+                    created_at=now,
                 )
             )
         except IntegrityError:
@@ -159,26 +163,18 @@ async def plan_thread(mailbox: Mailbox, thread_id: str, policy: MailboxPolicy) -
     return created
 
 
-async def plan_threads(
-    mailbox: Mailbox, thread_ids: Iterable[str], policy: MailboxPolicy
-) -> list[OutboxItem]:
-    """Plan every thread in ``thread_ids``."""
-    created: list[OutboxItem] = []
-    for thread_id in sorted(set(thread_ids)):
-        created += await plan_thread(mailbox, thread_id, policy)
-    return created
-
-
-async def plan_pending(mailbox: Mailbox, policy: MailboxPolicy) -> list[OutboxItem]:
+async def plan_pending(mailbox: Mailbox, policy: MailboxPolicy, now: datetime) -> list[OutboxItem]:
     """Plan every thread evaluated since it was last planned, whichever process (or which
     earlier run) evaluated it: planning resumes from the store after any crash.
 
     A thread that does not await the team needs no rows: those marks are cleared in one
     statement (its WHERE re-reads the state, so a thread that starts waiting meanwhile keeps
     its mark). A waiting thread's mark is cleared only for the revision that was planned."""
-    await ThreadRecord.filter(mailbox=mailbox, unplanned=True).exclude(
-        state=str(State.AWAITING_TEAM)
-    ).update(unplanned=False)
+    await (
+        ThreadRecord.filter(mailbox=mailbox, unplanned=True)
+        .exclude(state=str(State.AWAITING_TEAM))
+        .update(unplanned=False)
+    )
     marked = (
         await ThreadRecord.filter(mailbox=mailbox, unplanned=True)
         .order_by("id")
@@ -186,6 +182,6 @@ async def plan_pending(mailbox: Mailbox, policy: MailboxPolicy) -> list[OutboxIt
     )
     created: list[OutboxItem] = []
     for record_id, thread_id, revision in marked:
-        created += await plan_thread(mailbox, str(thread_id), policy)
+        created += await plan_thread(mailbox, str(thread_id), policy, now)
         await ThreadRecord.filter(id=record_id, revision=revision).update(unplanned=False)
     return created

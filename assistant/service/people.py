@@ -10,6 +10,7 @@ person, or someone being their own backup is refused with a message naming the v
 from __future__ import annotations
 
 from dataclasses import asdict, fields, replace
+from datetime import datetime
 from typing import Any
 
 from ..core.addresses import normalise_email
@@ -39,9 +40,9 @@ def to_core(row: Person) -> CorePerson:
     return CorePerson(**{f.name: getattr(row, f.name) for f in fields(CorePerson)})
 
 
-async def store_copy(person: CorePerson, **changes: Any) -> Person:
+async def store_copy(person: CorePerson, at: datetime, **changes: Any) -> Person:
     """Store a person known only from the settings file (the store's entry then wins)."""
-    return await Person.create(**{**asdict(person), **changes})
+    return await Person.create(**{**asdict(person), **changes}, created_at=at)
 
 
 async def load_people() -> dict[str, CorePerson]:
@@ -83,13 +84,13 @@ async def _check(email: str, values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-async def add_person(email: str, **values: Any) -> Person:
-    """Add a team member; refuse a duplicate."""
+async def add_person(email: str, *, at: datetime, **values: Any) -> Person:
+    """Add a team member (``at``: when, from the caller's clock); refuse a duplicate."""
     address = _address(email)
     if await Person.exists(email=address):
         raise PeopleError(f"{address} is already a person (change them with `people set`)")
     fields = await _check(address, {k: v for k, v in values.items() if v is not None})
-    return await Person.create(email=address, **fields)
+    return await Person.create(email=address, created_at=at, **fields)
 
 
 async def set_person(email: str, **values: Any) -> Person:

@@ -33,7 +33,7 @@ async def after_sync(runtime: Runtime, mailbox: Mailbox, report: SyncReport, now
         await detect_loops(mailbox, report.changed_ids, now, runtime.config.guards.limits())
         await handle_commands(runtime, mailbox, report.changed_ids, now)
     crash_point("before_plan")
-    await plan_pending(mailbox, await mailbox_policy(runtime, mailbox))
+    await plan_pending(mailbox, await mailbox_policy(runtime, mailbox), now)
 
 
 async def sync_and_plan(runtime: Runtime, mailbox: Mailbox, now: datetime) -> SyncReport:
@@ -65,4 +65,5 @@ async def plan_mailbox(runtime: Runtime, mailbox: Mailbox) -> int:
     another process); return how many rows were written. Cheap when nothing is left."""
     if not await ThreadRecord.filter(mailbox=mailbox, unplanned=True).exists():
         return 0
-    return len(await plan_pending(mailbox, await mailbox_policy(runtime, mailbox)))
+    policy = await mailbox_policy(runtime, mailbox)
+    return len(await plan_pending(mailbox, policy, runtime.clock.now()))

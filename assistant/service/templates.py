@@ -10,6 +10,7 @@ Rolling back saves an old version again as the newest: history is never rewritte
 from __future__ import annotations
 
 import difflib
+from datetime import datetime
 from typing import Any
 
 from ..render import PARTS, file_sources, renderer_for
@@ -101,6 +102,7 @@ async def save(
     kind: str,
     sources: tuple[str, str, str],
     author: str,
+    at: datetime,
     mailbox: Mailbox | None = None,
     note: str = "",
 ) -> TemplateVersion:
@@ -112,12 +114,19 @@ async def save(
         raise TemplateCheckError(problems)
     subject, text, html = sources
     return await TemplateVersion.create(
-        kind=kind, mailbox=mailbox, subject=subject, text=text, html=html, author=author, note=note
+        kind=kind,
+        mailbox=mailbox,
+        subject=subject,
+        text=text,
+        html=html,
+        author=author,
+        note=note,
+        created_at=at,
     )
 
 
 async def rollback(
-    version_id: str | int, author: str, kind: str, mailbox: Mailbox | None
+    version_id: str | int, author: str, kind: str, mailbox: Mailbox | None, at: datetime
 ) -> TemplateVersion | None:
     """Save an old version of ``kind`` (for ``mailbox``) again as the newest; None when
     there is no such version there."""
@@ -136,6 +145,7 @@ async def rollback(
         html=old.html,
         author=author,
         note=f"rollback to version {old.id}",
+        created_at=at,
     )
 
 

@@ -23,7 +23,7 @@ class Mailbox(Model):
     grace_seconds = fields.IntField(default=120)
     connected_at = fields.DatetimeField()
     history_since = fields.DatetimeField(null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = fields.DatetimeField()  # from the caller's clock, never the ORM's
     # Shadow mode: decide and render everything, send nothing.
     dry_run = fields.BooleanField(default=False, db_default=False)
     # Set by the circuit breaker; sending resumes when an admin clears it.
@@ -138,7 +138,7 @@ class ThreadRecord(Model):
     message_count = fields.IntField(default=0)
     owner = fields.CharField(max_length=320, null=True)
     owner_rule = fields.CharField(max_length=32, null=True)
-    updated_at = fields.DatetimeField(auto_now=True)
+    updated_at = fields.DatetimeField()  # from the caller's clock, never the ORM's
     # Explicit assignment (reply command or web page); wins over every ownership rule.
     assigned_to = fields.CharField(max_length=320, null=True)
     done_at = fields.DatetimeField(null=True)
@@ -190,7 +190,7 @@ class Person(Model):
     away = fields.BooleanField(default=False)
     lead = fields.BooleanField(default=False)
     digest_paused = fields.BooleanField(default=False)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = fields.DatetimeField()  # from the caller's clock, never the ORM's
 
     class Meta:
         table = "person"
@@ -226,7 +226,7 @@ class OutboxItem(Model):
     text = fields.TextField(default="")
     html = fields.TextField(default="")
     template_error = fields.TextField(null=True)
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = fields.DatetimeField()  # from the caller's clock, never the ORM's
     sent_at = fields.DatetimeField(null=True)
     # Digests: the numbered thread ids (what "#N" in a reply means); commands: the verb.
     payload: fields.JSONField[dict[str, object] | None] = fields.JSONField(null=True)
@@ -280,7 +280,7 @@ class User(Model):
     email = fields.CharField(max_length=320, unique=True)
     password_hash = fields.TextField()
     role = fields.CharField(max_length=16, default="member")
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = fields.DatetimeField()  # from the caller's clock, never the ORM's
 
     class Meta:
         table = "web_user"
@@ -300,7 +300,7 @@ class TemplateVersion(Model):
     html = fields.TextField()
     author = fields.CharField(max_length=320)
     note = fields.TextField(default="")
-    created_at = fields.DatetimeField(auto_now_add=True)
+    created_at = fields.DatetimeField()  # from the caller's clock, never the ORM's
 
     class Meta:
         table = "template_version"

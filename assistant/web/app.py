@@ -159,7 +159,9 @@ class Web:
 
     async def unsubscribe(self, request: Request) -> Response:
         path = str(request.url.path) + "?" + request.url.query
-        status, body = await unsubscribe_page(request.method, path, self.runtime.config)
+        status, body = await unsubscribe_page(
+            request.method, path, self.runtime.clock.now(), self.runtime.config
+        )
         return HTMLResponse(body, status_code=int(status.split()[0]))
 
     async def setup(self, request: Request) -> Response:
@@ -174,7 +176,10 @@ class Web:
                 error = "Enter your email address."
             if error is None:
                 user = await User.create(
-                    email=email, password_hash=hash_password(values["password"]), role="admin"
+                    email=email,
+                    password_hash=hash_password(values["password"]),
+                    role="admin",
+                    created_at=self.runtime.clock.now(),
                 )
                 request.session["user_id"] = user.id
                 return RedirectResponse("/mailboxes", status_code=303)
@@ -357,7 +362,9 @@ class Web:
         if request.method == "POST":
             values = await self.form(request)
             if values.get("rollback"):
-                version = await rollback(values["rollback"], user.email, kind, scope)
+                version = await rollback(
+                    values["rollback"], user.email, kind, scope, self.runtime.clock.now()
+                )
                 if version is None:
                     problems = ["That version does not exist for this template."]
                 else:
@@ -369,7 +376,7 @@ class Web:
             else:
                 edited = (values.get("subject", ""), values.get("text", ""), values.get("html", ""))
                 try:
-                    version = await save(kind, edited, user.email, scope)
+                    version = await save(kind, edited, user.email, self.runtime.clock.now(), scope)
                     where = f" in {scope.name}" if scope else ""
                     message = f"Saved as version {version.id}: the next {kind} mail{where} uses it."
                     sources = edited
@@ -546,7 +553,10 @@ class Web:
                 error = f"{email} already has an account."
             else:
                 await User.create(
-                    email=email, password_hash=hash_password(values["password"]), role=role
+                    email=email,
+                    password_hash=hash_password(values["password"]),
+                    role=role,
+                    created_at=self.runtime.clock.now(),
                 )
                 message = f"{email} can log in now ({role}); give them the password in person."
         users = await User.all().order_by("email")

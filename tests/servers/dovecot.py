@@ -62,7 +62,7 @@ default_internal_user = {internal_user}
 default_login_user = {login_user}
 first_valid_uid = {uid}
 first_valid_gid = {gid}
-disable_plaintext_auth = no
+{environment}disable_plaintext_auth = no
 auth_mechanisms = plain login
 # Tests log in with wrong passwords on purpose: answer failures at once (default: 2 s).
 auth_failure_delay = 0
@@ -113,6 +113,18 @@ service stats {{
   }}
 }}
 """
+
+
+def _faked_time_environment() -> str:
+    """Under ``faketime`` (CI's second pass), Dovecot's children keep the moved clock: Dovecot
+    clears their environment but for ``import_environment``, so INTERNALDATEs would be real."""
+    if "FAKETIME" not in os.environ:
+        return ""
+    names = ("TZ", "LD_PRELOAD", "FAKETIME", "FAKE_UTIME", "NO_FAKE_STAT", "FAKETIME_NO_CACHE")
+    kept = " ".join(
+        f"{n}={os.environ[n]}" for n in names if os.environ.get(n) and " " not in os.environ[n]
+    )
+    return f"import_environment = {kept}\n"
 
 
 def _mailbox_blocks() -> str:
@@ -241,6 +253,7 @@ class Dovecot(ManagedServer):
             mailboxes=_mailbox_blocks(),
             port=self.port,
             tls_port=self.tls_port,
+            environment=_faked_time_environment(),
         )
 
     def _wait_ready(self) -> None:
