@@ -14,6 +14,7 @@ from assistant.runtime import Runtime
 from assistant.service.commands import handle_commands
 from assistant.service.ingest import sync_mailbox
 from assistant.service.people import add_person, load_people
+from assistant.service.pipeline import after_sync
 from assistant.settings import FollowupConfig
 from assistant.signing import command_address
 from assistant.store.db import store
@@ -133,3 +134,44 @@ async def test_digest_lines_by_number_help_and_refusals(desk: Desk) -> None:
     # Commands are never conversations, and a second sync applies nothing twice.
     assert await StoredMessage.filter(machine_rule="followup-command").count() == 7
     assert len(await desk.handle()) == 5
+
+
+def deeply_nested(to: str, depth: int = 5000) -> bytes:
+    """A reply whose body is multipart inside multipart ``depth`` times."""
+    head = (
+        f"From: ann@example.com\r\nTo: {to}\r\nSubject: Re: your digest\r\n"
+        "Message-ID: <deep@example.com>\r\nMIME-Version: 1.0\r\n"
+    )
+    parts = "".join(
+        f"Content-Type: multipart/mixed; boundary=b{i}\r\n\r\n--b{i}\r\n" for i in range(depth)
+    )
+    return (head + parts + "Content-Type: text/plain\r\n\r\ndone #1\r\n").encode()
+
+
+async def test_absurd_commands_are_answered_and_never_stop_the_pass(desk: Desk) -> None:
+    """Overflowing durations and dates, and a MIME tree deeper than any parser's stack, each
+    get an answer (or none), and a client's message in the same batch is still planned."""
+    await desk.handle()  # the first sync: what is in the mailbox now is history
+    desk.reply(1, "ann@example.com", "snooze 99999999999999999999h #1")
+    desk.reply(2, "ann@example.com", "snooze until 9999-12-31 #1")
+    desk.reply(3, "ann@example.com", "snooze 1e400d #1")
+    desk.dovecot.append(desk.user.name, "INBOX", deeply_nested(desk.address), msg_time=NOW)
+    client = (
+        "From: nina@c.test\r\nTo: support@example.com\r\nSubject: Where is my order?\r\n"
+        "Message-ID: <nina@c.test>\r\nDate: Tue, 24 Nov 2026 10:00:00 +0000\r\n\r\nHello\r\n"
+    )
+    desk.dovecot.append(desk.user.name, "INBOX", client.encode(), msg_time=NOW)
+    mailbox = await Mailbox.get(id=desk.mailbox.id)
+    report = await sync_mailbox(
+        mailbox, desk.runtime.policy(mailbox, await load_people()), clock=desk.runtime.clock
+    )
+    await after_sync(desk.runtime, mailbox, report, NOW)
+    answers = await OutboxItem.filter(kind="command_reply")
+    text = {a.reply_to_message_id: a.text for a in answers}
+    assert "366 days at most" in text["cmd1@example.com"]
+    assert "in the next 366 days" in text["cmd2@example.com"]
+    assert "cannot read" in text["cmd3@example.com"]
+    assert "the reply is empty" in text["deep@example.com"]  # an unreadable body: no command
+    assert (await ThreadRecord.get(thread_id="t1@c.test")).snoozed_until is None
+    acks = await OutboxItem.filter(kind="acknowledge").values_list("reply_to_message_id", flat=True)
+    assert acks == ["nina@c.test"]

@@ -21,13 +21,15 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from .clock import BusinessCalendar
-from .durations import DurationError, parse_duration
+from .durations import Duration, DurationError, DurationTooLong, parse_duration
 
 HELP = (
     "Reply with one of these on the first line: done | snooze 2d | snooze until monday | "
     "assign someone@example.com | take | help  (add #N to pick a thread of a digest)"
 )
 VERBS = ("done", "snooze", "assign", "take", "help")
+#: The longest snooze: a thread silenced for longer is a thread to mark done.
+MAX_SNOOZE_DAYS = 366
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 _ITEM = re.compile(r"\s#(\d+)$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
@@ -71,7 +73,7 @@ def parse_command(body: str) -> Command:
     verb, _, argument = line.partition(" ")
     verb, argument = verb.lower().rstrip(":.!"), argument.strip()
     if verb not in VERBS:
-        raise CommandError(f"{verb!r} is not a command. {HELP}")
+        raise CommandError(f"{verb[:40]!r} is not a command. {HELP}")
     if verb in ("done", "take", "help") and argument:
         raise CommandError(f"{verb!r} takes nothing after it. {HELP}")
     if verb == "assign":
@@ -92,12 +94,16 @@ def _check_snooze(argument: str) -> None:
         _target_day(argument[6:].strip(), date(2000, 1, 1))
         return
     try:
-        parse_duration(argument)
+        duration = parse_duration(argument)
+    except DurationTooLong:
+        duration = Duration(days=MAX_SNOOZE_DAYS + 1)
     except DurationError:
         raise CommandError(
-            f"cannot read {argument!r} as a time: write e.g. 'snooze 4h', 'snooze 2d' or "
+            f"cannot read {argument[:40]!r} as a time: write e.g. 'snooze 4h', 'snooze 2d' or "
             f"'snooze until monday'. {HELP}"
         ) from None
+    if duration.real() > timedelta(days=MAX_SNOOZE_DAYS):
+        raise CommandError(f"a snooze lasts {MAX_SNOOZE_DAYS} days at most. {HELP}")
 
 
 def _target_day(word: str, today: date) -> date:
@@ -112,7 +118,7 @@ def _target_day(word: str, today: date) -> date:
         return date.fromisoformat(word)
     except ValueError:
         raise CommandError(
-            f"cannot read {word!r} as a day: write a weekday, 'tomorrow' or a date "
+            f"cannot read {word[:40]!r} as a day: write a weekday, 'tomorrow' or a date "
             f"(2026-12-01). {HELP}"
         ) from None
 
@@ -122,6 +128,8 @@ def snooze_until(argument: str, now: datetime, calendar: BusinessCalendar) -> da
     if argument.startswith("until "):
         today = now.astimezone(calendar.zone).date()
         day = _target_day(argument[6:].strip(), today)
+        if not today < day <= today + timedelta(days=MAX_SNOOZE_DAYS):
+            raise CommandError(f"snooze until a day in the next {MAX_SNOOZE_DAYS} days. {HELP}")
         midnight = datetime.combine(day, time(0), tzinfo=calendar.zone)
         return calendar.next_open(midnight)
     duration = parse_duration(argument)

@@ -8,10 +8,16 @@ from datetime import timedelta
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
+#: Longer than any setting or command needs; past it, date arithmetic would overflow.
+MAX_DAYS = 3650
 
 
 class DurationError(ValueError):
     """A duration string that cannot be read."""
+
+
+class DurationTooLong(DurationError):
+    """A duration longer than :data:`MAX_DAYS`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,4 +64,6 @@ def parse_duration(text: str) -> Duration:
         pos = match.end()
     if pos == 0 or cleaned[pos:].strip():
         raise DurationError(f"duration {text!r}: expected e.g. '30s', '2m', '4h', '1d', '1d 4h'")
+    if days + rest / 86400 > MAX_DAYS:
+        raise DurationTooLong(f"duration {text[:40]!r} is longer than {MAX_DAYS // 365} years")
     return Duration(days, timedelta(seconds=rest))

@@ -39,6 +39,7 @@ from .actions import apply_action
 from .deliver import COMMAND_REPLY, DIGEST
 from .evaluate import reevaluate
 from .people import everyone
+from .storing import database_answers, quarantine
 from .templates import active_sources
 
 log = logging.getLogger("followup.commands")
@@ -65,15 +66,17 @@ def _tagged(row: StoredMessage) -> tuple[int, str] | None:
 
 
 def body_text(raw: bytes) -> str:
-    """The plain text a person wrote (the text part, else the HTML part without tags)."""
-    msg = email.message_from_bytes(raw, policy=email.policy.default)
-    assert isinstance(msg, EmailMessage)
-    part = msg.get_body(preferencelist=("plain", "html"))
-    if part is None:
-        return ""
+    """The plain text a person wrote (the text part, else the HTML part without tags); empty
+    when the body cannot be read (broken or absurdly deep MIME, unknown charsets)."""
     try:
+        msg = email.message_from_bytes(raw, policy=email.policy.default)
+        assert isinstance(msg, EmailMessage)
+        part = msg.get_body(preferencelist=("plain", "html"))
+        if part is None:
+            return ""
         content = part.get_content()
-    except (LookupError, ValueError):
+    except (LookupError, ValueError, RecursionError, AssertionError, AttributeError):
+        # A sender controls the MIME tree: a body we cannot read is no command.
         return ""
     text = str(content)
     if part.get_content_subtype() == "html":
@@ -122,15 +125,14 @@ async def handle_commands(
     people = await everyone(runtime.config)
     policy = runtime.policy(mailbox, people)
     for row in candidates:
-        await _one(
-            runtime,
-            mailbox,
-            policy,
-            row,
-            bodies.get((folders[row.folder_id], row.uid)),
-            now,
-            report,
-        )
+        raw = bodies.get((folders[row.folder_id], row.uid))
+        try:
+            await _one(runtime, mailbox, policy, row, raw, now, report)
+        except Exception as exc:  # one bad command is one bad command: the others go on
+            if not await database_answers():
+                raise
+            report.refused.append("command-failed")
+            await quarantine(await Folder.get(id=row.folder_id), row.uid, "command", exc, now)
         row.machine_rule = COMMAND_RULE
         await row.save(update_fields=["machine_rule"])
     await reevaluate(mailbox, [r.id for r in candidates], policy, now)

@@ -25,6 +25,7 @@ from ..core.threading import thread_messages
 from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage, ThreadRecord
 from ..store.records import to_message
 from .evaluate import archived, folder_roles
+from .storing import quarantine_thread
 
 PLANNED_KINDS = tuple(Kind)
 
@@ -182,6 +183,9 @@ async def plan_pending(mailbox: Mailbox, policy: MailboxPolicy, now: datetime) -
     )
     created: list[OutboxItem] = []
     for record_id, thread_id, revision in marked:
-        created += await plan_thread(mailbox, str(thread_id), policy, now)
+        try:
+            created += await plan_thread(mailbox, str(thread_id), policy, now)
+        except Exception as exc:  # one thread that cannot be planned never stops the others
+            await quarantine_thread(mailbox.id, str(thread_id), "plan", exc, now)
         await ThreadRecord.filter(id=record_id, revision=revision).update(unplanned=False)
     return created

@@ -29,11 +29,13 @@ async def mailbox_policy(runtime: Runtime, mailbox: Mailbox) -> MailboxPolicy:
 async def after_sync(runtime: Runtime, mailbox: Mailbox, report: SyncReport, now: datetime) -> None:
     """Apply reply commands among the new messages, then plan every thread evaluated since
     it was last planned (this sync's, and any an earlier crash or one-shot sync left)."""
-    if report.changed_ids:
-        await detect_loops(mailbox, report.changed_ids, now, runtime.config.guards.limits())
-        await handle_commands(runtime, mailbox, report.changed_ids, now)
-    crash_point("before_plan")
-    await plan_pending(mailbox, await mailbox_policy(runtime, mailbox), now)
+    try:
+        if report.changed_ids:
+            await detect_loops(mailbox, report.changed_ids, now, runtime.config.guards.limits())
+            await handle_commands(runtime, mailbox, report.changed_ids, now)
+    finally:  # whatever happened to the commands, the clients' mail is planned
+        crash_point("before_plan")
+        await plan_pending(mailbox, await mailbox_policy(runtime, mailbox), now)
 
 
 async def sync_and_plan(runtime: Runtime, mailbox: Mailbox, now: datetime) -> SyncReport:

@@ -40,7 +40,8 @@ async def _insert(
         await folder.save(update_fields=["last_uid"])
 
 
-async def _database_answers() -> bool:
+async def database_answers() -> bool:
+    """Whether the store still answers: after an error, tells a bad row from a lost database."""
     try:
         await StoredMessage._meta.db.execute_query("SELECT 1")
     except Exception:
@@ -68,6 +69,27 @@ async def quarantine(
         )
 
 
+async def quarantine_thread(
+    mailbox_id: int, thread_id: str, stage: str, error: BaseException, now: datetime
+) -> None:
+    """Quarantine a thread that failed at ``stage`` under its newest message (the one that
+    made it fail, most likely); re-raise when the database itself is gone."""
+    if not await database_answers():
+        raise error
+    row = (
+        await StoredMessage.filter(mailbox_id=mailbox_id, thread_id=thread_id)
+        .order_by("-id")
+        .prefetch_related("folder")
+        .first()
+    )
+    if row is None:
+        log.error(
+            "thread failed", extra={"thread_id": thread_id, "stage": stage, "error": repr(error)}
+        )
+        return
+    await quarantine(row.folder, row.uid, stage, error, now)
+
+
 async def _row_by_row(
     folder: Folder, batch: Prepared, columns: tuple[str, ...], now: datetime
 ) -> None:
@@ -78,7 +100,7 @@ async def _row_by_row(
         try:
             await _insert(folder, one, columns, [uid])
         except Exception as exc:
-            if not await _database_answers():
+            if not await database_answers():
                 raise
             await quarantine(folder, uid, "store", exc, now)
     folder.last_uid = max(folder.last_uid, *batch.uids)
@@ -100,7 +122,7 @@ async def store_batch(
     try:
         await _insert(folder, batch, columns, [*batch.uids, *(u for u, _ in batch.quarantined)])
     except Exception:
-        if not await _database_answers():
+        if not await database_answers():
             raise
         await _row_by_row(folder, batch, columns, now)
     # UIDs are ascending: the batch is the folder's rows between its first and last UID.

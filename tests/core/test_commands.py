@@ -42,6 +42,9 @@ def test_commands_people_write(body: str, expected: Command) -> None:
         ("snooze", "needs a time"),
         ("snooze a while", "cannot read"),
         ("snooze until someday", "cannot read 'someday'"),
+        ("snooze 99999999999999999999h", "366 days at most"),
+        ("snooze 367d", "366 days at most"),
+        ("x" * 100_000, "is not a command"),
     ],
 )
 def test_anything_else_gets_a_reason_and_the_help(body: str, says: str) -> None:
@@ -66,3 +69,11 @@ def test_snooze_until_a_day_wakes_at_its_opening_across_dst() -> None:
     assert snooze_until("until 2026-10-24", WED, CAL) == datetime(2026, 10, 26, 9, 0, tzinfo=UTC)
     # "until wednesday" on a Wednesday means next week's.
     assert snooze_until("until wed", WED, CAL) == datetime(2026, 10, 28, 9, 0, tzinfo=UTC)
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "2000-01-01", "2026-11-24"])
+def test_snooze_until_a_day_out_of_range_is_refused(day: str) -> None:
+    now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    calendar = BusinessCalendar.build("UTC", "Mon-Fri 09:00-17:00")
+    with pytest.raises(CommandError, match="in the next 366 days"):
+        snooze_until(parse_command(f"snooze until {day}").argument, now, calendar)
