@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -95,6 +96,9 @@ async def test_two_processes_send_each_digest_once(team: str, smtp_sink: SmtpSin
     assert message["Subject"].startswith("2 waiting on you")
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
     assert "/digest/unsubscribe?t=" in message["List-Unsubscribe"]
+    wire = next(m.data for m in smtp_sink.messages if m.rcpt_tos == ("ann@example.com",))
+    found = re.search(rb"^List-Unsubscribe: (\S+)\r$", wire, re.MULTILINE)
+    assert found and found.group(1).startswith(b"<http") and b"=?" not in found.group(1)
     body = message.get_body(preferencelist=("plain",)).get_content()  # type: ignore[union-attr]
     assert body.index("Question 0") < body.index("Question 1")  # most overdue first
     lead = next(m.message for m in smtp_sink.messages if m.rcpt_tos == ("lee@example.com",))

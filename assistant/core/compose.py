@@ -18,6 +18,8 @@ from email.utils import format_datetime, formataddr
 from .model import Address, Message
 
 MAX_REFERENCES = 20
+#: Headers folded only past RFC 5322's 998-character limit (for unfoldable URLs).
+LONG_HEADERS = SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +115,11 @@ def compose_notice(note: Notice, subject: str, text: str, html: str) -> EmailMes
     msg["X-Followup-Key"] = note.key
     msg["X-Followup-Action"] = note.kind
     if note.unsubscribe_url:
-        msg["List-Unsubscribe"] = f"<{note.unsubscribe_url}>"
+        # RFC 8058: providers read the URL as plain ASCII. Folded at 78 it would become an
+        # RFC 2047 encoded-word (a URL has no space to fold at), so this message's headers
+        # may run to RFC 5322's hard limit of 998.
+        msg.policy = LONG_HEADERS
+        msg["List-Unsubscribe"] = f"<{_one_line(note.unsubscribe_url)}>"
         msg["List-Unsubscribe-Post"] = "List-Unsubscribe=One-Click"
     msg.set_content(text)
     msg.add_alternative(html, subtype="html")

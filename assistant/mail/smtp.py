@@ -54,7 +54,9 @@ class SmtpSender:
         try:
             if self._client is None or not self._client.is_connected:
                 self._client = await self._connect()
-            refused, _ = await self._client.send_message(msg, sender=sender, recipients=recipients)
+            # Our own flattening (the message's policy), so what goes out is byte for byte
+            # what is copied to Sent; aiosmtplib's send_message would re-fold the headers.
+            refused, _ = await self._client.sendmail(sender, recipients, msg.as_bytes())
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             raise SendError(f"recipient refused: {exc}", all(c >= 500 for c in codes)) from None
