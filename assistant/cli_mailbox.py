@@ -387,6 +387,4 @@ def mailbox_resume(name: str, sender: str | None, config: Path | None) -> None:
 
     reason = run_with_store(config, work)
     what = f"automatic mail to {sender}" if sender else "sending"
-    click.echo(
-        f"{name}: {what} resumed" + (f" (was: {reason})" if reason else " (was not paused)")
-    )
+    click.echo(f"{name}: {what} resumed" + (f" (was: {reason})" if reason else " (was not paused)"))

@@ -14,6 +14,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .core.authenticity import Trust
 from .core.clock import BusinessCalendar, CalendarError, holiday_set
 from .core.durations import DurationError, parse_duration
 from .core.evaluate import MailboxPolicy
@@ -167,6 +168,20 @@ class ScaleConfig(_Model):
     job_timeout: float = Field(default=300.0, gt=0)
 
 
+class AuthenticationConfig(_Model):
+    """Which receiving servers' ``Authentication-Results`` to believe (their authserv-ids,
+    e.g. ``mx.google.com``, ``*.prod.outlook.com`` as written in the header). Empty: nothing
+    is checked (From is taken as written). Set: a client message failing DMARC gets no
+    acknowledgement, and mail claiming a team From counts (as a team reply or a reply
+    command) only with SPF or DKIM passing for an aligned domain."""
+
+    servers: list[str] = Field(default_factory=list)
+
+    def trust(self) -> Trust:
+        """The core's view."""
+        return Trust(frozenset(s.strip().lower() for s in self.servers if s.strip()))
+
+
 class FollowupConfig(_Model):
     """The whole file."""
 
@@ -178,6 +193,7 @@ class FollowupConfig(_Model):
     mailbox: MailboxConfig = Field(default_factory=MailboxConfig)
     messages: MessagesConfig = Field(default_factory=MessagesConfig)
     guards: GuardsConfig = Field(default_factory=GuardsConfig)
+    authentication: AuthenticationConfig = Field(default_factory=AuthenticationConfig)
     hours: HoursConfig = Field(default_factory=HoursConfig)
     ladder: LadderConfig = Field(default_factory=LadderConfig)
     ownership: OwnershipConfig = Field(default_factory=OwnershipConfig)
@@ -266,7 +282,7 @@ def build_policy(cfg: FollowupConfig, extra_team: list[str] | None = None) -> Ma
         default=own_cfg.default.lower() if own_cfg.default else None,
         rotation=tuple(p.lower() for p in own_cfg.rotation),
     )
-    ladder = Ladder(_steps(cfg.ladder), cfg.ladder.acknowledge_since)
+    ladder = Ladder(_steps(cfg.ladder), cfg.ladder.acknowledge_since, cfg.authentication.trust())
     return MailboxPolicy(
         name=cfg.mailbox.name,
         address=cfg.mailbox.address,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -86,6 +86,7 @@ async def desk(
             message_id="followup.d1@example.com",
             due_at=NOW,
             created_at=NOW,
+            sent_at=NOW,
             status="sent",
             payload={"threads": [["support", "t1@c.test"], ["support", "t2@c.test"]]},
         )
@@ -102,15 +103,18 @@ async def test_digest_lines_by_number_help_and_refusals(desk: Desk) -> None:
     desk.reply(6, "mallory@evil.test", "done #1")
     forged = desk.address.replace(desk.address.split(".")[2][:4], "aaaa")
     desk.reply(7, "ann@example.com", "done #1", to=forged)
+    desk.reply(8, "ann@example.com", "assign zed@example.com #1")
     answers = await desk.handle()
     text = {a.reply_to_message_id: a.text for a in answers}
-    assert set(text) == {f"cmd{n}@example.com" for n in range(1, 6)}  # 6 and 7: no answer
+    assert set(text) == {f"cmd{n}@example.com" for n in (1, 2, 3, 4, 5, 8)}  # 6, 7: no answer
     assert text["cmd1@example.com"].startswith('Assigned: "Question 2" is now owned by Bob')
     assert text["cmd2@example.com"].startswith('Snoozed: "Question 1" stays quiet until Mon 30 Nov')
     assert "'close' is not a command" in text["cmd3@example.com"]
     assert "done | snooze" in text["cmd3@example.com"]  # the help comes with it
     assert "which thread?" in text["cmd4@example.com"]
-    assert "zed@example.com is not a team member" in text["cmd5@example.com"]
+    # Bob is a team member, but the digest went to Ann: her tag is hers alone.
+    assert "went to ann@example.com: only they can act" in text["cmd5@example.com"]
+    assert "zed@example.com is not a team member" in text["cmd8@example.com"]
     assert all(a.recipient in ("ann@example.com", "bob@example.com") for a in answers)
 
     t1, t2 = (
@@ -132,8 +136,8 @@ async def test_digest_lines_by_number_help_and_refusals(desk: Desk) -> None:
         ("reply-command:snooze", "ann@example.com"),
     ]
     # Commands are never conversations, and a second sync applies nothing twice.
-    assert await StoredMessage.filter(machine_rule="followup-command").count() == 7
-    assert len(await desk.handle()) == 5
+    assert await StoredMessage.filter(machine_rule="followup-command").count() == 8
+    assert len(await desk.handle()) == 6
 
 
 def deeply_nested(to: str, depth: int = 5000) -> bytes:
@@ -175,3 +179,41 @@ async def test_absurd_commands_are_answered_and_never_stop_the_pass(desk: Desk) 
     assert (await ThreadRecord.get(thread_id="t1@c.test")).snoozed_until is None
     acks = await OutboxItem.filter(kind="acknowledge").values_list("reply_to_message_id", flat=True)
     assert acks == ["nina@c.test"]
+
+
+async def test_a_tag_expires_and_dies_with_its_episode(desk: Desk) -> None:
+    old = await OutboxItem.create(
+        mailbox=desk.mailbox,
+        key="digest:ann@example.com:2026-11-02",
+        kind="digest",
+        rule="daily-digest",
+        thread_id="",
+        recipient="ann@example.com",
+        message_id="followup.d0@example.com",
+        due_at=NOW - timedelta(days=22),
+        created_at=NOW - timedelta(days=22),
+        sent_at=NOW - timedelta(days=22),
+        status="sent",
+        payload={"threads": [["support", "t1@c.test"]]},
+    )
+    reminder = await OutboxItem.create(
+        mailbox=desk.mailbox,
+        key="support:remind-owner:earlier-episode",
+        kind="remind_owner",
+        rule="remind-owner",
+        thread_id="t1@c.test",
+        reply_to_message_id="earlier@c.test",  # the client's episode before the current one
+        recipient="ann@example.com",
+        message_id="followup.r0@example.com",
+        due_at=NOW,
+        created_at=NOW,
+        sent_at=NOW,
+        status="sent",
+    )
+    for n, row in ((1, old), (2, reminder)):
+        to = command_address("support@example.com", row.id, row.recipient)
+        desk.reply(n, "ann@example.com", "done", to=to)
+    answers = {a.reply_to_message_id: a.text for a in await desk.handle()}
+    assert "commands work for 14 days" in answers["cmd1@example.com"]
+    assert "the conversation has moved on" in answers["cmd2@example.com"]
+    assert (await ThreadRecord.get(thread_id="t1@c.test")).done_at is None

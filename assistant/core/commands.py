@@ -35,8 +35,38 @@ _ITEM = re.compile(r"\s#(\d+)$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
+#: A reply command works this long after the mail it answers went out.
+TAG_LIFETIME = timedelta(days=14)
+
+
 class CommandError(ValueError):
     """A reply that is not a command Followup understands; the text says what is expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class Tagged:
+    """The mail a command replies to, as the command's sender may use it."""
+
+    addressee: str
+    sent_at: datetime | None
+    #: The mail was about an earlier waiting episode of its thread than the current one.
+    stale: bool = False
+
+
+def tag_refusal(tagged: Tagged, sender: str, now: datetime) -> tuple[str, str] | None:
+    """Why a team member may not act through this mail: ``(rule, reason)``, else None.
+    A tag is bound to the person it was sent to, expires, and dies with its episode."""
+    if sender.lower() != tagged.addressee.lower():
+        return (
+            "command-not-yours",
+            f"that mail went to {tagged.addressee}: only they can act on it.",
+        )
+    if tagged.sent_at is None or now - tagged.sent_at > TAG_LIFETIME:
+        days = TAG_LIFETIME.days
+        return "command-expired", f"commands work for {days} days after the mail; use the web page."
+    if tagged.stale:
+        return "command-stale-episode", "the conversation has moved on since that reminder."
+    return None
 
 
 @dataclass(frozen=True, slots=True)

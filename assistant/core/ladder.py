@@ -23,8 +23,10 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from .authenticity import Trust, dmarc_failed, reply_address
 from .clock import BusinessCalendar
 from .durations import Duration
+from .model import Address
 from .outbox import idempotency_key
 from .ownership import Person
 from .state import History, State, ThreadState
@@ -64,6 +66,8 @@ class Ladder:
 
     steps: tuple[Step, ...] = DEFAULT_STEPS
     acknowledge_since: datetime | None = None
+    #: Whose Authentication-Results to believe (a DMARC failure gets no acknowledgement).
+    trust: Trust = field(default_factory=Trust)
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,9 +121,18 @@ def _episode(state: ThreadState) -> str:
     return start.message_id if start is not None else ""
 
 
+def client_address(state: ThreadState, kind: Kind) -> Address | None:
+    """Where a mail to the client goes: the answered message's reply address (the episode's
+    first message for an acknowledgement, the client's latest for an update)."""
+    about = state.episode_start
+    if kind is Kind.CLIENT_UPDATE:
+        about = state.last_client_message or about
+    return reply_address(about) if about is not None else state.client
+
+
 def _recipient(case: Case, kind: Kind) -> str | None:
     if kind in (Kind.ACKNOWLEDGE, Kind.CLIENT_UPDATE):
-        client = case.state.client
+        client = client_address(case.state, kind)
         return client.email if client else None
     owner = case.people.get(case.owner or "")
     if kind is Kind.REMIND_OWNER:
@@ -166,6 +179,9 @@ def _ack(case: Case, step: Step, history: History, ladder: Ladder) -> Action | S
         )
     if _is_history(case, ladder):
         return Skip("no-ack-for-history", step.name, "arrived before the mailbox was connected")
+    if dmarc_failed(first, ladder.trust):
+        # Answering would send our mail to whoever the forger named in From.
+        return Skip("no-ack-dmarc-fail", step.name, "the mailbox's server says DMARC failed")
     due = state.waiting_since + step.after.real()
     return Action(step.name, step.kind, due, key, case.thread_id, _recipient(case, step.kind))
 

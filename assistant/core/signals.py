@@ -66,6 +66,7 @@ OTHER_HEADERS = (
     "from",
     "sender",
     "return-path",
+    "authentication-results",
     "auto-submitted",
     "precedence",
     "x-precedence",

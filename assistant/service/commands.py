@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from email.message import EmailMessage
 
-from ..core.commands import HELP, Command, CommandError, parse_command
+from ..core.commands import HELP, Command, CommandError, Tagged, parse_command, tag_refusal
 from ..core.evaluate import MailboxPolicy
 from ..core.outbox import message_id_for
 from ..mail.imap import ImapSession
@@ -38,6 +38,7 @@ from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage, ThreadRec
 from .actions import apply_action
 from .deliver import COMMAND_REPLY, DIGEST
 from .evaluate import reevaluate
+from .outbox import load_thread
 from .people import everyone
 from .storing import database_answers, quarantine
 from .templates import active_sources
@@ -158,27 +159,17 @@ async def _one(
     assert tag is not None
     target = await OutboxItem.get_or_none(id=tag[0])
     sender = (row.sender or "").lower()
-    refusal = None
-    if target is None or not command_signature_ok(target.id, target.recipient, tag[1]):
-        refusal = "command-bad-signature"
-    elif target.mailbox_id != mailbox.id:  # type: ignore[attr-defined]
-        refusal = "command-wrong-mailbox"
-    elif sender not in policy.people and sender not in policy.team:
-        refusal = "command-from-stranger"
-    if refusal is not None:
-        report.refused.append(refusal)
-        log.warning(
-            "command refused",
-            extra={
-                "mailbox": mailbox.name,
-                "rule": refusal,
-                "from": sender,
-                "message_id": row.message_id,
-            },
-        )
-        return
-    assert target is not None
+    refusal = _refusal(target, tag[1], mailbox, sender, policy)
+    if refusal is not None or target is None:
+        report.refused.append(refusal or "command-bad-signature")
+        extra = {"mailbox": mailbox.name, "rule": refusal, "from": sender}
+        log.warning("command refused", extra=extra | {"message_id": row.message_id})
+        return  # never answered: whoever forged it would be fed
     try:
+        problem = tag_refusal(await _tagged_mail(mailbox, policy, target), sender, now)
+        if problem is not None:
+            report.refused.append(problem[0])
+            raise CommandError(problem[1])
         command = parse_command(body_text(raw) if raw else "")
         answer, thread = await _apply(runtime, mailbox, policy, target, command, sender, now)
         understood = True
@@ -187,6 +178,30 @@ async def _one(
         answer, understood = f"Not done: {str(exc).replace(HELP, '').strip()}", False
     await _answer(runtime, mailbox, row, sender, answer, understood, now)
     report.answered += 1
+
+
+def _refusal(
+    target: OutboxItem | None, signature: str, mailbox: Mailbox, sender: str, policy: MailboxPolicy
+) -> str | None:
+    """The named rule refusing a command outright (silently), else None."""
+    if target is None or not command_signature_ok(target.id, target.recipient, signature):
+        return "command-bad-signature"
+    if target.mailbox_id != mailbox.id:  # type: ignore[attr-defined]
+        return "command-wrong-mailbox"
+    if sender not in policy.people and sender not in policy.team:
+        return "command-from-stranger"
+    return None
+
+
+async def _tagged_mail(mailbox: Mailbox, policy: MailboxPolicy, target: OutboxItem) -> Tagged:
+    """The replied-to mail as :func:`tag_refusal` reads it: a reminder about an earlier
+    waiting episode than the thread's current one is stale (a digest is about many)."""
+    stale = False
+    if target.kind != DIGEST:
+        loaded = await load_thread(mailbox, target.thread_id, policy)
+        start = loaded.state.episode_start if loaded is not None else None
+        stale = start is None or start.message_id != target.reply_to_message_id
+    return Tagged(target.recipient, target.sent_at, stale)
 
 
 async def _thread_of(target: OutboxItem, command: Command) -> tuple[Mailbox, ThreadRecord]:

@@ -39,7 +39,7 @@ from ..core.compose import Notice, Outgoing, compose, compose_notice
 from ..core.digest import business_hours
 from ..core.durations import parse_duration
 from ..core.evaluate import MailboxPolicy
-from ..core.ladder import Kind, promised_reply, schedule, step_key
+from ..core.ladder import Kind, client_address, promised_reply, schedule, step_key
 from ..core.loops import throttled
 from ..core.model import Address
 from ..core.state import State
@@ -285,10 +285,11 @@ class Deliverer:
             return "no-ack-thread-not-waiting"
         if loaded.state.last_team_reply is not None:
             return "no-ack-after-human-reply"
-        client = loaded.state.client
+        client = client_address(loaded.state, Kind(row.kind))
         if client is None or client.email != row.recipient:
             return "no-ack-recipient-changed"
-        if client.email == self.mailbox.address or client.email in self.policy.team:
+        sender = loaded.state.client
+        if any(a and a.email in self.policy.team for a in (client, sender)):
             return "no-ack-to-team"
         loop = await loop_rule(self.mailbox, row.recipient, now, self.limits)
         if loop is not None:

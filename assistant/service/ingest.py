@@ -18,6 +18,7 @@ from typing import Any
 from tortoise.queryset import QuerySet
 
 from ..clock import Clock
+from ..core.authenticity import Screen
 from ..core.cutoff import history_cutoff
 from ..core.evaluate import MailboxPolicy
 from ..core.syncplan import Cursor, Plan, ServerStatus, Step, batches, needs_reconcile, plan_sync
@@ -104,6 +105,7 @@ async def _fetch_new(
     progress: Progress | None,
     preparer: Preparer,
     clock: Clock,
+    screen: Screen | None,
 ) -> list[int]:
     uids = await asyncio.to_thread(session.uids_from, plan.fetch_from_uid, since)
     changed: list[int] = []
@@ -112,7 +114,7 @@ async def _fetch_new(
     pooled = preparer.wants_pool(len(uids))
     if pooled:
         preparer.start()  # the workers start while the first FETCH runs
-    target = Target(mailbox.id, folder.id, folder.name, insert_columns(StoredMessage))
+    target = Target(mailbox.id, folder.id, folder.name, insert_columns(StoredMessage), screen)
     # A few batches ahead are fetched (socket reads, in a thread) and parsed (in the
     # workers) while this one is stored. The lock keeps one FETCH at a time on the session
     # (asyncio locks are first come, first served, so batches are fetched in order).
@@ -222,6 +224,7 @@ async def sync_folder(
     preparer: Preparer,
     kept: bool = False,
     clock: Clock,
+    screen: Screen | None = None,
 ) -> tuple[FolderReport, list[int], list[str]]:
     """Bring one folder up to date; return its report, changed row ids, touched thread ids.
 
@@ -253,7 +256,7 @@ async def sync_folder(
             folder.uidvalidity = status.uidvalidity
             await folder.save(update_fields=CURSOR_FIELDS)
             new = await _fetch_new(
-                session, mailbox, folder, plan, since, progress, preparer, clock
+                session, mailbox, folder, plan, since, progress, preparer, clock, screen
             )
             report.new = len(new)
             changed += new
@@ -315,6 +318,14 @@ async def unevaluated(mailbox: Mailbox) -> list[int]:
     return [int(row[0]) for row in rows]
 
 
+def screen_for(folder: Folder, policy: MailboxPolicy) -> Screen | None:
+    """The sender checks for ``folder``: none for Sent, nor without a trusted server."""
+    trust = policy.ladder.trust
+    if folder.role == "sent" or not trust.configured:
+        return None
+    return Screen(policy.team, trust)
+
+
 async def sync_folders(
     session: ImapSession | Mapping[str, ImapSession],
     mailbox: Mailbox,
@@ -341,7 +352,15 @@ async def sync_folders(
             else:
                 one, kept = session[folder.name], True
             folder_report, changed, gone = await sync_folder(
-                one, mailbox, folder, since, progress, preparer=preparer, kept=kept, clock=clock
+                one,
+                mailbox,
+                folder,
+                since,
+                progress,
+                preparer=preparer,
+                kept=kept,
+                clock=clock,
+                screen=screen_for(folder, policy),
             )
             report.folders.append(folder_report)
             report.changed_ids += changed

@@ -24,6 +24,7 @@ from typing import Any
 
 from tortoise import Tortoise
 
+from ..core.authenticity import Screen
 from ..core.headers import parse_message
 from ..core.machine import classify
 from ..mail.fetchparse import Fetched
@@ -49,6 +50,8 @@ class Target:
     folder_id: int
     folder_name: str
     columns: tuple[str, ...]
+    #: Checks for mail that came in over SMTP; None for Sent (the team's own filing).
+    screen: Screen | None = None
 
 
 @dataclass(slots=True)
@@ -80,7 +83,7 @@ def prepare_batch(items: Sequence[Item], target: Target) -> Prepared:
                 internaldate=arrived,
                 flags=list(flags),
                 modseq=modseq,
-                machine_rule=classify(msg).rule,
+                machine_rule=classify(msg).rule or (target.screen and target.screen.rule(msg)),
             )
             (converted,) = row_values(StoredMessage, target.columns, [row])
         except Exception as exc:  # one message never stops the batch (the rules never raise)

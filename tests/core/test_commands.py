@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from assistant.core.clock import BusinessCalendar
-from assistant.core.commands import Command, CommandError, parse_command, snooze_until
+from assistant.core.commands import (
+    TAG_LIFETIME,
+    Command,
+    CommandError,
+    Tagged,
+    parse_command,
+    snooze_until,
+    tag_refusal,
+)
 
 CAL = BusinessCalendar.build("Europe/London", "Mon-Fri 09:00-17:00")
 # Wednesday 21 October 2026, 15:00 London (BST, UTC+1)
@@ -77,3 +86,20 @@ def test_snooze_until_a_day_out_of_range_is_refused(day: str) -> None:
     calendar = BusinessCalendar.build("UTC", "Mon-Fri 09:00-17:00")
     with pytest.raises(CommandError, match="in the next 366 days"):
         snooze_until(parse_command(f"snooze until {day}").argument, now, calendar)
+
+
+def test_a_tag_is_bound_to_its_addressee_expires_and_dies_with_its_episode() -> None:
+    now = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)
+    fresh = Tagged("ann@example.com", now - TAG_LIFETIME + timedelta(minutes=1))
+    assert tag_refusal(fresh, "Ann@Example.com", now) is None
+    refused = {
+        "command-not-yours": tag_refusal(fresh, "bob@example.com", now),
+        "command-expired": tag_refusal(
+            replace(fresh, sent_at=now - TAG_LIFETIME * 2), "ann@example.com", now
+        ),
+        "command-stale-episode": tag_refusal(replace(fresh, stale=True), "ann@example.com", now),
+    }
+    assert {rule: (got or ("", ""))[0] for rule, got in refused.items()} == {
+        rule: rule for rule in refused
+    }
+    assert tag_refusal(replace(fresh, sent_at=None), "ann@example.com", now) is not None
