@@ -6,6 +6,7 @@ import asyncio
 import logging
 import os
 import signal
+import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -27,7 +28,7 @@ from .clock import Clock
 from .core.durations import DurationError, parse_duration
 from .core.team import PatternError
 from .logs import setup_logging
-from .mail.urls import MailURL, URLError, redact
+from .mail.urls import MailURL, URLError, needs_password, redact, with_password
 from .report import wide_console
 from .runtime import Runtime
 from .secrets import SecretKeyError, new_key
@@ -98,6 +99,22 @@ def mailbox() -> None:
     """Connect and inspect shared mailboxes."""
 
 
+def _password_for(url: str, protocol: str) -> str:
+    """A URL written without its password gets it from ``FOLLOWUP_<PROTOCOL>_PASSWORD`` or a
+    prompt, so a password never has to stand on the command line (``ps``, shell history)."""
+    if not needs_password(url):
+        return url
+    password = os.environ.get(f"FOLLOWUP_{protocol}_PASSWORD")
+    if password is None:
+        if not sys.stdin.isatty():
+            raise click.UsageError(
+                f"the {protocol} URL has no password: set FOLLOWUP_{protocol}_PASSWORD "
+                "or run in a terminal to be asked"
+            )
+        password = click.prompt(f"{protocol} password", hide_input=True)
+    return with_password(url, password)
+
+
 @mailbox.command("add")
 @click.argument("name")
 @click.option("--address", required=True, help="The shared address, e.g. support@example.com.")
@@ -130,6 +147,9 @@ def mailbox_add(
         grace_seconds = int(parse_duration(grace).real().total_seconds())
     except DurationError as exc:
         raise click.BadParameter(str(exc), param_hint="--grace") from None
+
+    imap = _password_for(imap, "IMAP")
+    smtp = _password_for(smtp, "SMTP") if smtp else None
 
     async def work(runtime: Runtime) -> None:
         imap_url, smtp_url = parse_urls(imap, smtp)

@@ -47,6 +47,20 @@ def test_secret_key_and_missing_key(cli_env: dict[str, str], imap_user: ImapUser
     assert "FOLLOWUP_SECRET_KEY is not set" in done.stderr and "Traceback" not in done.stderr
 
 
+def test_the_password_comes_from_the_environment_never_argv(
+    cli_env: dict[str, str], imap_user: ImapUser, dovecot: Dovecot
+) -> None:
+    bare = imap_user.url.replace(f":{imap_user.password}@", "@")
+    assert imap_user.password not in bare
+    refused = add(cli_env, bare)  # no terminal to ask in, no variable: a clear no
+    assert refused.returncode != 0 and "FOLLOWUP_IMAP_PASSWORD" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    done = add({**cli_env, "FOLLOWUP_IMAP_PASSWORD": imap_user.password}, bare)
+    assert done.returncode == 0, done.stderr
+    tested = run(cli_env, "mailbox", "test", "support")
+    assert "IMAP ok" in tested.stdout, tested.stdout
+
+
 def test_add_list_test_sync(
     cli_env: dict[str, str], imap_user: ImapUser, dovecot: Dovecot, smtp_sink: SmtpSink
 ) -> None:
@@ -88,7 +102,7 @@ def test_wrong_password_is_refused_before_anything_is_stored(
 @pytest.mark.parametrize(
     ("url", "kind"),
     [
-        ("imap://u:p@nonexistent.invalid:143", "dns"),
+        ("imap://u:p@nonexistent.invalid:143?insecure=1", "dns"),
         ("imap://u:p@127.0.0.1:{closed}", "refused"),
         ("imaps://u:p@127.0.0.1:{plain}", "tls"),
         ("{wrong_password}", "login"),

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from assistant.mail.urls import URLError, parse_url, redact
+from assistant.mail.urls import URLError, needs_password, parse_url, redact, with_password
 from assistant.secrets import SecretKeyError, decrypt, encrypt, new_key
 
 
 @pytest.mark.parametrize(
     ("text", "security", "port"),
     [
-        ("imap://u:p@mail.test", "plain", 143),
+        ("imap://u:p@127.0.0.1", "plain", 143),
+        ("imap://u:p@mail.test?insecure=1", "plain", 143),
         ("imaps://u:p@mail.test", "tls", 993),
         ("imap+starttls://u:p@mail.test:1143", "starttls", 1143),
     ],
@@ -33,7 +34,7 @@ def test_percent_encoded_credentials_and_options() -> None:
 def test_smtp_urls() -> None:
     assert parse_url("smtps://u:p@smtp.test", "smtp").port == 465
     assert parse_url("smtp+starttls://u:p@smtp.test", "smtp").port == 587
-    assert parse_url("smtp://smtp.test", "smtp").username == ""
+    assert parse_url("smtp://localhost", "smtp").username == ""
 
 
 @pytest.mark.parametrize(
@@ -46,6 +47,8 @@ def test_smtp_urls() -> None:
         ("imap://u:p@mail.test?colour=red", "unknown"),
         ("imap://u@mail.test?auth=xoauth2", "token_command"),
         ("imap://u:p@mail.test:99999", "valid"),
+        ("imap://u:p@mail.test", "unencrypted to mail.test: use imaps://"),
+        ("imap://u:p@10.0.0.7?insecure=0", "unencrypted"),
     ],
 )
 def test_bad_urls_say_why_without_the_password(text: str, message: str) -> None:
@@ -87,3 +90,12 @@ def test_key_from_a_file(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:  # 
     monkeypatch.delenv("FOLLOWUP_SECRET_KEY", raising=False)
     monkeypatch.setenv("FOLLOWUP_SECRET_KEY_FILE", str(key))
     assert decrypt(encrypt("x")) == "x"
+
+
+def test_a_password_can_come_from_elsewhere_than_the_url() -> None:
+    assert needs_password("imaps://support%40example.com@mail.test")
+    assert not needs_password("imaps://u:p@mail.test")
+    assert not needs_password("imaps://u@mail.test?auth=xoauth2&token_command=t")
+    full = with_password("imaps://support%40example.com@mail.test:993?timeout=5", "p@ss:w/ord")
+    url = parse_url(full, "imap")
+    assert (url.username, url.password, url.timeout) == ("support@example.com", "p@ss:w/ord", 5)

@@ -11,7 +11,7 @@ private CA; ``timeout=SECONDS``. :func:`redact` is the only way a URL is ever sh
 from __future__ import annotations
 
 from dataclasses import dataclass
-from urllib.parse import parse_qs, unquote, urlsplit
+from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
 _SCHEMES = {
     "imap": ("imap", "plain", 143),
@@ -21,7 +21,9 @@ _SCHEMES = {
     "smtps": ("smtp", "tls", 465),
     "smtp+starttls": ("smtp", "starttls", 587),
 }
-_OPTIONS = {"auth", "token_command", "cafile", "timeout"}
+_OPTIONS = {"auth", "token_command", "cafile", "timeout", "insecure"}
+#: Hosts a plaintext connection may go to without ``insecure=1``: this machine only.
+LOOPBACK = ("localhost", "::1")
 
 
 class URLError(ValueError):
@@ -93,6 +95,14 @@ def parse_url(text: str, protocol: str, *, local_options: bool = True) -> MailUR
         raise URLError("imap URL needs a user name: imap://user:password@host")
     if protocol == "imap" and auth == "password" and not password:
         raise URLError("imap URL needs a password: imap://user:password@host")
+    if known[1] == "plain" and not _loopback(parts.hostname) and options.get("insecure") != "1":
+        secure = (
+            "imaps:// or imap+starttls://" if protocol == "imap" else "smtps:// or smtp+starttls://"
+        )
+        raise URLError(
+            f"{scheme}:// would send the password unencrypted to {parts.hostname}: use {secure}"
+            " (or add ?insecure=1 for a trusted network)"
+        )
     try:
         timeout = float(options.get("timeout", "30"))
     except ValueError:
@@ -109,6 +119,29 @@ def parse_url(text: str, protocol: str, *, local_options: bool = True) -> MailUR
         cafile=options.get("cafile"),
         timeout=timeout,
     )
+
+
+def _loopback(host: str) -> bool:
+    return host.lower() in LOOPBACK or host.startswith("127.")
+
+
+def with_password(text: str, password: str) -> str:
+    """``text`` with ``password`` (percent-encoded) after its user name."""
+    parts = urlsplit(text.strip())
+    host = parts.netloc.rpartition("@")[2]
+    user = parts.netloc.rpartition("@")[0].partition(":")[0]
+    netloc = f"{user}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def needs_password(text: str) -> bool:
+    """A URL with a user name, no password and password login (where one is asked for)."""
+    try:
+        parts = urlsplit(text.strip())
+        options = parse_qs(parts.query)
+        return bool(parts.username) and not parts.password and "auth" not in options
+    except ValueError:
+        return False
 
 
 def redact(text: str) -> str:
