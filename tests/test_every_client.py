@@ -160,6 +160,12 @@ def test_mail_between_add_and_first_run_is_new_not_history(desk: Desk) -> None:
     desk.append(mail("gap@c.test", "gina@c.test", "Are you there?"))
     desk.service.start()
     wait_acks(desk.sink, desk.service, {"gap@c.test"}, timeout=30)
+    data = Path(desk.env["FOLLOWUP_DATA_DIR"])
+    stores = sorted(data.glob("followup.sqlite3*"))
+    assert len(stores) >= 2  # the database and its WAL, while the service runs
+    # The store holds credentials and mail headers: its owner's alone.
+    assert {oct(p.stat().st_mode & 0o777) for p in stores} == {oct(0o600)}
+    assert data.stat().st_mode & 0o077 == 0
     desk.service.stop()
     assert acks(desk.sink) == Counter({"gap@c.test": 1})  # history stays unanswered
 
@@ -208,7 +214,7 @@ def test_sixty_new_clients_in_a_minute_are_all_answered_without_a_pause(desk: De
     health = desk.service.health()
     desk.service.stop()
     assert acks(desk.sink) == Counter(dict.fromkeys(clients, 1))
-    assert health["mailboxes"][0]["paused"] is None
+    assert health["mailboxes"][0]["paused"] is False
     assert outbox(desk.env, "SELECT count(*) FROM outbox WHERE status='sent'") == [(60,)]
 
 
@@ -265,7 +271,7 @@ def test_an_auto_responder_and_a_bounce_pause_only_their_addresses(desk: Desk) -
     wait_acks(desk.sink, desk.service, {"h1@c.test"}, timeout=30)
     health = desk.service.health()
     desk.service.stop()
-    assert health["mailboxes"][0]["paused"] is None  # the mailbox itself goes on
+    assert health["mailboxes"][0]["paused"] is False  # the mailbox itself goes on
     assert "r2@r.test" not in acks(desk.sink)
     # ... and it was the loop rule that said no, not the per-sender window behind it.
     assert outbox(

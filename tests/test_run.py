@@ -59,6 +59,8 @@ def test_run_acknowledges_serves_health_and_stops(
                 break
             time.sleep(0.1)
         assert health["status"] == "ok" and health["mailboxes"][0]["name"] == "support"
+        assert "@" not in json.dumps(health)  # /health needs no login: it names no address
+        assert health["mailboxes"][0]["ok"] is True and "last_error" not in health["mailboxes"][0]
         dovecot.append(imap_user.name, "INBOX", mail("r1@c.test", "anna@c.test", "Need help"))
         try:
             smtp_sink.wait_for(1, timeout=30)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -20,7 +22,8 @@ def database_url(url: str | None, data_dir: Path) -> str:
         if url.startswith("postgresql://"):
             return "postgres://" + url.removeprefix("postgresql://")
         return url
-    data_dir.mkdir(parents=True, exist_ok=True)
+    if not data_dir.exists():
+        data_dir.mkdir(parents=True, mode=0o700)  # the store holds credentials and mail headers
     # WAL (tortoise's default) with synchronous=NORMAL: durable across process crashes (what
     # exactly-once delivery relies on), one fsync per checkpoint instead of per commit.
     return f"sqlite://{data_dir / 'followup.sqlite3'}?synchronous=NORMAL"
@@ -47,8 +50,22 @@ def tortoise_config(url: str) -> dict[str, Any]:
     }
 
 
+def _private_sqlite(url: str) -> None:
+    """Create an SQLite store readable by its owner only (0600); SQLite gives its -wal and
+    -shm files the database file's mode. An existing store is tightened the same way."""
+    path = url.removeprefix("sqlite://").split("?", 1)[0]
+    if not path or path == ":memory:":
+        return
+    os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+    for name in (path, f"{path}-wal", f"{path}-shm"):
+        with contextlib.suppress(FileNotFoundError):
+            os.chmod(name, 0o600)
+
+
 async def open_store(url: str) -> None:
     """Connect and bring the schema up to date with tortoise's migrations."""
+    if url.startswith("sqlite://"):
+        _private_sqlite(url)
     config = tortoise_config(url)
     await migrate(config=config)
     await Tortoise.close_connections()
