@@ -11,6 +11,8 @@ correct mail.
 from __future__ import annotations
 
 import functools
+import time
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +21,9 @@ from zoneinfo import ZoneInfo
 
 from babel.core import Locale, UnknownLocaleError
 from babel.dates import format_skeleton, format_time
-from jinja2 import FileSystemLoader, StrictUndefined, TemplateError, TemplateSyntaxError
-from jinja2.sandbox import SandboxedEnvironment
+from jinja2 import FileSystemLoader, StrictUndefined, TemplateSyntaxError
+from jinja2.exceptions import SecurityError
+from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from .core.text import decode_text
 
@@ -110,6 +113,67 @@ class Rendered:
     error: str | None = None
 
 
+#: A render's budgets: a template that runs longer or writes more is a broken template.
+RENDER_SECONDS = 2.0
+MAX_OUTPUT = 500_000
+#: Most items a ``range`` may give, and the largest sequence ``*`` may build.
+MAX_ITEMS = 10_000
+
+
+_DEADLINE: ContextVar[float] = ContextVar("render_deadline", default=0.0)
+
+
+class BudgetExceeded(SecurityError):
+    """A template ran past its time or size budget."""
+
+
+class BoundedEnvironment(ImmutableSandboxedEnvironment):
+    """Jinja's immutable sandbox (no ``list.extend`` on what it is given), strict about
+    unknown variables, with ``*``/``**`` capped and ``range`` bounded by the render's
+    deadline, so nested loops end instead of holding the process."""
+
+    intercepted_binops = frozenset({"*", "**"})
+
+    def __init__(self, **options: Any) -> None:
+        super().__init__(undefined=StrictUndefined, keep_trailing_newline=True, **options)
+        self.globals = {"range": self._range, "dict": dict}
+
+    def _range(self, *args: int) -> Any:
+        values = range(*args)
+        if len(values) > MAX_ITEMS:
+            raise BudgetExceeded(f"range of {len(values)} items (at most {MAX_ITEMS})")
+        for n, value in enumerate(values):
+            if n % 256 == 0 and time.monotonic() > _DEADLINE.get():
+                raise BudgetExceeded(f"rendering took over {RENDER_SECONDS:g} s")
+            yield value
+
+    def call_binop(self, context: Any, operator: str, left: Any, right: Any) -> Any:
+        if operator == "**" and isinstance(right, int) and abs(right) > 64:
+            raise BudgetExceeded("exponent too large")
+        if operator == "*":
+            for seq, times in ((left, right), (right, left)):
+                sized = isinstance(seq, str | list | tuple) and isinstance(times, int)
+                if sized and len(seq) * times > MAX_OUTPUT:
+                    raise BudgetExceeded("repetition too large")
+        return super().call_binop(context, operator, left, right)
+
+
+def bounded(template: Any, context: dict[str, Any]) -> str:
+    """Render ``template`` within the time and size budgets (checked as output is made)."""
+    deadline = time.monotonic() + RENDER_SECONDS
+    _DEADLINE.set(deadline)  # per thread and task: renders never share one
+    out: list[str] = []
+    size = 0
+    for chunk in template.generate(context):
+        size += len(chunk)
+        if size > MAX_OUTPUT:
+            raise BudgetExceeded(f"output over {MAX_OUTPUT:,} characters")
+        if time.monotonic() > deadline:
+            raise BudgetExceeded(f"rendering took over {RENDER_SECONDS:g} s")
+        out.append(chunk)
+    return "".join(out)
+
+
 def clean_header(value: str, limit: int = 250) -> str:
     """One line of safe header text: no CR/LF (header injection), no control characters."""
     text, _ = decode_text(" ".join(value.replace("\r", " ").replace("\n", " ").split()))
@@ -117,28 +181,32 @@ def clean_header(value: str, limit: int = 250) -> str:
 
 
 class Renderer:
-    """Renders a kind of mail from a templates folder, falling back to :data:`BUILTIN`."""
+    """Renders a kind of mail from a templates folder, falling back to :data:`BUILTIN`.
+
+    Every render is bounded (:class:`BoundedEnvironment`): a template cannot mutate what it
+    is given, run past :data:`RENDER_SECONDS` or write more than :data:`MAX_OUTPUT`
+    characters; one that tries fails like any broken template."""
 
     def __init__(self, templates_dir: Path | None = None) -> None:
         loader = FileSystemLoader(str(templates_dir or default_templates_dir()))
-        common: dict[str, Any] = {"undefined": StrictUndefined, "keep_trailing_newline": True}
-        self._plain = SandboxedEnvironment(loader=loader, autoescape=False, **common)
-        self._html = SandboxedEnvironment(loader=loader, autoescape=True, **common)
-        self._builtin_plain = SandboxedEnvironment(autoescape=False, **common)
-        self._builtin_html = SandboxedEnvironment(autoescape=True, **common)
+        self._plain = BoundedEnvironment(loader=loader, autoescape=False)
+        self._html = BoundedEnvironment(loader=loader, autoescape=True)
+        self._builtin_plain = BoundedEnvironment(autoescape=False)
+        self._builtin_html = BoundedEnvironment(autoescape=True)
 
     def _render_files(self, kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
-        subject = self._plain.get_template(f"{kind}/subject.j2").render(context)
-        text = self._plain.get_template(f"{kind}/text.j2").render(context)
-        html = self._html.get_template(f"{kind}/html.j2").render(context)
-        return subject, text, html
+        return (
+            bounded(self._plain.get_template(f"{kind}/subject.j2"), context),
+            bounded(self._plain.get_template(f"{kind}/text.j2"), context),
+            bounded(self._html.get_template(f"{kind}/html.j2"), context),
+        )
 
     def _render_builtin(self, kind: str, context: dict[str, Any]) -> tuple[str, str, str]:
         source = BUILTIN[BUILTIN_ALIASES.get(kind, kind)]
         return (
-            self._builtin_plain.from_string(source["subject"]).render(context),
-            self._builtin_plain.from_string(source["text"]).render(context),
-            self._builtin_html.from_string(source["html"]).render(context),
+            bounded(self._builtin_plain.from_string(source["subject"]), context),
+            bounded(self._builtin_plain.from_string(source["text"]), context),
+            bounded(self._builtin_html.from_string(source["html"]), context),
         )
 
     def _render_sources(
@@ -146,9 +214,9 @@ class Renderer:
     ) -> tuple[str, str, str]:
         subject, text, html = sources
         return (
-            self._plain.from_string(subject).render(context),
-            self._plain.from_string(text).render(context),
-            self._html.from_string(html).render(context),
+            bounded(self._plain.from_string(subject), context),
+            bounded(self._plain.from_string(text), context),
+            bounded(self._html.from_string(html), context),
         )
 
     def check(self, sources: tuple[str, str, str], context: dict[str, Any]) -> list[str]:
@@ -159,12 +227,12 @@ class Renderer:
             PARTS, sources, (self._plain, self._plain, self._html), strict=True
         ):
             try:
-                env.from_string(source).render(context)
+                bounded(env.from_string(source), context)
             except TemplateSyntaxError as exc:
                 problems.append(f"{part}: line {exc.lineno}: {exc.message}")
-            except (TemplateError, ValueError, TypeError, AttributeError) as exc:
-                problems.append(f"{part}: {exc.__class__.__name__}: {exc}")
-        if not problems and not clean_header(self._plain.from_string(sources[0]).render(context)):
+            except Exception as exc:  # whatever a template can raise is a problem to show
+                problems.append(f"{part}: {exc.__class__.__name__}: {str(exc)[:300]}")
+        if not problems and not clean_header(bounded(self._plain.from_string(sources[0]), context)):
             problems.append("subject: renders empty")
         return problems
 
@@ -179,9 +247,10 @@ class Renderer:
                 subject, text, html = self._render_sources(sources, context)
             else:
                 subject, text, html = self._render_files(kind, context)
-        except (TemplateError, OSError, ValueError, TypeError, AttributeError) as exc:
+        except Exception as exc:  # any failure of this row's template: the built-in, this row
             error = (
-                f"{kind} template failed, built-in default used: {exc.__class__.__name__}: {exc}"
+                f"{kind} template failed, built-in default used: {exc.__class__.__name__}: "
+                f"{str(exc)[:300]}"
             )
             subject, text, html = self._render_builtin(kind, context)
         if not clean_header(subject):

@@ -9,7 +9,9 @@ Rolling back saves an old version again as the newest: history is never rewritte
 
 from __future__ import annotations
 
+import asyncio
 import difflib
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -65,6 +67,30 @@ SAMPLE: dict[str, Any] = {
 }
 
 
+#: The same variables at their edges: nothing known (no name, owner or lines, an empty
+#: subject), and long Unicode. A template must render for every one of them.
+EDGES: tuple[dict[str, Any], ...] = (
+    SAMPLE
+    | {
+        "client_name": "",
+        "thread_subject": "",
+        "owner_name": "",
+        "owner_email": "",
+        "person_name": "",
+        "signature": "",
+        "lines": [],
+        "overdue_count": 0,
+        "understood": False,
+    },
+    SAMPLE
+    | {
+        "client_name": "Zoë Ōsaka-Ñúñez 李" * 8,
+        "thread_subject": 'Ünïcode ✓ <b>&amp; "quotes"</b> ' * 30,
+        "owner_name": "Åsa Øster",
+    },
+)
+
+
 class TemplateCheckError(ValueError):
     """A template that would not render; ``problems`` says where and why."""
 
@@ -93,9 +119,14 @@ async def current_sources(kind: str, mailbox: Mailbox | None) -> tuple[str, str,
     return await active_sources(kind, mailbox) or file_sources(kind)
 
 
-def check(sources: tuple[str, str, str], context: dict[str, Any] | None = None) -> list[str]:
-    """Problems of edited templates rendered in the sender's sandbox (empty: fine)."""
-    return renderer_for(None).check(sources, context or SAMPLE)
+def check(sources: tuple[str, str, str], contexts: Sequence[dict[str, Any]] = ()) -> list[str]:
+    """Problems of edited templates rendered in the sender's sandbox against each of
+    ``contexts`` (real threads), the sample and the edge values (empty: fine)."""
+    renderer = renderer_for(None)
+    problems: dict[str, None] = {}
+    for context in (*contexts, SAMPLE, *EDGES):
+        problems |= dict.fromkeys(renderer.check(sources, context))
+    return list(problems)
 
 
 async def save(
@@ -105,11 +136,12 @@ async def save(
     at: datetime,
     mailbox: Mailbox | None = None,
     note: str = "",
+    contexts: Sequence[dict[str, Any]] = (),
 ) -> TemplateVersion:
     """Check, then store as the newest version; raise :class:`TemplateCheckError`."""
     if kind not in KINDS:
         raise TemplateCheckError([f"unknown kind {kind!r}"])
-    problems = check(sources)
+    problems = await asyncio.to_thread(check, sources, contexts)  # bounded, off the loop
     if problems:
         raise TemplateCheckError(problems)
     subject, text, html = sources

@@ -10,6 +10,7 @@ Bad input gets its message in the form; nothing shows a traceback.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
 import statistics
@@ -376,14 +377,23 @@ class Web:
             else:
                 edited = (values.get("subject", ""), values.get("text", ""), values.get("html", ""))
                 try:
-                    version = await save(kind, edited, user.email, self.runtime.clock.now(), scope)
+                    version = await save(
+                        kind,
+                        edited,
+                        user.email,
+                        self.runtime.clock.now(),
+                        scope,
+                        contexts=await self._real_contexts(scope),
+                    )
                     where = f" in {scope.name}" if scope else ""
                     message = f"Saved as version {version.id}: the next {kind} mail{where} uses it."
                     sources = edited
                 except TemplateCheckError as exc:
                     problems, sources = exc.problems, edited
         context = await self._preview_context(request.query_params.get("thread"), scope)
-        preview = renderer_for(None).render(kind, context, sources) if not problems else None
+        preview = None
+        if not problems:  # bounded, and off the event loop: other requests go on meanwhile
+            preview = await asyncio.to_thread(renderer_for(None).render, kind, context, sources)
         history = await TemplateVersion.filter(kind=kind, mailbox=scope).order_by("-id").limit(20)
         diffs = []
         for newer, older in zip(history, [*history[1:], None], strict=False):
@@ -417,8 +427,10 @@ class Web:
         sources = (values.get("subject", ""), values.get("text", ""), values.get("html", ""))
         renderer = renderer_for(None)
         context = await self._preview_context(values.get("thread"), await self._scope(request))
-        problems = renderer.check(sources, context)
-        preview = None if problems else renderer.render(kind, context, sources)
+        problems = await asyncio.to_thread(renderer.check, sources, context)
+        preview = None
+        if not problems:
+            preview = await asyncio.to_thread(renderer.render, kind, context, sources)
         return PAGES.TemplateResponse(
             request, "preview.html", {"preview": preview, "problems": problems}
         )
@@ -451,6 +463,15 @@ class Web:
         finally:
             await sender.close()
         return f"Test sent to {to} from {box.name}."
+
+    async def _real_contexts(self, scope: Mailbox | None, most: int = 3) -> list[dict[str, Any]]:
+        """The preview contexts of the newest few waiting threads (what a save is checked
+        against besides the sample and the edge values)."""
+        query = ThreadRecord.filter(state=str(State.AWAITING_TEAM))
+        if scope is not None:
+            query = query.filter(mailbox=scope)
+        ids = await query.order_by("-id").limit(most).values_list("thread_id", flat=True)
+        return [await self._preview_context(str(t), scope) for t in ids]
 
     async def _preview_context(
         self, thread_key: str | None, scope: Mailbox | None = None
