@@ -141,7 +141,7 @@ def migrate(config: Path | None) -> None:
 def web(host: str, port: int, log_level: str, config: Path | None) -> None:
     """Serve the web page (and /health, digest unsubscribe links) without syncing or sending."""
     from .web.app import create_app
-    from .web.serve import WebServer
+    from .web.serve import WebServer, is_loopback
 
     setup_logging(log_level)
     runtime = Runtime.from_env(config)
@@ -152,7 +152,8 @@ def web(host: str, port: int, log_level: str, config: Path | None) -> None:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, stop.set)
-            server = WebServer(create_app(runtime), host, port)
+            app = create_app(runtime, exposed=not is_loopback(host))
+            server = WebServer(app, host, port, runtime.config.web.trusted_proxies)
             await server.start()
             log.info("web page", extra={"url": f"http://{host}:{server.port}/"})
             await stop.wait()

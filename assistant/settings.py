@@ -146,6 +146,9 @@ class WebConfig(_Model):
     """Where the web app is reached: links in reminders and digests point there."""
 
     base_url: str = "http://127.0.0.1:8086"
+    #: Reverse proxies whose X-Forwarded-For names the client (login limits count per
+    #: client address); nobody else's is believed. Empty: the socket's peer is the client.
+    trusted_proxies: list[str] = Field(default_factory=list)
 
 
 class DigestsConfig(_Model):

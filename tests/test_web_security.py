@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from assistant.clock import FixedClock
 from assistant.service.templates import SAMPLE, check
@@ -67,3 +70,53 @@ def test_signatures_refuse_any_input_without_raising(secret_key: str) -> None:
     tag = command_address("support@example.com", 7, "ann@example.com").split(".")[2][:16]
     assert command_signature_ok(7, "ANN@example.com", tag)
     assert not command_signature_ok(8, "ann@example.com", tag)
+
+
+async def test_an_unknown_address_costs_an_argon2_check_like_a_known_one(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from assistant.web import accounts
+
+    checked: list[str] = []
+
+    def spy(stored: str, password: str) -> bool:
+        checked.append(stored)
+        return check_password(stored, password)
+
+    monkeypatch.setattr(accounts, "check_password", spy)
+    assert await accounts.verify(None, "anything at all") is False
+    assert checked and checked[0].startswith("$argon2id$")  # the stand-in hash, really checked
+
+
+def test_limits_count_an_attempt_before_the_check() -> None:
+    clock = FixedClock(datetime(2026, 12, 1, tzinfo=UTC))
+    limiter = LoginLimiter(clock, attempts=5)
+    keys = ["address:10.0.0.1", "account:a@example.com"]
+    assert [limiter.reserve(keys) for _ in range(7)] == [True] * 5 + [False] * 2
+    assert not limiter.reserve(["address:10.0.0.9", "account:a@example.com"])  # per account
+    limiter.succeeded(keys)
+    assert limiter.reserve(keys)
+
+
+async def test_a_session_has_an_absolute_lifetime(tmp_path: Path, secret_key: str) -> None:
+    from starlette.requests import Request
+
+    from assistant.runtime import Runtime
+    from assistant.settings import FollowupConfig
+    from assistant.store.db import store
+    from assistant.store.models import User
+    from assistant.web.accounts import SESSION_LIFETIME, Accounts
+
+    clock = FixedClock(datetime(2026, 12, 1, 9, 0, tzinfo=UTC))
+    runtime = Runtime("", tmp_path, FollowupConfig(), clock=clock)
+    accounts = Accounts(runtime, LoginLimiter(clock), exposed=False)
+    async with store(f"sqlite://{tmp_path / 'w.sqlite3'}"):
+        user = await User.create(
+            email="a@example.com", password_hash=hash_password("x" * 12), created_at=clock.now()
+        )
+        request = Request({"type": "http", "session": {}})
+        await accounts.open(request, user)
+        clock.advance(SESSION_LIFETIME - timedelta(minutes=1))
+        assert (await accounts.user_of(request)) is not None  # used all day long...
+        clock.advance(timedelta(minutes=2))
+        assert await accounts.user_of(request) is None  # ...still ends 8 h after login

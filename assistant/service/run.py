@@ -155,12 +155,18 @@ class Service:
         server = None
         if self.health_port is not None:
             from ..web.app import create_app
-            from ..web.serve import WebServer
+            from ..web.serve import WebServer, is_loopback
 
             async def health() -> dict[str, Any]:
                 return self.health()
 
-            server = WebServer(create_app(self.runtime, health), self.health_host, self.health_port)
+            exposed = not is_loopback(self.health_host)
+            server = WebServer(
+                create_app(self.runtime, health, exposed),
+                self.health_host,
+                self.health_port,
+                self.runtime.config.web.trusted_proxies,
+            )
             await server.start()
             self.health_bound = server.port
             base = f"http://{self.health_host}:{self.health_bound}"

@@ -281,9 +281,29 @@ class User(Model):
     password_hash = fields.TextField()
     role = fields.CharField(max_length=16, default="member")
     created_at = fields.DatetimeField()  # from the caller's clock, never the ORM's
+    #: A disabled account cannot log in, and its sessions end.
+    disabled = fields.BooleanField(default=False)
 
     class Meta:
         table = "web_user"
+
+
+class WebSession(Model):
+    """A logged-in session, server side: the cookie carries only ``token``. Deleting the row
+    (logout, a password change, a disabled account) ends it wherever the cookie is."""
+
+    id = fields.IntField(primary_key=True)
+    token = fields.CharField(max_length=64, unique=True)
+    user: fields.ForeignKeyRelation[User] = fields.ForeignKeyField(
+        "models.User", related_name="sessions", on_delete=fields.CASCADE
+    )
+    user_id: int
+    created_at = fields.DatetimeField()
+    #: Absolute end: a session is never extended by use.
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "web_session"
 
 
 class TemplateVersion(Model):

@@ -57,14 +57,9 @@ from ..service.templates import (
 )
 from ..service.timeline import TimelineError, timeline
 from ..store.models import Mailbox, OutboxItem, TemplateVersion, ThreadRecord, User
-from .security import (
-    LoginLimiter,
-    check_password,
-    csrf_ok,
-    csrf_token,
-    hash_password,
-    password_problem,
-)
+from .accounts import SESSION_LIFETIME, AccountError, Accounts, redirect
+from .headers import SecurityHeaders
+from .security import LoginLimiter, csrf_ok, csrf_token
 
 PAGES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 Health = Callable[[], Awaitable[dict[str, Any]]]
@@ -80,10 +75,11 @@ class Denied(Exception):
         self.status = status
 
 
-def create_app(runtime: Runtime, health: Health | None = None) -> Starlette:
-    """The app; ``health`` answers ``GET /health`` (default: what the store says)."""
+def create_app(runtime: Runtime, health: Health | None = None, exposed: bool = False) -> Starlette:
+    """The app; ``health`` answers ``GET /health`` (default: what the store says);
+    ``exposed``: reachable from other machines (the first run then asks for a token)."""
     limiter = LoginLimiter(runtime.clock)
-    web = Web(runtime, limiter, health or store_health)
+    web = Web(runtime, Accounts(runtime, limiter, exposed), health or store_health)
     routes = [
         Route("/health", web.health),
         Route("/digest/unsubscribe", web.unsubscribe, methods=["GET", "POST"]),
@@ -97,12 +93,21 @@ def create_app(runtime: Runtime, health: Health | None = None) -> Starlette:
         Route("/templates/{kind}/preview", web.template_preview, methods=["POST"]),
         Route("/mailboxes", web.mailboxes, methods=["GET", "POST"]),
         Route("/people", web.people, methods=["GET", "POST"]),
+        Route("/account", web.account, methods=["GET", "POST"]),
         Route("/numbers", web.numbers),
         Route("/audit", web.audit),
     ]
     secret = signing_key("web-session").hex()
+    https = runtime.config.web.base_url.lower().startswith("https://")
     middleware = [
-        Middleware(SessionMiddleware, secret_key=secret, same_site="lax", max_age=8 * 3600)
+        Middleware(SecurityHeaders),
+        Middleware(
+            SessionMiddleware,
+            secret_key=secret,
+            same_site="lax",
+            max_age=int(SESSION_LIFETIME.total_seconds()),
+            https_only=https,  # the cookie's Secure flag
+        ),
     ]
     return Starlette(routes=routes, middleware=middleware, exception_handlers={Denied: web.denied})
 
@@ -110,17 +115,18 @@ def create_app(runtime: Runtime, health: Health | None = None) -> Starlette:
 class Web:
     """The request handlers."""
 
-    def __init__(self, runtime: Runtime, limiter: LoginLimiter, health_of: Health) -> None:
-        self.runtime, self.limiter, self.health_of = runtime, limiter, health_of
+    def __init__(self, runtime: Runtime, accounts: Accounts, health_of: Health) -> None:
+        self.runtime, self.accounts, self.health_of = runtime, accounts, health_of
 
     # --- plumbing ---
 
     def page(self, request: Request, name: str, status: int = 200, **context: Any) -> Response:
         user = request.scope.get("followup_user")
+        nonce = request.scope.get("csp_nonce", "")
         return PAGES.TemplateResponse(
             request,
             name,
-            {"user": user, "csrf": csrf_token(request), **context},
+            {"user": user, "csrf": csrf_token(request), "nonce": nonce, **context},
             status_code=status,
         )
 
@@ -134,8 +140,7 @@ class Web:
 
     async def user(self, request: Request, role: str | None = None) -> User:
         """The logged-in user (``role`` required when given); else a redirect or 403."""
-        user_id = request.session.get("user_id")
-        user = await User.get_or_none(id=user_id) if isinstance(user_id, int) else None
+        user = await self.accounts.user_of(request)
         if user is None:
             if not await User.exists():
                 raise Denied(403, "No account yet: open /setup to create the first admin.")
@@ -167,54 +172,48 @@ class Web:
 
     async def setup(self, request: Request) -> Response:
         if await User.exists():
-            return RedirectResponse("/login", status_code=303)
+            return redirect("/login")
         error = None
         if request.method == "POST":
-            values = await self.form(request)
-            email = values.get("email", "").strip().lower()
-            error = password_problem(values.get("password", ""), values.get("confirm", ""))
-            if "@" not in email:
-                error = "Enter your email address."
-            if error is None:
-                user = await User.create(
-                    email=email,
-                    password_hash=hash_password(values["password"]),
-                    role="admin",
-                    created_at=self.runtime.clock.now(),
-                )
-                request.session["user_id"] = user.id
-                return RedirectResponse("/mailboxes", status_code=303)
-        return self.page(request, "setup.html", error=error)
+            user, error = await self.accounts.create_first_admin(await self.form(request))
+            if user is not None:
+                await self.accounts.open(request, user)
+                return redirect("/mailboxes")
+        token = self.accounts.setup_token is not None
+        return self.page(request, "setup.html", error=error, needs_token=token)
 
     async def login(self, request: Request) -> Response:
         if not await User.exists():
-            return RedirectResponse("/setup", status_code=303)
+            return redirect("/setup")
         error, status = None, 200
         target = _local(request.query_params.get("next", ""))
         if request.method == "POST":
             values = await self.form(request)
             target = _local(values.get("next", ""))
-            key = request.client.host if request.client else "?"
-            if self.limiter.blocked(key):
-                error, status = "Too many failed logins: wait a few minutes.", 429
-            else:
-                email = values.get("email", "").strip().lower()
-                user = await User.get_or_none(email=email)
-                if user is not None and check_password(
-                    user.password_hash, values.get("password", "")
-                ):
-                    self.limiter.succeeded(key)
-                    request.session.clear()
-                    request.session["user_id"] = user.id
-                    return RedirectResponse(target, status_code=303)
-                self.limiter.failed(key)
-                error, status = "Wrong email or password.", 401
+            where = request.client.host if request.client else "?"
+            error = await self.accounts.log_in(request, values, where)
+            if error is None:
+                return redirect(target)
+            status = 429 if error.startswith("Too many") else 401
         return self.page(request, "login.html", status=status, error=error, next=target)
 
     async def logout(self, request: Request) -> Response:
         await self.form(request)
-        request.session.clear()
-        return RedirectResponse("/login", status_code=303)
+        await self.accounts.close(request)
+        return redirect("/login")
+
+    async def account(self, request: Request) -> Response:
+        """Change one's own password."""
+        user = await self.user(request)
+        message = error = None
+        if request.method == "POST":
+            try:
+                message = await self.accounts.change_password(
+                    request, user, await self.form(request)
+                )
+            except AccountError as exc:
+                error = str(exc)
+        return self.page(request, "account.html", message=message, error=error)
 
     # --- threads ---
 
@@ -559,27 +558,17 @@ class Web:
     # --- people ---
 
     async def people(self, request: Request) -> Response:
-        await self.user(request, "admin")
+        actor = await self.user(request, "admin")
         message = error = None
         if request.method == "POST":
             values = await self.form(request)
-            email = values.get("email", "").strip().lower()
-            role = values.get("role", "member")
-            problem = password_problem(values.get("password", ""), values.get("password", ""))
-            if "@" not in email or role not in ("admin", "member"):
-                error = "Enter an email address and a role."
-            elif problem:
-                error = problem
-            elif await User.exists(email=email):
-                error = f"{email} already has an account."
-            else:
-                await User.create(
-                    email=email,
-                    password_hash=hash_password(values["password"]),
-                    role=role,
-                    created_at=self.runtime.clock.now(),
-                )
-                message = f"{email} can log in now ({role}); give them the password in person."
+            try:
+                if values.get("action", "add") == "add":
+                    message = await self.accounts.add(values)
+                else:
+                    message = await self.accounts.change(actor, values)
+            except AccountError as exc:
+                error = str(exc)
         users = await User.all().order_by("email")
         return self.page(request, "people.html", users=users, message=message, error=error)
 

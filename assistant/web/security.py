@@ -75,10 +75,21 @@ class LoginLimiter:
             failures.popleft()
         return bool(failures) and len(failures) >= self.attempts  # type: ignore[arg-type]
 
+    def reserve(self, keys: list[str], now: float | None = None) -> bool:
+        """Count an attempt against every key *before* checking the password (the check
+        takes a while: parallel guesses must not all pass the test first); False when any
+        key has used up its attempts. :meth:`succeeded` forgets them again."""
+        if any(self.blocked(key, now) for key in keys):
+            return False
+        for key in keys:
+            self.failed(key, now)
+        return True
+
     def failed(self, key: str, now: float | None = None) -> None:
         """Record a failed attempt."""
         self._failures.setdefault(key, deque()).append(self._now(now))
 
-    def succeeded(self, key: str) -> None:
-        """Forget the failures of ``key``."""
-        self._failures.pop(key, None)
+    def succeeded(self, key: str | list[str]) -> None:
+        """Forget the failures of ``key`` (or of each of a list)."""
+        for one in [key] if isinstance(key, str) else key:
+            self._failures.pop(one, None)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 
 import uvicorn
 from starlette.applications import Starlette
@@ -18,11 +18,28 @@ class _Server(uvicorn.Server):
         yield
 
 
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` is reachable from this machine only."""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
 class WebServer:
     """The app on ``host:port`` (0: a free port, see :attr:`port` once started)."""
 
-    def __init__(self, app: Starlette, host: str, port: int) -> None:
-        config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="off")
+    def __init__(
+        self, app: Starlette, host: str, port: int, trusted_proxies: Sequence[str] = ()
+    ) -> None:
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: a client could then
+        # name any address and escape the login limit. Only configured proxies are believed.
+        config = uvicorn.Config(
+            app,
+            host=host,
+            port=port,
+            log_level="warning",
+            lifespan="off",
+            proxy_headers=bool(trusted_proxies),
+            forwarded_allow_ips=list(trusted_proxies) or None,
+        )
         self.server = _Server(config)
         self.task: asyncio.Task[None] | None = None
         self.port = port
