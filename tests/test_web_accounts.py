@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import reap
 from tests.servers import free_port
-from tests.test_cli_mailbox import FOLLOWUP
+from tests.test_cli_mailbox import FOLLOWUP, run
 
 PASSWORD = "correct horse battery"
 
@@ -262,3 +262,31 @@ def test_behind_https_the_session_cookie_is_secure(cli_env: dict[str, str], tmp_
     for site in _serve(cli_env, tmp_path, "127.0.0.1"):
         _, _, headers = Browser(site).request("/setup")
         assert "; secure" not in headers["set-cookie"].lower()  # plain http on loopback
+
+
+def test_quarantined_messages_are_shown_to_admins(site: Site, cli_env: dict[str, str]) -> None:
+    admin = setup_admin(site)
+    url = "imap://u:p@127.0.0.1:9"
+    added = run(
+        cli_env,
+        "mailbox",
+        "add",
+        "support",
+        "--address",
+        "support@example.com",
+        "--imap",
+        url,
+        "--team",
+        "@example.com",
+        "--no-check",
+    )
+    assert added.returncode == 0, added.stderr
+    with sqlite3.connect(site.db) as db:
+        db.execute(
+            "INSERT INTO quarantine (mailbox_id, folder, uid, stage, error, at)"
+            " VALUES (1, 'INBOX', 42, 'store', ?, '2026-12-01 09:00:00+00:00')",
+            ["DataError: <script>x</script>"],
+        )
+    page = admin.request("/mailboxes")[1]
+    assert "Quarantined in support" in page and "<td>42</td>" in page
+    assert "&lt;script&gt;" in page and "<script>x" not in page  # shown, never run

@@ -56,7 +56,14 @@ from ..service.templates import (
     save,
 )
 from ..service.timeline import TimelineError, timeline
-from ..store.models import Mailbox, OutboxItem, TemplateVersion, ThreadRecord, User
+from ..store.models import (
+    Mailbox,
+    OutboxItem,
+    Quarantine,
+    TemplateVersion,
+    ThreadRecord,
+    User,
+)
 from .accounts import SESSION_LIFETIME, AccountError, Accounts, redirect
 from .headers import SecurityHeaders
 from .security import LoginLimiter, csrf_ok, csrf_token
@@ -512,6 +519,8 @@ class Web:
                 "address": m.address,
                 "imap": _safe_url(m.imap_secret),
                 "paused": m.paused_reason,
+                # Messages Followup could not handle, with why (the rest went on without them).
+                "quarantined": await Quarantine.filter(mailbox=m).order_by("-id").limit(20),
             }
             for m in await Mailbox.all().order_by("name")
         ]
