@@ -43,3 +43,21 @@ followup_setup() {
   [ -n "$extra" ] && target=".[$extra]"
   .venv/bin/python -m pip install -q --disable-pip-version-check -e "$target"
 }
+
+followup_unpack_cyrus() {
+  # Cyrus IMAP for the tests' second server. Installed as a package it would remove
+  # dovecot-imapd (both provide imap-server), so Debian's packages are downloaded and unpacked
+  # into .cache/cyrus/root instead (the libraries it links are installed by followup_setup).
+  local root=.cache/cyrus/root
+  [ -x "$root/usr/lib/cyrus/bin/master" ] && return 0
+  local debs
+  debs=$(mktemp -d)
+  chmod 755 "$debs"  # apt's download user writes there
+  if ! (cd "$debs" && apt-get download -qq cyrus-imapd cyrus-common sasl2-bin >&2); then
+    DEBIAN_FRONTEND=noninteractive apt-get update -qq >&2
+    (cd "$debs" && apt-get download -qq cyrus-imapd cyrus-common sasl2-bin >&2)
+  fi
+  mkdir -p "$root"
+  for deb in "$debs"/*.deb; do dpkg -x "$deb" "$root"; done
+  rm -rf "$debs"
+}

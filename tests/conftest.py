@@ -20,7 +20,7 @@ from assistant.runtime import Runtime
 from assistant.service.mailboxes import add_mailbox
 from assistant.settings import FollowupConfig
 from assistant.store.models import Mailbox
-from tests.servers import Dovecot, MissingBinary, Postgres, Redis, SmtpSink, server_dir
+from tests.servers import Cyrus, Dovecot, MissingBinary, Postgres, Redis, SmtpSink, server_dir
 
 T = TypeVar("T")
 _user_ids = itertools.count(1)
@@ -170,3 +170,20 @@ def reap(proc: subprocess.Popen[str]) -> None:
     for pipe in (proc.stdout, proc.stderr):
         if pipe is not None:
             pipe.close()
+
+
+@pytest.fixture(scope="session")
+def cyrus() -> Iterator[Cyrus]:
+    """One private Cyrus IMAP per test session (the matrix's second server)."""
+    with server_dir("cyrus") as path:
+        server = start_server(Cyrus(path).start)
+        yield server
+        server.stop()
+
+
+@pytest.fixture
+def cyrus_user(cyrus: Cyrus) -> ImapUser:
+    """A fresh user with an empty INBOX and marked special folders in the session Cyrus."""
+    name, password = f"user{next(_user_ids)}-{secrets.token_hex(3)}", secrets.token_hex(8)
+    cyrus.add_user(name, password)
+    return ImapUser(name, password, cyrus.host, cyrus.port, cyrus.tls_port)

@@ -177,3 +177,12 @@ def test_raw_fetch_keeps_imaplib_state_and_errors(
             fetchparse.uid_fetch(imap, sequence_set(uids), f"(UID {HEADER_ITEM})")
     finally:
         session.close()
+
+
+def test_search_answers_of_every_shape() -> None:
+    from assistant.mail.search import search_uids
+
+    assert search_uids([b"(MODSEQ 1)"]) == []  # Cyrus, nothing matched
+    assert search_uids([b"4 2 9 (MODSEQ 77)"]) == [2, 4, 9]
+    assert search_uids([b"3 1", b"2"]) == [1, 2, 3]  # split over several lines
+    assert search_uids([None, b"", b"x 5"]) == [5]

@@ -27,7 +27,7 @@ from assistant.settings import FollowupConfig
 from assistant.store.db import store
 from assistant.store.models import Folder, Mailbox, StoredMessage, ThreadRecord
 from tests.conftest import ImapUser, add_test_mailbox, test_policy
-from tests.servers import Dovecot
+from tests.servers import Cyrus, Dovecot
 
 T0 = datetime(2026, 11, 16, 9, 0, tzinfo=UTC)
 
@@ -71,7 +71,7 @@ def answer(mid: str, subject: str, parents: tuple[str, ...], minute: int) -> byt
 class Env:
     mailbox: Mailbox
     policy: MailboxPolicy
-    dovecot: Dovecot
+    dovecot: Dovecot | Cyrus  # the server under test (the matrix's second is Cyrus)
     user: ImapUser
     #: "kept": sync as a watcher does, over one kept-selected connection per folder.
     mode: str = "fresh"
@@ -127,12 +127,26 @@ def sync_mode() -> str:
 
 
 @pytest.fixture
+def server_kind() -> str:
+    """Which IMAP server ``env`` syncs from; the matrix's tests parametrize it."""
+    return "dovecot"
+
+
+@pytest.fixture
 async def env(
-    store_url: str, imap_user: ImapUser, dovecot: Dovecot, secret_key: str, sync_mode: str
+    store_url: str,
+    secret_key: str,
+    sync_mode: str,
+    server_kind: str,
+    request: pytest.FixtureRequest,
 ) -> AsyncIterator[Env]:
+    user: ImapUser = request.getfixturevalue(
+        "imap_user" if server_kind == "dovecot" else "cyrus_user"
+    )
+    server = request.getfixturevalue(server_kind)
     async with store(store_url):
-        mailbox = await add_test_mailbox(imap_user.url, connected_at=T0)
-        env = Env(mailbox, test_policy(mailbox), dovecot, imap_user, sync_mode)
+        mailbox = await add_test_mailbox(user.url, connected_at=T0)
+        env = Env(mailbox, test_policy(mailbox), server, user, sync_mode)
         try:
             yield env
         finally:
@@ -140,12 +154,15 @@ async def env(
 
 
 both_modes = pytest.mark.parametrize("sync_mode", ["fresh", "kept"])
+#: The test runs against Dovecot and against Cyrus.
+both_servers = pytest.mark.parametrize("server_kind", ["dovecot", "cyrus"])
 
 
 def by_folder(report: ingest.SyncReport) -> dict[str, ingest.FolderReport]:
     return {f.role: f for f in report.folders}
 
 
+@both_servers
 async def test_first_sync_stores_headers_and_thread_states(env: Env) -> None:
     env.append("INBOX", mail("q1@c.test", "Anna <anna@c.test>", "Wrong VAT on invoice"))
     env.append(
@@ -183,6 +200,7 @@ async def test_first_sync_stores_headers_and_thread_states(env: Env) -> None:
     assert record.client == "dev@d.test"
 
 
+@both_servers
 @both_modes
 async def test_unchanged_mailbox_does_nothing_and_new_mail_is_incremental(env: Env) -> None:
     env.append("INBOX", mail("q1@c.test", "anna@c.test", "Wrong VAT on invoice"))
@@ -200,6 +218,7 @@ async def test_unchanged_mailbox_does_nothing_and_new_mail_is_incremental(env: E
     assert await StoredMessage.filter(mailbox=env.mailbox).count() == 2
 
 
+@both_servers
 @both_modes
 async def test_flag_changes_arrive_through_condstore(env: Env) -> None:
     uid = env.append("INBOX", mail("q1@c.test", "anna@c.test", "Wrong VAT on invoice"))
@@ -216,6 +235,7 @@ async def test_flag_changes_arrive_through_condstore(env: Env) -> None:
     assert "\\Answered" in row.flags
 
 
+@both_servers
 @both_modes
 async def test_expunge_removes_the_record_and_reopens_the_thread(env: Env) -> None:
     env.append("INBOX", mail("q1@c.test", "anna@c.test", "Wrong VAT on invoice"))
@@ -287,6 +307,7 @@ async def test_connection_killed_mid_sync_resumes_without_loss_or_duplicates(
     assert len(await env.states()) == total
 
 
+@both_servers
 async def test_malformed_huge_8bit_and_non_ascii_folders(env: Env) -> None:
     env.dovecot.create_folder(env.user.name, "Éléments envoyés")
     env.append("INBOX", b"Subject: no from, no id, no date\r\n\r\nbody\r\n")
@@ -354,6 +375,7 @@ async def test_sync_over_tls_verifies_the_certificate(
         assert failure.value.kind == "tls"
 
 
+@both_servers
 async def test_since_limits_history_by_arrival_time(env: Env) -> None:
     env.append(
         "INBOX",
@@ -415,6 +437,7 @@ async def test_full_pass_rethreading_agrees_with_the_incremental_one(
     ]
 
 
+@both_servers
 async def test_a_thread_split_by_an_expunge_keeps_its_record_in_a_grouped_full_pass(
     env: Env, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -469,6 +492,7 @@ async def test_a_grouped_full_pass_inherits_from_records_as_they_were_before_it(
     assert record.assigned_to == "bob@example.com" and record.owner == "bob@example.com"
 
 
+@both_servers
 async def test_archiving_the_conversation_stops_the_wait_until_the_client_writes_again(
     env: Env,
 ) -> None:

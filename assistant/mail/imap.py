@@ -23,6 +23,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 
 from ..core.signals import FETCH_FIELDS
 from .fetchparse import Fetched, answers, modseq_of, read_fetch, sequence_set, uid_fetch
+from .search import search_uids
 from .smtp import tls_context
 from .urls import MailURL
 
@@ -256,8 +257,12 @@ class ImapSession:
         return sorted(self.client.search("ALL"))
 
     def changed_since(self, modseq: int) -> list[int]:
-        """UIDs whose flags changed after ``modseq`` (CONDSTORE)."""
-        return sorted(self.client.search(["MODSEQ", str(modseq + 1)]))
+        """UIDs whose flags changed after ``modseq`` (CONDSTORE), read tolerantly: Cyrus
+        answers ``* SEARCH (MODSEQ 1)`` when nothing matched."""
+        typ, data = self.client._imap.uid("SEARCH", "MODSEQ", str(modseq + 1))
+        if typ != "OK":
+            raise IMAPClientError(f"UID SEARCH MODSEQ failed: {data!r}"[:300])
+        return search_uids(data)
 
     def fetch_headers(self, uids: list[int]) -> Iterator[Fetched]:
         """Header fields, flags, INTERNALDATE (and MODSEQ) of ``uids``, in batches."""

@@ -19,8 +19,10 @@ import logging
 import os
 import random
 import socket
+import time
 from dataclasses import dataclass, field
 
+from ..core.backoff import Backoff
 from ..core.leases import plan_leases
 from ..mail.idle import supports_idle_url, watch_folder
 from ..mail.urls import parse_url
@@ -122,14 +124,15 @@ class FleetWatcher:
         await self.fleet.request_sync(mailbox_id)  # whatever came while nobody watched
 
     async def _folder(self, mailbox_id: int, url: object, name: str) -> None:
-        attempt = 0
+        # Forgotten only once a connection has worked a while, never at SELECT: a server
+        # without IDLE would otherwise be logged into again and again.
+        backoff = Backoff(cap=BACKOFF_MAX)
 
         async def changed() -> None:
             await self.fleet.request_sync(mailbox_id)
 
         def ready() -> None:
-            nonlocal attempt
-            attempt = 0
+            backoff.opened(time.monotonic())
 
         while True:
             try:
@@ -138,8 +141,7 @@ class FleetWatcher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                delay = random.uniform(0, min(BACKOFF_MAX, 2.0**attempt))
-                attempt += 1
+                delay = backoff.failed(time.monotonic(), random.random())
                 log.warning(
                     "idle connection lost",
                     extra={

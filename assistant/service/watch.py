@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from imapclient.exceptions import IMAPClientError
 
 from ..clock import Clock
+from ..core.backoff import Backoff
 from ..core.evaluate import MailboxPolicy
 from ..mail.imap import ConnectError, FolderInfo, ImapSession
 from ..mail.urls import MailURL, parse_url
@@ -227,18 +228,17 @@ class MailboxWatcher:
     async def run(self) -> None:
         """Watch until :meth:`stop`; reconnect with jittered exponential backoff on failure."""
         self._loop = asyncio.get_running_loop()
-        attempt = 0
+        backoff = Backoff(cap=BACKOFF_MAX)
         while not self._stop.is_set():
             try:
                 await self._connect()
-                attempt = 0
+                backoff.opened(time.monotonic())  # a duration, not a date: no clock needed
                 await self._watch_connected()
             except Exception as exc:  # connection trouble, or a bug: never stop watching
                 expected = isinstance(exc, ConnectError | IMAPClientError | OSError)
                 self.stats.reconnects += 1
                 self.stats.last_error = f"{exc.__class__.__name__}: {exc}"
-                delay = random.uniform(0, min(BACKOFF_MAX, 2.0**attempt))
-                attempt += 1
+                delay = backoff.failed(time.monotonic(), random.random())
                 (log.warning if expected else log.exception)(
                     "connection lost, reconnecting" if expected else "watch failed, restarting",
                     extra={
