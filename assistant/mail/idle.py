@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from aioimaplib import aioimaplib
+from imapclient import imap_utf7
 
 from ..mail.smtp import tls_context
 from .urls import MailURL
@@ -36,7 +37,10 @@ def supports_idle_url(url: MailURL) -> bool:
 
 
 def _quote(name: str) -> str:
-    return '"' + name.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    """A folder name as IMAP wants it: modified UTF-7 (RFC 3501 §5.1.3), quoted."""
+    encoded: bytes = imap_utf7.encode(name)  # untyped library: say what it gives
+    text = encoded.decode("ascii")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 async def _open(url: MailURL) -> aioimaplib.IMAP4:
@@ -84,4 +88,10 @@ async def watch_folder(
                 await on_change()
     finally:
         with contextlib.suppress(BaseException):  # best effort: the connection may be dead
+            if client.has_pending_idle():
+                client.idle_done()  # LOGOUT inside IDLE would wait for nothing
             await asyncio.wait_for(client.logout(), timeout=1)
+        # Whatever LOGOUT did, the socket goes: a watcher never leaks a connection.
+        transport = getattr(getattr(client, "protocol", None), "transport", None)
+        if transport is not None:
+            transport.close()
