@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import aiosmtplib
+from imapclient.exceptions import IMAPClientError
 
+from ..core.syncable import InboxView, sync_problems
 from ..core.team import Team
 from ..mail.imap import ConnectError, ImapSession
 from ..mail.urls import MailURL, parse_url
@@ -51,18 +53,43 @@ class ConnectionCheck:
         return self.imap_ok and self.smtp_ok is not False and not self.problems
 
 
+def _inbox_view(session: ImapSession, inbox: str, fetch: bool) -> InboxView:
+    """STATUS, every UID and (``fetch``) the newest message's header of INBOX."""
+    status = session.status(inbox)
+    session.select(inbox)
+    try:
+        uids = tuple(session.all_uids())
+        fetched = None
+        if fetch and uids:
+            fetched = any(True for _ in session.fetch_headers([uids[-1]]))
+    finally:
+        session.unselect()
+    return InboxView(status.get("UIDVALIDITY"), status.get("UIDNEXT"), uids, fetched)
+
+
 def _probe_imap(url: MailURL, check: ConnectionCheck) -> None:
+    """Log in, list the folders, and open INBOX in two sessions: a server whose UIDs do not
+    hold still between them cannot be synced, and is refused with the reason."""
     try:
         with ImapSession(url) as session:
             check.capabilities = sorted(session.capabilities)
             check.folders = [(f.name, f.role) for f in session.folders()]
             inbox = next((name for name, role in check.folders if role == "inbox"), None)
-            if inbox is not None:
-                status = session.status(inbox)
-                check.inbox = InboxMark(inbox, status["UIDVALIDITY"], status["UIDNEXT"])
-            check.imap_ok = True
+            first = _inbox_view(session, inbox, fetch=True) if inbox else None
+        if inbox is not None and first is not None:
+            with ImapSession(url) as again:
+                unsyncable = sync_problems(first, _inbox_view(again, inbox, fetch=False))
+            if unsyncable:
+                check.imap_error, check.imap_error_kind = "; ".join(unsyncable), "unsyncable"
+                return
+            if first.uidvalidity is not None and first.uidnext is not None:
+                check.inbox = InboxMark(inbox, first.uidvalidity, first.uidnext)
+        check.imap_ok = True
     except ConnectError as exc:
         check.imap_error, check.imap_error_kind = str(exc), exc.kind
+        return
+    except (IMAPClientError, OSError) as exc:  # a server that fails a plain SELECT or FETCH
+        check.imap_error, check.imap_error_kind = f"{type(exc).__name__}: {exc}", "protocol"
         return
     roles = {role for _, role in check.folders}
     if "inbox" not in roles:
