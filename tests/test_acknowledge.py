@@ -191,6 +191,38 @@ async def test_human_reply_inside_the_grace_period_wins(
         assert row.status == "skipped" and row.skip_rule == "no-ack-thread-not-waiting"
 
 
+async def test_an_outlook_reply_with_only_thread_index_wins_the_grace_period(
+    store_url: str, imap_user: ImapUser, dovecot: Dovecot, smtp_sink: SmtpSink, secret_key: str
+) -> None:
+    """A teammate answers from Outlook: no In-Reply-To or References, a generic subject,
+    only Thread-Index (the conversation's 22 bytes and 5 of its own): still the answer."""
+    first, reply = "AdOefxorAAECAwQFBgcICQoLDA0ODw==", "AdOefxorAAECAwQFBgcICQoLDA0ODwAAobLD"
+    async with store(store_url):
+        env = await make_env(store_url, imap_user, dovecot, smtp_sink, grace=120)
+        env.client_mail(
+            "q1@c.test",
+            "anna@c.test",
+            "Question",
+            extra=f"Thread-Index: {first}\r\nThread-Topic: Question",
+        )
+        assert (await env.cycle()).sent == 0  # not due yet
+        answer = mail(
+            "r1@example.com",
+            "alice@example.com",
+            "RE: Question",
+            to="anna@c.test",
+            minute=59,
+            extra=f"Thread-Index: {reply}\r\nThread-Topic: Question",
+        )
+        dovecot.append(imap_user.name, "Sent", answer, msg_time=datetime.now(UTC))
+        report = await env.cycle(now=datetime.now(UTC) + timedelta(minutes=3))
+        assert report.sent == 0 and smtp_sink.messages == []
+        row = await OutboxItem.get(kind="acknowledge", reply_to_message_id="q1@c.test")
+        # (Both arrived within one second: whichever the clock orders last, a human answered.)
+        assert row.status == "skipped"
+        assert row.skip_rule in ("no-ack-thread-not-waiting", "no-ack-after-human-reply")
+
+
 async def test_one_acknowledgement_per_sender_per_day(ack: Ack) -> None:
     ack.client_mail("q1@c.test", "anna@c.test", "First topic entirely")
     ack.client_mail("q2@c.test", "anna@c.test", "Second topic, other thing")

@@ -18,6 +18,7 @@ from email.utils import format_datetime, formataddr
 from .model import Address, Message
 
 MAX_REFERENCES = 20
+CONVERSATION_SUFFIX = "@thread-index.invalid"
 #: Headers folded only past RFC 5322's 998-character limit (for unfoldable URLs).
 LONG_HEADERS = SMTP.clone(max_line_length=998)
 
@@ -41,7 +42,8 @@ def _one_line(value: str) -> str:
 
 
 def _references(original: Message) -> list[str]:
-    chain = [*original.references]
+    # An Outlook conversation id (see headers.outlook_conversation) is ours, not a message.
+    chain = [r for r in original.references if not r.endswith(CONVERSATION_SUFFIX)]
     if not original.synthetic_id:
         chain.append(original.message_id)
     chain = list(dict.fromkeys(chain))

@@ -13,6 +13,8 @@ lists, dates) still go through the stdlib. A test checks agreement with ``email.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 import sys
@@ -47,6 +49,28 @@ def parse_ids(value: str | None) -> tuple[str, ...]:
         found = [tok.strip(",;") for tok in value.split() if "@" in tok]
     # Interned: the same ids recur in every reply's References; share one string each.
     return tuple(dict.fromkeys(sys.intern(canonical_id(mid)) for mid in found if mid))
+
+
+#: Where the conversation id an Outlook ``Thread-Index`` names lives (never a real host).
+CONVERSATION_DOMAIN = "thread-index.invalid"
+
+
+def outlook_conversation(value: str | None) -> tuple[str, ...]:
+    """The conversation a ``Thread-Index`` names, as a reference id (empty if it names none).
+
+    Outlook and Exchange write 22 bytes for a conversation's first message (a timestamp and a
+    GUID) and append 5 bytes per reply, base64-encoded: the first 22 bytes are the
+    conversation. Messages of one conversation thus share a parent, even when a reply carries
+    no In-Reply-To or References (Outlook's "RE: Question" from another mailbox)."""
+    if not value:
+        return ()
+    try:
+        raw = base64.b64decode("".join(value.split()), validate=True)
+    except (ValueError, binascii.Error):
+        return ()
+    if len(raw) < 22 or (len(raw) - 22) % 5:
+        return ()
+    return (f"{raw[:22].hex()}@{CONVERSATION_DOMAIN}",)
 
 
 def _cap_references(refs: tuple[str, ...]) -> tuple[str, ...]:
@@ -161,11 +185,16 @@ def parse_message(raw: bytes, internaldate: datetime | None = None, source: str 
     problems.extend(date_problems)
     subject = _text(fields, "subject", problems)
 
+    in_reply_to = parse_ids(_first(fields, "in-reply-to"))[:5]
+    references = _cap_references(parse_ids(_first(fields, "references")))
+    if not in_reply_to and not references:
+        # Outlook's replies may carry only Thread-Index: its conversation is their parent.
+        references = outlook_conversation(_first(fields, "thread-index"))
     return Message(
         message_id=message_id,
         synthetic_id=synthetic,
-        in_reply_to=parse_ids(_first(fields, "in-reply-to"))[:5],
-        references=_cap_references(parse_ids(_first(fields, "references"))),
+        in_reply_to=in_reply_to,
+        references=references,
         sender=senders[0] if senders else None,
         to=_addresses(fields, "to", problems),
         cc=_addresses(fields, "cc", problems),

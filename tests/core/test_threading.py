@@ -226,3 +226,48 @@ def test_machine_mail_is_never_joined_by_subject() -> None:
     human = lambda m: not m.sender or "daemon" not in m.sender.email  # noqa: E731
     assert len(thread_messages([a, b], shared=TEAM.__contains__, eligible=human)) == 2
     assert len(thread_messages([a, b], shared=TEAM.__contains__)) == 1
+
+
+#: Thread-Index as Outlook writes it: 22 bytes for the first message of a conversation
+#: (a FILETIME prefix and a GUID), 5 more for each reply, base64-encoded.
+OUTLOOK_FIRST = "AdOefxorAAECAwQFBgcICQoLDA0ODw=="
+OUTLOOK_REPLY = "AdOefxorAAECAwQFBgcICQoLDA0ODwAAobLD"
+
+
+def test_an_outlook_reply_with_only_thread_index_joins_its_conversation() -> None:
+    from assistant.core.machine import classify
+    from assistant.core.state import thread_state
+    from assistant.core.team import Team
+
+    question = msg(
+        "q@client.test", subject="Question", thread_index=OUTLOOK_FIRST, thread_topic="Question"
+    )
+    # A teammate answers from Outlook in another mailbox: no In-Reply-To, no References,
+    # a generic subject that the subject fallback would never trust.
+    answer = msg(
+        "a@example.com",
+        sender="alice@example.com",
+        to="client@client.test",
+        subject="RE: Question",
+        at=timedelta(hours=1),
+        thread_index=OUTLOOK_REPLY,
+        thread_topic="Question",
+    )
+    other = msg("o@else.test", sender="zed@else.test", subject="Question", at=timedelta(minutes=5))
+    threads = thread_messages([question, answer, other])
+    assert sorted(len(t.messages) for t in threads) == [1, 2]
+    (joined,) = [t for t in threads if len(t.messages) == 2]
+    team = Team.from_patterns(["@example.com"], "support@example.com")
+    assert thread_state(joined, team, classify).state.value == "awaiting_client"
+
+
+def test_thread_index_that_is_not_outlooks_links_nothing() -> None:
+    from assistant.core.headers import outlook_conversation
+
+    assert outlook_conversation(OUTLOOK_FIRST) == outlook_conversation(OUTLOOK_REPLY)
+    assert outlook_conversation(OUTLOOK_FIRST)[0].endswith("@thread-index.invalid")
+    for bad in ("", "not base64!", "AAAA", OUTLOOK_FIRST + "AA", None):
+        assert outlook_conversation(bad) == ()
+    # A real parent wins: Thread-Index is only a fallback for mail with no threading headers.
+    reply = msg("r@c", parents=("q@client.test",), thread_index=OUTLOOK_REPLY)
+    assert reply.references == ("q@client.test",)
