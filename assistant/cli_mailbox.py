@@ -128,6 +128,8 @@ def _password_for(url: str, protocol: str) -> str:
 @click.option(
     "--dry-run", "shadow", is_flag=True, help="Shadow mode for this mailbox: send nothing."
 )
+@click.option("--sent", "sent", help="The Sent folder, where the server marks none (SPECIAL-USE).")
+@click.option("--archive", "archive", help="The Archive folder, where the server marks none.")
 @config_option
 def mailbox_add(
     name: str,
@@ -140,9 +142,12 @@ def mailbox_add(
     since: str | None,
     no_check: bool,
     shadow: bool,
+    sent: str | None,
+    archive: str | None,
     config: Path | None,
 ) -> None:
     """Connect a mailbox called NAME (its connection is tested first)."""
+    chosen = {role: name for role, name in (("sent", sent), ("archive", archive)) if name}
     try:
         grace_seconds = int(parse_duration(grace).real().total_seconds())
     except DurationError as exc:
@@ -155,7 +160,7 @@ def mailbox_add(
         imap_url, smtp_url = parse_urls(imap, smtp)
         inbox = None
         if not no_check:
-            check = await check_connection(imap_url, smtp_url)
+            check = await check_connection(imap_url, smtp_url, chosen)
             if not (check.imap_ok and check.smtp_ok is not False):
                 raise MailboxError(
                     "connection test failed, nothing stored: "
@@ -174,6 +179,7 @@ def mailbox_add(
             now,
             _since(since, now),
             inbox=inbox,
+            chosen=chosen,
         )
         if shadow:
             box.dry_run = True
@@ -222,7 +228,7 @@ def mailbox_test(name: str, config: Path | None) -> None:
     async def work(_: Runtime) -> tuple[MailURL, ConnectionCheck]:
         box = await get_mailbox(name)
         imap, smtp = mailbox_urls(box)
-        return imap, await check_connection(imap, smtp)
+        return imap, await check_connection(imap, smtp, box.chosen_folders())
 
     imap, check = run_with_store(config, work)
     out = wide_console()

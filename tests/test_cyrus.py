@@ -8,6 +8,7 @@ whose message the team archives inside the grace period is not acknowledged.
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -16,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from tests import test_every_client as every_client
-from tests.conftest import ImapUser
-from tests.servers import Cyrus, SmtpSink
+from tests.conftest import ImapUser, start_server
+from tests.servers import Cyrus, SmtpSink, server_dir
 from tests.test_every_client import Desk, Service, acks, outbox, wait_acks
 from tests.test_sync import mail
 
@@ -87,3 +88,61 @@ def test_archived_inside_the_grace_period_is_not_acknowledged(desk: Desk, tmp_pa
     assert health["mailboxes"][0]["reconnects"] == 0  # no crash loop on Cyrus's answer
     rows = outbox(desk.env, "SELECT status FROM outbox WHERE reply_to_message_id='filed@c.test'")
     assert ("sent",) not in rows, rows
+
+
+@pytest.fixture(scope="module")
+def plain_cyrus() -> Iterator[Cyrus]:
+    """A Cyrus without IDLE and whose folders carry no SPECIAL-USE attributes."""
+    with server_dir("cyrus-plain") as path:
+        server = start_server(Cyrus(path, idle=False, special_use=False).start)
+        yield server
+        server.stop()
+
+
+def test_no_idle_no_special_use_localized_folders(
+    plain_cyrus: Cyrus, cli_env: dict[str, str], tmp_path: Path, smtp_sink: SmtpSink
+) -> None:
+    """French folder names, no SPECIAL-USE, no IDLE: Sent is found by its (non-ASCII) name,
+    one of them only; the watcher polls; a teammate's reply filed there answers its client."""
+    name, password = f"plain{secrets.token_hex(3)}", secrets.token_hex(8)
+    plain_cyrus.add_user(name, password)
+    with plain_cyrus.client(name) as imap:  # a French mailbox: no English folder names
+        for folder in ("Sent", "Archive", "Drafts", "Trash"):
+            imap.delete_folder(folder)
+    for folder in ("Éléments envoyés", "Archives", "Éléments envoyés/2019", "Brouillons"):
+        plain_cyrus.create_folder(name, folder)
+    user = ImapUser(name, password, plain_cyrus.host, plain_cyrus.port, 0)
+    desk = Desk(cli_env, user, plain_cyrus, smtp_sink, Service(cli_env, tmp_path / "s.log"))  # type: ignore[arg-type]
+    try:
+        tested = every_client.run(cli_env, "mailbox", "test", "support")  # nothing yet
+        assert tested.returncode != 0
+        desk.connect()
+        tested = every_client.run(cli_env, "mailbox", "test", "support").stdout
+        roles = {
+            " ".join(line.split()[:-1]): line.split()[-1]
+            for line in tested.splitlines()
+            if line.startswith("  ")
+        }
+        assert roles["Éléments envoyés"] == "sent" and roles["Archives"] == "archive", tested
+        assert roles["Éléments envoyés/2019"] == "other" and roles["Brouillons"] == "drafts"
+        assert " IDLE " not in tested  # this server offers no IDLE: the watcher polls
+        desk.service.start(poll=1)
+        desk.service.wait_caught_up()
+        desk.append(mail("q1@c.test", "anna@c.test", "Parcel lost"))
+        wait_acks(desk.sink, desk.service, {"q1@c.test"}, timeout=30)
+        reply = mail(
+            "r1@example.com",
+            "alice@example.com",
+            "Re: Parcel lost",
+            to="anna@c.test",
+            parents=("q1@c.test",),
+        )
+        plain_cyrus.append(name, "Éléments envoyés", reply)
+        deadline = time.monotonic() + 30
+        state = "SELECT state FROM thread WHERE thread_id='q1@c.test'"
+        while outbox(desk.env, state) != [("awaiting_client",)]:
+            assert time.monotonic() < deadline, desk.service.tail()
+            time.sleep(0.2)
+        desk.service.stop()
+    finally:
+        desk.service.reap()

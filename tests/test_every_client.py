@@ -39,10 +39,10 @@ class Service:
         self.env, self.log = env, log
         self.proc: subprocess.Popen[str] | None = None
 
-    def start(self, **extra_env: str) -> None:
+    def start(self, poll: int = 3600, **extra_env: str) -> None:
         with self.log.open("a") as out:
             self.proc = subprocess.Popen(
-                [FOLLOWUP, "run", "--health-port", "0", "--poll", "3600"],
+                [FOLLOWUP, "run", "--health-port", "0", "--poll", str(poll)],
                 env={**self.env, **extra_env},
                 stderr=out,
                 stdout=subprocess.DEVNULL,

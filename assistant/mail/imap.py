@@ -13,7 +13,7 @@ import shlex
 import socket
 import ssl
 import subprocess
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -21,6 +21,7 @@ from typing import Any
 from imapclient import IMAPClient
 from imapclient.exceptions import IMAPClientError, LoginError
 
+from ..core.folders import assign_roles
 from ..core.signals import FETCH_FIELDS
 from .fetchparse import Fetched, answers, modseq_of, read_fetch, sequence_set, uid_fetch
 from .search import search_uids
@@ -47,50 +48,6 @@ class FolderInfo:
     name: str
     flags: tuple[str, ...]
     role: str
-
-
-_ROLE_FLAGS = {
-    "\\sent": "sent",
-    "\\archive": "archive",
-    "\\all": "archive",
-    "\\trash": "trash",
-    "\\junk": "junk",
-    "\\drafts": "drafts",
-}
-_ROLE_NAMES = {
-    "sent": (
-        "sent",
-        "sent items",
-        "sent messages",
-        "sent mail",
-        "gesendet",
-        "gesendete elemente",
-        "envoyés",
-        "éléments envoyés",
-        "enviados",
-        "inviata",
-        "verzonden",
-    ),
-    "archive": ("archive", "archives", "archiv", "all mail"),
-    "trash": ("trash", "deleted items", "deleted messages", "papierkorb", "corbeille"),
-    "junk": ("junk", "spam", "junk e-mail", "bulk mail"),
-    "drafts": ("drafts", "entwürfe", "brouillons"),
-}
-
-
-def folder_role(name: str, flags: tuple[str, ...]) -> str:
-    """SPECIAL-USE flags first, then common names (last path segment), else inbox/other."""
-    if name.upper() == "INBOX":
-        return "inbox"
-    for flag in flags:
-        role = _ROLE_FLAGS.get(flag.lower())
-        if role:
-            return role
-    leaf = name.replace("/", ".").split(".")[-1].strip().casefold()
-    for role, names in _ROLE_NAMES.items():
-        if leaf in names:
-            return role
-    return "other"
 
 
 def _text(value: Any) -> str:
@@ -204,15 +161,17 @@ class ImapSession:
         except (OSError, IMAPClientError):
             self._drop(self.client)
 
-    def folders(self) -> list[FolderInfo]:
-        """Every selectable folder with its role."""
-        out = []
+    def folders(self, chosen: Mapping[str, str] | None = None) -> list[FolderInfo]:
+        """Every selectable folder with its role (:func:`assistant.core.folders.assign_roles`:
+        one folder per role; ``chosen``: the admin's Sent/Archive by name)."""
+        listed = []
         for flags, _delim, name in self.client.list_folders():
             names = tuple(_text(f) for f in flags)
             if any(f.lower() == "\\noselect" for f in names):
                 continue
-            out.append(FolderInfo(_text(name), names, folder_role(_text(name), names)))
-        return out
+            listed.append((_text(name), names))
+        roles = assign_roles(listed, chosen)
+        return [FolderInfo(name, flags, roles[name]) for name, flags in listed]
 
     def status(self, folder: str) -> dict[str, int]:
         """STATUS without selecting: UIDVALIDITY, UIDNEXT, MESSAGES (+HIGHESTMODSEQ)."""

@@ -380,7 +380,7 @@ async def sync_folders(
 
 async def open_folders(session: ImapSession, mailbox: Mailbox) -> list[Folder]:
     """Discover the watched folders (LIST) and their stored cursors."""
-    infos = await asyncio.to_thread(session.folders)
+    infos = await asyncio.to_thread(session.folders, mailbox.chosen_folders())
     return await folder_rows(mailbox, infos)
 
 

@@ -67,13 +67,18 @@ def _inbox_view(session: ImapSession, inbox: str, fetch: bool) -> InboxView:
     return InboxView(status.get("UIDVALIDITY"), status.get("UIDNEXT"), uids, fetched)
 
 
-def _probe_imap(url: MailURL, check: ConnectionCheck) -> None:
+def _probe_imap(url: MailURL, check: ConnectionCheck, chosen: dict[str, str] | None) -> None:
     """Log in, list the folders, and open INBOX in two sessions: a server whose UIDs do not
     hold still between them cannot be synced, and is refused with the reason."""
     try:
         with ImapSession(url) as session:
             check.capabilities = sorted(session.capabilities)
-            check.folders = [(f.name, f.role) for f in session.folders()]
+            check.folders = [(f.name, f.role) for f in session.folders(chosen)]
+            missing = sorted(set((chosen or {}).values()) - {name for name, _ in check.folders})
+            if missing:
+                check.imap_error = f"no folder named {', '.join(map(repr, missing))} on the server"
+                check.imap_error_kind = "folder"
+                return
             inbox = next((name for name, role in check.folders if role == "inbox"), None)
             first = _inbox_view(session, inbox, fetch=True) if inbox else None
         if inbox is not None and first is not None:
@@ -128,10 +133,12 @@ async def _probe_smtp(url: MailURL, check: ConnectionCheck) -> None:
             client.close()
 
 
-async def check_connection(imap: MailURL, smtp: MailURL | None) -> ConnectionCheck:
+async def check_connection(
+    imap: MailURL, smtp: MailURL | None, chosen: dict[str, str] | None = None
+) -> ConnectionCheck:
     """Connect to the servers and report exactly what works and what does not."""
     check = ConnectionCheck()
-    await asyncio.to_thread(_probe_imap, imap, check)
+    await asyncio.to_thread(_probe_imap, imap, check, chosen)
     if smtp is not None:
         await _probe_smtp(smtp, check)
     return check
@@ -159,6 +166,7 @@ async def add_mailbox(
     connected_at: datetime,
     history_since: datetime | None,
     inbox: InboxMark | None = None,
+    chosen: dict[str, str] | None = None,
 ) -> Mailbox:
     """Store a new mailbox; credentials are encrypted before they reach the database.
 
@@ -181,6 +189,8 @@ async def add_mailbox(
         connected_at=connected_at,
         history_since=history_since,
         created_at=connected_at,
+        sent_folder=(chosen or {}).get("sent"),
+        archive_folder=(chosen or {}).get("archive"),
     )
     if inbox is not None:
         await Folder.create(

@@ -30,8 +30,16 @@ class Mailbox(Model):
     paused_reason = fields.TextField(null=True)
     # Where the round-robin ownership rule continues.
     rotation_at = fields.IntField(default=0, db_default=0)
+    # The admin's Sent and Archive folders by name, for servers without SPECIAL-USE.
+    sent_folder = fields.CharField(max_length=512, null=True)
+    archive_folder = fields.CharField(max_length=512, null=True)
 
     folders: fields.ReverseRelation[Folder]
+
+    def chosen_folders(self) -> dict[str, str]:
+        """``{"sent": name, "archive": name}`` as far as the admin chose them."""
+        chosen = {"sent": self.sent_folder, "archive": self.archive_folder}
+        return {role: name for role, name in chosen.items() if name}
 
     class Meta:
         table = "mailbox"
