@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 import click
+from imapclient.exceptions import IMAPClientError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -28,6 +29,7 @@ from .clock import Clock
 from .core.durations import DurationError, parse_duration
 from .core.team import PatternError
 from .logs import setup_logging
+from .mail.imap import ConnectError
 from .mail.urls import MailURL, URLError, needs_password, redact, with_password
 from .report import wide_console
 from .runtime import Runtime
@@ -52,6 +54,16 @@ from .store.models import Mailbox
 
 T = TypeVar("T")
 EXPECTED = (MailboxError, URLError, PatternError, SecretKeyError, ConfigError, DurationError)
+
+
+def sync_failure(name: str, exc: Exception) -> str:
+    """What a failed sync says, in one line."""
+    text = f"{type(exc).__name__}: {exc}"[:300]
+    if isinstance(exc, ConnectError):
+        return f"{name}: cannot connect ({exc.kind}): {exc}"
+    if isinstance(exc, IMAPClientError | OSError):
+        return f"{name}: the server broke off the sync ({text}); run it again: it resumes"
+    return f"{name}: the sync failed ({text})"
 
 
 def run_with_store(
@@ -268,9 +280,15 @@ def sync(name: str, since: str | None, config: Path | None) -> None:
         async def work(runtime: Runtime) -> SyncReport:
             box = await get_mailbox(name)
             history = _since(since, runtime.clock.now())
-            return await sync_mailbox(
-                box, runtime.policy(box), history, progress, clock=runtime.clock
-            )
+            try:
+                return await sync_mailbox(
+                    box, runtime.policy(box), history, progress, clock=runtime.clock
+                )
+            except EXPECTED:
+                raise
+            except Exception as exc:  # one line, never a traceback (the log has it)
+                logging.getLogger("followup.sync").debug("sync failed", exc_info=True)
+                raise MailboxError(sync_failure(name, exc)) from None
 
         report = run_with_store(config, work)
     out = wide_console()

@@ -156,3 +156,33 @@ def test_watch_logs_changes_as_json_and_stops_on_sigterm(
         assert proc.wait(timeout=15) == 0
     finally:
         reap(proc)
+
+
+def test_a_sync_that_fails_says_so_in_one_line(
+    cli_env: dict[str, str], smtp_sink: SmtpSink
+) -> None:
+    for n, url in enumerate(
+        (
+            f"imap://u:p@127.0.0.1:{free_port()}",  # nothing listens
+            f"imap://u:p@{smtp_sink.host}:{smtp_sink.port}",  # something that is not IMAP
+        )
+    ):
+        name = f"broken{n}"
+        added = run(
+            cli_env,
+            "mailbox",
+            "add",
+            name,
+            "--address",
+            "s@example.com",
+            "--imap",
+            url,
+            "--team",
+            "@example.com",
+            "--no-check",
+        )
+        assert added.returncode == 0, added.stderr
+        synced = run(cli_env, "sync", name)
+        assert synced.returncode == 1 and "Traceback" not in synced.stderr, synced.stderr
+        (line,) = [ln for ln in synced.stderr.splitlines() if ln.strip()]
+        assert name in line and "p@" not in line, line
