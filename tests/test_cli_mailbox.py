@@ -22,12 +22,14 @@ def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([FOLLOWUP, *args], env=env, capture_output=True, text=True, timeout=120)
 
 
-def add(env: dict[str, str], url: str, *extra: str) -> subprocess.CompletedProcess[str]:
+def add(
+    env: dict[str, str], url: str, *extra: str, name: str = "support"
+) -> subprocess.CompletedProcess[str]:
     return run(
         env,
         "mailbox",
         "add",
-        "support",
+        name,
         "--address",
         "support@example.com",
         "--imap",
@@ -168,19 +170,7 @@ def test_a_sync_that_fails_says_so_in_one_line(
         )
     ):
         name = f"broken{n}"
-        added = run(
-            cli_env,
-            "mailbox",
-            "add",
-            name,
-            "--address",
-            "s@example.com",
-            "--imap",
-            url,
-            "--team",
-            "@example.com",
-            "--no-check",
-        )
+        added = add(cli_env, url, "--no-check", name=name)
         assert added.returncode == 0, added.stderr
         synced = run(cli_env, "sync", name)
         assert synced.returncode == 1 and "Traceback" not in synced.stderr, synced.stderr

@@ -44,9 +44,7 @@ async def thread_exists(thread_id: str) -> bool:
 async def test_idle_pushes_new_mail_long_before_any_poll(
     mailbox: Mailbox, dovecot: Dovecot, imap_user: ImapUser
 ) -> None:
-    watcher = MailboxWatcher(
-        mailbox, test_policy(mailbox), poll_interval=3600, clock=SystemClock()
-    )
+    watcher = MailboxWatcher(mailbox, test_policy(mailbox), poll_interval=3600, clock=SystemClock())
     task = asyncio.create_task(watcher.run())
     try:
         await asyncio.wait_for(watcher.waiting.wait(), 15)
@@ -97,9 +95,7 @@ async def test_polling_fallback_without_idle(
 async def test_killed_connections_reconnect_and_lose_nothing(
     mailbox: Mailbox, dovecot: Dovecot, imap_user: ImapUser
 ) -> None:
-    watcher = MailboxWatcher(
-        mailbox, test_policy(mailbox), poll_interval=1.0, clock=SystemClock()
-    )
+    watcher = MailboxWatcher(mailbox, test_policy(mailbox), poll_interval=1.0, clock=SystemClock())
     task = asyncio.create_task(watcher.run())
     try:
         await asyncio.wait_for(watcher.waiting.wait(), 15)
@@ -129,9 +125,7 @@ async def test_mail_stored_but_not_threaded_before_a_failure_is_threaded_after_i
         return await real(*args, **kwargs)
 
     monkeypatch.setattr(ingest, "reevaluate", fails_once)
-    watcher = MailboxWatcher(
-        mailbox, test_policy(mailbox), poll_interval=3600, clock=SystemClock()
-    )
+    watcher = MailboxWatcher(mailbox, test_policy(mailbox), poll_interval=3600, clock=SystemClock())
     task = asyncio.create_task(watcher.run())
     try:
         await asyncio.wait_for(watcher.waiting.wait(), 15)

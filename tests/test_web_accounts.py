@@ -23,7 +23,7 @@ import pytest
 
 from tests.conftest import reap
 from tests.servers import free_port
-from tests.test_cli_mailbox import FOLLOWUP, run
+from tests.test_cli_mailbox import FOLLOWUP, add
 
 PASSWORD = "correct horse battery"
 
@@ -266,20 +266,7 @@ def test_behind_https_the_session_cookie_is_secure(cli_env: dict[str, str], tmp_
 
 def test_quarantined_messages_are_shown_to_admins(site: Site, cli_env: dict[str, str]) -> None:
     admin = setup_admin(site)
-    url = "imap://u:p@127.0.0.1:9"
-    added = run(
-        cli_env,
-        "mailbox",
-        "add",
-        "support",
-        "--address",
-        "support@example.com",
-        "--imap",
-        url,
-        "--team",
-        "@example.com",
-        "--no-check",
-    )
+    added = add(cli_env, "imap://u:p@127.0.0.1:9", "--no-check")
     assert added.returncode == 0, added.stderr
     with sqlite3.connect(site.db) as db:
         db.execute(

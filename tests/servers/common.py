@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import stat
@@ -11,9 +12,10 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable, Iterator
+from datetime import datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Self
+from typing import Any, Self
 
 import psutil
 
@@ -165,3 +167,16 @@ class ManagedServer:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+def append_uid(
+    imap: Any,
+    folder: str,
+    raw: bytes,
+    flags: tuple[str | bytes, ...] = (),
+    msg_time: datetime | None = None,
+) -> int | None:
+    """APPEND one message over a logged-in imapclient connection; its UID (APPENDUID)."""
+    response = imap.append(folder, raw, flags=flags, msg_time=msg_time)
+    match = re.search(rb"APPENDUID \d+ (\d+)", response)
+    return int(match.group(1)) if match else None

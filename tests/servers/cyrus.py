@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import os
 import pwd
-import re
 import shutil
 import signal
 import socket
@@ -28,6 +27,7 @@ from .common import (
     ManagedServer,
     MissingBinary,
     ServerStartError,
+    append_uid,
     descendants,
     free_port,
     log_tail,
@@ -234,9 +234,7 @@ class Cyrus(ManagedServer):
     ) -> int | None:
         """APPEND one message; its UID (APPENDUID)."""
         with self.client(user) as imap:
-            response = imap.append(folder, raw, flags=flags, msg_time=msg_time)
-        match = re.search(rb"APPENDUID \d+ (\d+)", response)
-        return int(match.group(1)) if match else None
+            return append_uid(imap, folder, raw, flags, msg_time)
 
     def create_folder(self, user: str, name: str, subscribe: bool = True) -> None:
         with self.client(user) as imap:

@@ -28,6 +28,7 @@ from imapclient import IMAPClient
 from tests.servers.common import (
     ManagedServer,
     ServerStartError,
+    append_uid,
     descendants,
     find_binary,
     free_port,
@@ -342,9 +343,7 @@ class Dovecot(ManagedServer):
     ) -> int | None:
         """APPEND one message over IMAP; returns its UID (from APPENDUID)."""
         with self.client(user) as imap:
-            response = imap.append(folder, raw, flags=flags, msg_time=msg_time)
-        match = re.search(rb"APPENDUID \d+ (\d+)", response)
-        return int(match.group(1)) if match else None
+            return append_uid(imap, folder, raw, flags, msg_time)
 
     def create_folder(self, user: str, name: str, subscribe: bool = True) -> None:
         """Create a folder over IMAP (any Unicode name: imapclient encodes modified UTF-7)."""
