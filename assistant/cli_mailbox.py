@@ -6,14 +6,12 @@ import asyncio
 import logging
 import os
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 import click
-from imapclient.exceptions import IMAPClientError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -25,12 +23,12 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from .cli_input import in_one_line, password_for
 from .clock import Clock
 from .core.durations import DurationError, parse_duration
 from .core.team import PatternError
 from .logs import setup_logging
-from .mail.imap import ConnectError
-from .mail.urls import MailURL, URLError, needs_password, redact, with_password
+from .mail.urls import MailURL, URLError, redact
 from .report import wide_console
 from .runtime import Runtime
 from .secrets import SecretKeyError, new_key
@@ -54,16 +52,6 @@ from .store.models import Mailbox
 
 T = TypeVar("T")
 EXPECTED = (MailboxError, URLError, PatternError, SecretKeyError, ConfigError, DurationError)
-
-
-def sync_failure(name: str, exc: Exception) -> str:
-    """What a failed sync says, in one line."""
-    text = f"{type(exc).__name__}: {exc}"[:300]
-    if isinstance(exc, ConnectError):
-        return f"{name}: cannot connect ({exc.kind}): {exc}"
-    if isinstance(exc, IMAPClientError | OSError):
-        return f"{name}: the server broke off the sync ({text}); run it again: it resumes"
-    return f"{name}: the sync failed ({text})"
 
 
 def run_with_store(
@@ -111,22 +99,6 @@ def mailbox() -> None:
     """Connect and inspect shared mailboxes."""
 
 
-def _password_for(url: str, protocol: str) -> str:
-    """A URL written without its password gets it from ``FOLLOWUP_<PROTOCOL>_PASSWORD`` or a
-    prompt, so a password never has to stand on the command line (``ps``, shell history)."""
-    if not needs_password(url):
-        return url
-    password = os.environ.get(f"FOLLOWUP_{protocol}_PASSWORD")
-    if password is None:
-        if not sys.stdin.isatty():
-            raise click.UsageError(
-                f"the {protocol} URL has no password: set FOLLOWUP_{protocol}_PASSWORD "
-                "or run in a terminal to be asked"
-            )
-        password = click.prompt(f"{protocol} password", hide_input=True)
-    return with_password(url, password)
-
-
 @mailbox.command("add")
 @click.argument("name")
 @click.option("--address", required=True, help="The shared address, e.g. support@example.com.")
@@ -165,8 +137,8 @@ def mailbox_add(
     except DurationError as exc:
         raise click.BadParameter(str(exc), param_hint="--grace") from None
 
-    imap = _password_for(imap, "IMAP")
-    smtp = _password_for(smtp, "SMTP") if smtp else None
+    imap = password_for(imap, "IMAP")
+    smtp = password_for(smtp, "SMTP") if smtp else None
 
     async def work(runtime: Runtime) -> None:
         imap_url, smtp_url = parse_urls(imap, smtp)
@@ -280,15 +252,8 @@ def sync(name: str, since: str | None, config: Path | None) -> None:
         async def work(runtime: Runtime) -> SyncReport:
             box = await get_mailbox(name)
             history = _since(since, runtime.clock.now())
-            try:
-                return await sync_mailbox(
-                    box, runtime.policy(box), history, progress, clock=runtime.clock
-                )
-            except EXPECTED:
-                raise
-            except Exception as exc:  # one line, never a traceback (the log has it)
-                logging.getLogger("followup.sync").debug("sync failed", exc_info=True)
-                raise MailboxError(sync_failure(name, exc)) from None
+            syncing = sync_mailbox(box, runtime.policy(box), history, progress, clock=runtime.clock)
+            return await in_one_line(name, syncing)
 
         report = run_with_store(config, work)
     out = wide_console()

@@ -73,10 +73,15 @@ def checked(msg: Message, trust: Trust) -> Checked:
         return Checked()
     if str(header.authserv_id).lower() not in trust.servers:
         return Checked()
-    from_domain = msg.sender.domain if msg.sender else ""
+    return _read(header.results, msg.sender.domain if msg.sender else "")
+
+
+def _read(results: list[object], from_domain: str) -> Checked:
+    """DMARC's result, and whether SPF or DKIM passed for a domain aligned with From."""
     dmarc, passed = None, False
-    for result in header.results:
-        method, outcome = str(result.method).lower(), str(result.result).lower()
+    for result in results:
+        method = str(getattr(result, "method", "")).lower()
+        outcome = str(getattr(result, "result", "")).lower()
         if method == "dmarc":
             dmarc = outcome
         elif outcome == "pass" and method in ("spf", "dkim"):
@@ -106,6 +111,14 @@ class Screen:
         return (
             UNVERIFIED_TEAM_SENDER if unverified_team_sender(msg, self.team, self.trust) else None
         )
+
+
+def screen_for(role: str, team: Team, trust: Trust) -> Screen | None:
+    """The sender checks for a folder of ``role``: none for Sent (the team's own filing),
+    nor without a trusted server."""
+    if role == "sent" or not trust.configured:
+        return None
+    return Screen(team, trust)
 
 
 def dmarc_failed(msg: Message, trust: Trust) -> bool:

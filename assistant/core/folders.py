@@ -262,22 +262,7 @@ def assign_roles(
     ``listed`` is LIST's answer (name, attributes); ``chosen`` the admin's choice per role
     (``{"sent": "Outbox"}``). Order of precedence: SPECIAL-USE, the admin's choice, the name
     (the preferred spelling, then the shallower path, then the first listed)."""
-    candidates: dict[str, list[tuple[int, int, int, int, str]]] = {}
-    for order, (name, flags) in enumerate(listed):
-        if name.upper() == "INBOX":
-            continue
-        depth = name.count("/") + name.count(".")
-        for flag in flags:
-            role = FLAG_ROLES.get(flag.lower())
-            if role:  # \Archive before \All (Gmail's "All Mail" is the fallback archive)
-                second = 1 if flag.lower() == "\\all" else 0
-                candidates.setdefault(role, []).append((0, second, depth, order, name))
-        for role, wanted in (chosen or {}).items():
-            if name == wanted:
-                candidates.setdefault(role, []).append((1, 0, depth, order, name))
-        found = _BY_NAME.get(leaf(name).casefold())
-        if found:
-            candidates.setdefault(found[0], []).append((2, found[1], depth, order, name))
+    candidates = _candidates(listed, chosen or {})
     roles = {name: "other" for name, _ in listed}
     roles.update({name: "inbox" for name, _ in listed if name.upper() == "INBOX"})
     taken: set[str] = set()
@@ -288,3 +273,29 @@ def assign_roles(
                 taken.add(name)
                 break
     return roles
+
+
+Candidate = tuple[int, int, int, int, str]
+
+
+def _candidates(
+    listed: Sequence[tuple[str, Sequence[str]]], chosen: Mapping[str, str]
+) -> dict[str, list[Candidate]]:
+    """Every folder that could take each role, as sortable ``(source, rank, depth, order,
+    name)``: source 0 is SPECIAL-USE, 1 the admin's choice, 2 the name."""
+    candidates: dict[str, list[Candidate]] = {}
+    for order, (name, flags) in enumerate(listed):
+        if name.upper() == "INBOX":
+            continue
+        depth = name.count("/") + name.count(".")
+        for flag in flags:
+            role = FLAG_ROLES.get(flag.lower())
+            if role:  # \Archive before \All (Gmail's "All Mail" is the fallback archive)
+                second = 1 if flag.lower() == "\\all" else 0
+                candidates.setdefault(role, []).append((0, second, depth, order, name))
+        for role in (r for r, wanted in chosen.items() if wanted == name):
+            candidates.setdefault(role, []).append((1, 0, depth, order, name))
+        found = _BY_NAME.get(leaf(name).casefold())
+        if found:
+            candidates.setdefault(found[0], []).append((2, found[1], depth, order, name))
+    return candidates

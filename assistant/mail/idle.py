@@ -87,11 +87,16 @@ async def watch_folder(
             if changed:
                 await on_change()
     finally:
-        with contextlib.suppress(BaseException):  # best effort: the connection may be dead
-            if client.has_pending_idle():
-                client.idle_done()  # LOGOUT inside IDLE would wait for nothing
-            await asyncio.wait_for(client.logout(), timeout=1)
-        # Whatever LOGOUT did, the socket goes: a watcher never leaks a connection.
-        transport = getattr(getattr(client, "protocol", None), "transport", None)
-        if transport is not None:
-            transport.close()
+        await _close(client)
+
+
+async def _close(client: aioimaplib.IMAP4) -> None:
+    """Leave IDLE, LOG OUT (best effort: the connection may be dead), and close the socket
+    whatever LOGOUT did: a watcher never leaks a connection."""
+    with contextlib.suppress(BaseException):
+        if client.has_pending_idle():
+            client.idle_done()  # LOGOUT inside IDLE would wait for nothing
+        await asyncio.wait_for(client.logout(), timeout=1)
+    transport = getattr(getattr(client, "protocol", None), "transport", None)
+    if transport is not None:
+        transport.close()

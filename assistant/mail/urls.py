@@ -95,14 +95,7 @@ def parse_url(text: str, protocol: str, *, local_options: bool = True) -> MailUR
         raise URLError("imap URL needs a user name: imap://user:password@host")
     if protocol == "imap" and auth == "password" and not password:
         raise URLError("imap URL needs a password: imap://user:password@host")
-    if known[1] == "plain" and not _loopback(parts.hostname) and options.get("insecure") != "1":
-        secure = (
-            "imaps:// or imap+starttls://" if protocol == "imap" else "smtps:// or smtp+starttls://"
-        )
-        raise URLError(
-            f"{scheme}:// would send the password unencrypted to {parts.hostname}: use {secure}"
-            " (or add ?insecure=1 for a trusted network)"
-        )
+    _check_plaintext(scheme, known[1], parts.hostname, protocol, options)
     try:
         timeout = float(options.get("timeout", "30"))
     except ValueError:
@@ -118,6 +111,21 @@ def parse_url(text: str, protocol: str, *, local_options: bool = True) -> MailUR
         token_command=options.get("token_command"),
         cafile=options.get("cafile"),
         timeout=timeout,
+    )
+
+
+def _check_plaintext(
+    scheme: str, security: str, host: str, protocol: str, options: dict[str, str]
+) -> None:
+    """Plaintext only to this machine, unless the admin says ``insecure=1``."""
+    if security != "plain" or _loopback(host) or options.get("insecure") == "1":
+        return
+    secure = (
+        "imaps:// or imap+starttls://" if protocol == "imap" else "smtps:// or smtp+starttls://"
+    )
+    raise URLError(
+        f"{scheme}:// would send the password unencrypted to {host}: use {secure}"
+        " (or add ?insecure=1 for a trusted network)"
     )
 
 

@@ -127,17 +127,31 @@ async def handle_commands(
     policy = runtime.policy(mailbox, people)
     for row in candidates:
         raw = bodies.get((folders[row.folder_id], row.uid))
-        try:
-            await _one(runtime, mailbox, policy, row, raw, now, report)
-        except Exception as exc:  # one bad command is one bad command: the others go on
-            if not await database_answers():
-                raise
-            report.refused.append("command-failed")
-            await quarantine(await Folder.get(id=row.folder_id), row.uid, "command", exc, now)
-        row.machine_rule = COMMAND_RULE
-        await row.save(update_fields=["machine_rule"])
+        await _isolated(runtime, mailbox, policy, row, raw, now, report)
     await reevaluate(mailbox, [r.id for r in candidates], policy, now)
     return report
+
+
+async def _isolated(
+    runtime: Runtime,
+    mailbox: Mailbox,
+    policy: MailboxPolicy,
+    row: StoredMessage,
+    raw: bytes | None,
+    now: datetime,
+    report: CommandReport,
+) -> None:
+    """Handle one command; one that fails is quarantined and the others go on. Either
+    way the message is marked a command (never a conversation)."""
+    try:
+        await _one(runtime, mailbox, policy, row, raw, now, report)
+    except Exception as exc:
+        if not await database_answers():
+            raise
+        report.refused.append("command-failed")
+        await quarantine(await Folder.get(id=row.folder_id), row.uid, "command", exc, now)
+    row.machine_rule = COMMAND_RULE
+    await row.save(update_fields=["machine_rule"])
 
 
 def _answer_key(mailbox: Mailbox, row: StoredMessage) -> str:

@@ -43,6 +43,7 @@ from ..core.ladder import Kind, client_address, promised_reply, schedule, step_k
 from ..core.loops import throttled
 from ..core.model import Address
 from ..core.state import State
+from ..core.team import Team
 from ..mail.imap import ConnectError, ImapSession
 from ..mail.smtp import SendError, SmtpSender
 from ..mail.urls import parse_url
@@ -288,8 +289,7 @@ class Deliverer:
         client = client_address(loaded.state, Kind(row.kind))
         if client is None or client.email != row.recipient:
             return "no-ack-recipient-changed"
-        sender = loaded.state.client
-        if any(a and a.email in self.policy.team for a in (client, sender)):
+        if _in_team(self.policy.team, client, loaded.state.client):
             return "no-ack-to-team"
         loop = await loop_rule(self.mailbox, row.recipient, now, self.limits)
         if loop is not None:
@@ -542,3 +542,8 @@ def _subject(loaded: LoadedThread) -> str:
 def thread_link(config: FollowupConfig, mailbox: str, thread_id: str) -> str:
     """The thread's page on the web app."""
     return f"{config.web.base_url.rstrip('/')}/threads/{quote(mailbox)}/{quote(thread_id, safe='')}"
+
+
+def _in_team(team: Team, *addresses: Address | None) -> bool:
+    """Whether any of ``addresses`` (the recipient, the From) is the team's own."""
+    return any(a is not None and a.email in team for a in addresses)

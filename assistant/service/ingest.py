@@ -18,22 +18,22 @@ from typing import Any
 from tortoise.queryset import QuerySet
 
 from ..clock import Clock
-from ..core.authenticity import Screen
+from ..core.authenticity import Screen, screen_for
 from ..core.cutoff import history_cutoff
 from ..core.evaluate import MailboxPolicy
 from ..core.syncplan import Cursor, Plan, ServerStatus, Step, batches, needs_reconcile, plan_sync
 from ..mail.fetchparse import Fetched
-from ..mail.imap import FolderInfo, ImapSession
+from ..mail.imap import ImapSession
 from ..mail.urls import parse_url
 from ..secrets import decrypt
 from ..store.bulk import fetch_all, insert_columns
 from ..store.models import Folder, Mailbox, StoredMessage, ThreadRecord
 from .evaluate import reevaluate
+from .folders import open_folders
 from .prepare import Prepared, Preparer, Target
 from .storing import STORE_BATCH, store_batch
 
 #: Folders whose mail tells who is waiting: client mail in INBOX, the team's replies in Sent.
-WATCHED_ROLES = ("inbox", "sent", "archive")
 
 Progress = Callable[[str, int, int], None]
 
@@ -69,11 +69,6 @@ class SyncReport:
 
 async def _thread_ids(query: QuerySet[StoredMessage]) -> list[str]:
     return [str(t) for t in await query.exclude(thread_id=None).values_list("thread_id", flat=True)]
-
-
-def watched(folders: list[FolderInfo]) -> list[FolderInfo]:
-    """INBOX, the Sent folder(s) and the Archive: the folders that show who spoke last."""
-    return [f for f in folders if f.role in WATCHED_ROLES]
 
 
 def _cursor(row: Folder) -> Cursor:
@@ -279,19 +274,6 @@ async def sync_folder(
     return report, changed, touched
 
 
-async def folder_rows(mailbox: Mailbox, infos: list[FolderInfo]) -> list[Folder]:
-    rows = []
-    for info in watched(infos):
-        row, _ = await Folder.get_or_create(
-            mailbox=mailbox, name=info.name, defaults={"role": info.role}
-        )
-        if row.role != info.role:
-            row.role = info.role
-            await row.save(update_fields=["role"])
-        rows.append(row)
-    return rows
-
-
 async def _forget_touched(mailbox: Mailbox, touched: list[str]) -> list[int]:
     """Row ids still in threads that lost messages; drop threads left with none."""
     if not touched:
@@ -316,14 +298,6 @@ async def unevaluated(mailbox: Mailbox) -> list[int]:
         [mailbox.id],
     )
     return [int(row[0]) for row in rows]
-
-
-def screen_for(folder: Folder, policy: MailboxPolicy) -> Screen | None:
-    """The sender checks for ``folder``: none for Sent, nor without a trusted server."""
-    trust = policy.ladder.trust
-    if folder.role == "sent" or not trust.configured:
-        return None
-    return Screen(policy.team, trust)
 
 
 async def sync_folders(
@@ -351,6 +325,7 @@ async def sync_folders(
                 one, kept = session, False
             else:
                 one, kept = session[folder.name], True
+            screen = screen_for(folder.role, policy.team, policy.ladder.trust)
             folder_report, changed, gone = await sync_folder(
                 one,
                 mailbox,
@@ -360,7 +335,7 @@ async def sync_folders(
                 preparer=preparer,
                 kept=kept,
                 clock=clock,
-                screen=screen_for(folder, policy),
+                screen=screen,
             )
             report.folders.append(folder_report)
             report.changed_ids += changed
@@ -376,12 +351,6 @@ async def sync_folders(
         report.thread_ids = await reevaluate(mailbox, report.changed_ids, policy, clock.now())
         report.threads_changed = len(report.thread_ids)
     return report
-
-
-async def open_folders(session: ImapSession, mailbox: Mailbox) -> list[Folder]:
-    """Discover the watched folders (LIST) and their stored cursors."""
-    infos = await asyncio.to_thread(session.folders, mailbox.chosen_folders())
-    return await folder_rows(mailbox, infos)
 
 
 async def sync_mailbox(

@@ -67,30 +67,24 @@ def _inbox_view(session: ImapSession, inbox: str, fetch: bool) -> InboxView:
     return InboxView(status.get("UIDVALIDITY"), status.get("UIDNEXT"), uids, fetched)
 
 
+class _Refused(Exception):
+    """The IMAP side of the connection test failed: ``kind`` and the reason."""
+
+    def __init__(self, kind: str, reason: str) -> None:
+        super().__init__(reason)
+        self.kind = kind
+
+
 def _probe_imap(url: MailURL, check: ConnectionCheck, chosen: dict[str, str] | None) -> None:
     """Log in, list the folders, and open INBOX in two sessions: a server whose UIDs do not
     hold still between them cannot be synced, and is refused with the reason."""
     try:
-        with ImapSession(url) as session:
-            check.capabilities = sorted(session.capabilities)
-            check.folders = [(f.name, f.role) for f in session.folders(chosen)]
-            missing = sorted(set((chosen or {}).values()) - {name for name, _ in check.folders})
-            if missing:
-                check.imap_error = f"no folder named {', '.join(map(repr, missing))} on the server"
-                check.imap_error_kind = "folder"
-                return
-            inbox = next((name for name, role in check.folders if role == "inbox"), None)
-            first = _inbox_view(session, inbox, fetch=True) if inbox else None
-        if inbox is not None and first is not None:
-            with ImapSession(url) as again:
-                unsyncable = sync_problems(first, _inbox_view(again, inbox, fetch=False))
-            if unsyncable:
-                check.imap_error, check.imap_error_kind = "; ".join(unsyncable), "unsyncable"
-                return
-            if first.uidvalidity is not None and first.uidnext is not None:
-                check.inbox = InboxMark(inbox, first.uidvalidity, first.uidnext)
+        _inspect(url, check, chosen)
         check.imap_ok = True
     except ConnectError as exc:
+        check.imap_error, check.imap_error_kind = str(exc), exc.kind
+        return
+    except _Refused as exc:
         check.imap_error, check.imap_error_kind = str(exc), exc.kind
         return
     except (IMAPClientError, OSError) as exc:  # a server that fails a plain SELECT or FETCH
@@ -104,6 +98,33 @@ def _probe_imap(url: MailURL, check: ConnectionCheck, chosen: dict[str, str] | N
             "no Sent folder found (by SPECIAL-USE or name): team replies sent from other clients "
             "will only be seen when they copy the shared address"
         )
+
+
+def _list_folders(
+    session: ImapSession, check: ConnectionCheck, chosen: dict[str, str]
+) -> str | None:
+    """The folders and their roles into ``check``; INBOX's name (None: there is none)."""
+    check.folders = [(f.name, f.role) for f in session.folders(chosen)]
+    missing = sorted(set(chosen.values()) - {name for name, _ in check.folders})
+    if missing:
+        raise _Refused("folder", f"no folder named {', '.join(map(repr, missing))} on the server")
+    return next((name for name, role in check.folders if role == "inbox"), None)
+
+
+def _inspect(url: MailURL, check: ConnectionCheck, chosen: dict[str, str] | None) -> None:
+    """Fill ``check`` from two sessions; raise :class:`_Refused` for a server to refuse."""
+    with ImapSession(url) as session:
+        check.capabilities = sorted(session.capabilities)
+        inbox = _list_folders(session, check, chosen or {})
+        if inbox is None:
+            return
+        first = _inbox_view(session, inbox, fetch=True)
+    with ImapSession(url) as again:
+        unsyncable = sync_problems(first, _inbox_view(again, inbox, fetch=False))
+    if unsyncable:
+        raise _Refused("unsyncable", "; ".join(unsyncable))
+    if first.uidvalidity is not None and first.uidnext is not None:
+        check.inbox = InboxMark(inbox, first.uidvalidity, first.uidnext)
 
 
 async def _probe_smtp(url: MailURL, check: ConnectionCheck) -> None:

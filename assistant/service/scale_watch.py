@@ -29,7 +29,7 @@ from ..mail.urls import parse_url
 from ..secrets import decrypt
 from ..store.models import Folder, Mailbox
 from .fleet import Fleet
-from .ingest import WATCHED_ROLES
+from .folders import WATCHED_ROLES
 
 log = logging.getLogger("followup.fleet")
 BACKOFF_MAX = 60.0

@@ -33,7 +33,8 @@ from ..mail.imap import ConnectError, FolderInfo, ImapSession
 from ..mail.urls import MailURL, parse_url
 from ..secrets import decrypt
 from ..store.models import Folder, Mailbox
-from .ingest import SyncReport, folder_rows, sync_folders, watched
+from .folders import folder_rows, watched
+from .ingest import SyncReport, sync_folders
 
 log = logging.getLogger("followup.watch")
 
