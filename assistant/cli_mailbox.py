@@ -194,10 +194,11 @@ def mailbox_list(config: Path | None) -> None:
         )
         if r.paused:
             table.add_row("", f"[red]{r.paused}[/] (followup mailbox resume {r.name})", *[""] * 5)
+        if r.failing:
+            table.add_row("", f"[red]FAILING[/] {r.failing}", *[""] * 5)
         if r.quarantined:
-            table.add_row(
-                "", f"[yellow]{r.quarantined} message(s) quarantined[/] (see the log)", *[""] * 5
-            )
+            quarantined = f"[yellow]{r.quarantined} message(s) quarantined[/] (see the web page)"
+            table.add_row("", quarantined, *[""] * 5)
         for sender in r.paused_senders:
             table.add_row("", f"[yellow]no automatic mail to[/] {sender}", *[""] * 5)
     wide_console().print(table)

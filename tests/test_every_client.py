@@ -27,7 +27,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ImapUser, reap
-from tests.servers import Dovecot, SmtpSink
+from tests.servers import Dovecot, SmtpSink, free_port
 from tests.test_cli_mailbox import FOLLOWUP, add, run
 from tests.test_sync import mail
 
@@ -280,3 +280,29 @@ def test_an_auto_responder_and_a_bounce_pause_only_their_addresses(desk: Desk) -
         " AND kind='acknowledge'",
     ) == [("skipped", "loop-instant-reply")]
     assert acks(desk.sink) == Counter({"r0@r.test": 1, "g0@gone.test": 1, "h1@c.test": 1})
+
+
+def test_a_failing_mailbox_is_shown_failing_and_logged_once_per_change(desk: Desk) -> None:
+    port = free_port()  # nothing listens there: every connection fails
+    added = add(desk.env, f"imap://u:p@127.0.0.1:{port}", "--no-check", name="dead")
+    assert added.returncode == 0, added.stderr
+    desk.connect()  # a working mailbox beside it
+    desk.service.start()
+    deadline = time.monotonic() + 30
+    health: dict[str, dict[str, Any]] = {}
+    while health.get("dead", {}).get("reconnects", 0) < 3:  # it retried, quietly
+        assert time.monotonic() < deadline, desk.service.tail()
+        time.sleep(0.3)
+        health = {m["name"]: m for m in desk.service.health()["mailboxes"]}
+    listed = run(desk.env, "mailbox", "list").stdout
+    # The working one recovers from a dropped connection: said once each way.
+    desk.dovecot.kill_connections(desk.user.name)
+    while '"message": "mailbox working again"' not in desk.service.tail():
+        assert time.monotonic() < deadline + 30, desk.service.tail()
+        time.sleep(0.2)
+    desk.service.stop()
+    log = desk.service.log.read_text()
+    assert log.count('"message": "mailbox failing", "mailbox": "dead"') == 1, log[-3000:]
+    assert health["dead"]["ok"] is False and health["support"]["ok"] is True
+    assert "FAILING" in listed and "since" in listed, listed
+    assert outbox(desk.env, "SELECT failing_since FROM mailbox WHERE name='support'") == [(None,)]

@@ -257,6 +257,15 @@ class MailboxSummary:
     paused_senders: tuple[str, ...] = ()
     #: Messages set aside because they could not be handled (``followup mailbox list``).
     quarantined: int = 0
+    #: "since ...: why" while the mailbox's connection keeps failing.
+    failing: str | None = None
+
+
+def failing_text(mailbox: Mailbox) -> str | None:
+    """``since 2026-12-06 10:00 UTC: why`` while the mailbox fails, else None."""
+    if mailbox.failing_since is None:
+        return None
+    return f"since {mailbox.failing_since:%Y-%m-%d %H:%M} UTC: {mailbox.failing_reason or '?'}"
 
 
 async def summaries(now: datetime) -> list[MailboxSummary]:
@@ -281,6 +290,7 @@ async def summaries(now: datetime) -> list[MailboxSummary]:
                 paused=mailbox.paused_reason,
                 dry_run=mailbox.dry_run,
                 quarantined=await Quarantine.filter(mailbox=mailbox).count(),
+                failing=failing_text(mailbox),
                 paused_senders=tuple(
                     f"{p.address} ({p.rule}, until {p.until:%Y-%m-%d %H:%M} UTC)"
                     for p in await active_pauses(mailbox, now)

@@ -135,7 +135,9 @@ class MailboxWatcher:
         url = parse_url(decrypt(self.mailbox.imap_secret), "imap")
         first = await asyncio.to_thread(ImapSession, url)
         self._sessions = {"": first}
-        infos: list[FolderInfo] = await asyncio.to_thread(first.folders)
+        infos: list[FolderInfo] = await asyncio.to_thread(
+            first.folders, self.mailbox.chosen_folders()
+        )
         self._folders = await folder_rows(self.mailbox, infos)
         # One kept-selected sync connection per watched folder: an unchanged check is then
         # NOOP + STATUS per folder whatever its size, and new mail needs no SELECT.
@@ -189,6 +191,7 @@ class MailboxWatcher:
         while not self._stop.is_set():
             self._wake.clear()
             report = await self.check()
+            await self._mark_working()
             if report.changed_ids:
                 self.stats.changes += 1
                 self._log(report)
@@ -226,6 +229,27 @@ class MailboxWatcher:
                     },
                 )
 
+    async def _mark_failing(self, reason: str) -> bool:
+        """Record that the mailbox fails (shown by ``mailbox list`` and the web page); True
+        when it has just started failing."""
+        first = self.mailbox.failing_since is None
+        if first:
+            self.mailbox.failing_since = self.clock.now()
+        self.mailbox.failing_reason = reason[:500]
+        with contextlib.suppress(Exception):  # the store may be what fails
+            await Mailbox.filter(id=self.mailbox.id).update(
+                failing_since=self.mailbox.failing_since, failing_reason=reason[:500]
+            )
+        return first
+
+    async def _mark_working(self) -> None:
+        """A check went through: a failing mailbox works again (said once)."""
+        if self.mailbox.failing_since is None:
+            return
+        log.info("mailbox working again", extra={"mailbox": self.mailbox.name})
+        await Mailbox.filter(id=self.mailbox.id).update(failing_since=None, failing_reason=None)
+        await self.mailbox.refresh_from_db(fields=["failing_since", "failing_reason"])
+
     async def run(self) -> None:
         """Watch until :meth:`stop`; reconnect with jittered exponential backoff on failure."""
         self._loop = asyncio.get_running_loop()
@@ -240,8 +264,11 @@ class MailboxWatcher:
                 self.stats.reconnects += 1
                 self.stats.last_error = f"{exc.__class__.__name__}: {exc}"
                 delay = backoff.failed(time.monotonic(), random.random())
-                (log.warning if expected else log.exception)(
-                    "connection lost, reconnecting" if expected else "watch failed, restarting",
+                first = await self._mark_failing(self.stats.last_error)
+                # Logged once when the mailbox starts failing; the retries only at debug level.
+                level = (log.warning if expected else log.exception) if first else log.debug
+                level(
+                    "mailbox failing" if first else "still failing, reconnecting",
                     extra={
                         "mailbox": self.mailbox.name,
                         "error": self.stats.last_error,

@@ -30,6 +30,9 @@ class Mailbox(Model):
     paused_reason = fields.TextField(null=True)
     # Where the round-robin ownership rule continues.
     rotation_at = fields.IntField(default=0, db_default=0)
+    # Since when the mailbox's connection keeps failing, and why (None: it works).
+    failing_since = fields.DatetimeField(null=True)
+    failing_reason = fields.TextField(null=True)
     # The admin's Sent and Archive folders by name, for servers without SPECIAL-USE.
     sent_folder = fields.CharField(max_length=512, null=True)
     archive_folder = fields.CharField(max_length=512, null=True)

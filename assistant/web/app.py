@@ -44,7 +44,13 @@ from ..secrets import decrypt, signing_key
 from ..service.actions import apply_action
 from ..service.digest import unsubscribe_page
 from ..service.http import store_health
-from ..service.mailboxes import MailboxError, add_mailbox, check_connection, parse_urls
+from ..service.mailboxes import (
+    MailboxError,
+    add_mailbox,
+    check_connection,
+    failing_text,
+    parse_urls,
+)
 from ..service.people import everyone
 from ..service.templates import (
     KINDS,
@@ -519,6 +525,7 @@ class Web:
                 "address": m.address,
                 "imap": _safe_url(m.imap_secret),
                 "paused": m.paused_reason,
+                "failing": failing_text(m),
                 # Messages Followup could not handle, with why (the rest went on without them).
                 "quarantined": await Quarantine.filter(mailbox=m).order_by("-id").limit(20),
             }
