@@ -24,7 +24,8 @@ echo "== pytest"; pytest "$@"
 # semaphore is root's, and PostgreSQL (run as its own user) could not open it.
 echo "== pytest, every clock a year ahead (libfaketime, +365d)"
 faketime_lib=$(dpkg -L libfaketime | grep '/libfaketime\.so\.1$')
-LD_PRELOAD="$faketime_lib" FAKETIME="+365d" FAKE_UTIME=1 pytest -q -p no:cacheprovider \
+# Cyrus's master does not start under libfaketime: its variants run in the first pass only.
+LD_PRELOAD="$faketime_lib" FAKETIME="+365d" FAKE_UTIME=1 pytest -q -p no:cacheprovider -k "not cyrus" \
   tests/core tests/test_acknowledge.py tests/test_every_client.py tests/test_digests.py \
   tests/test_ladder_week.py tests/test_commands.py tests/test_sync.py tests/test_watch.py \
   tests/test_run.py tests/test_hostile.py tests/test_parallel.py
