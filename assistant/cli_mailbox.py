@@ -192,15 +192,14 @@ def mailbox_list(config: Path | None) -> None:
         table.add_row(
             name, r.address, r.imap, str(r.folders), str(r.messages), str(r.awaiting), last
         )
-        if r.paused:
-            table.add_row("", f"[red]{r.paused}[/] (followup mailbox resume {r.name})", *[""] * 5)
-        if r.failing:
-            table.add_row("", f"[red]FAILING[/] {r.failing}", *[""] * 5)
-        if r.quarantined:
-            quarantined = f"[yellow]{r.quarantined} message(s) quarantined[/] (see the web page)"
-            table.add_row("", quarantined, *[""] * 5)
-        for sender in r.paused_senders:
-            table.add_row("", f"[yellow]no automatic mail to[/] {sender}", *[""] * 5)
+        notes = [
+            r.paused and f"[red]{r.paused}[/] (followup mailbox resume {r.name})",
+            r.failing and f"[red]FAILING[/] {r.failing}",
+            r.quarantined and f"[yellow]{r.quarantined} quarantined[/] (see the web page)",
+            *(f"[yellow]no automatic mail to[/] {sender}" for sender in r.paused_senders),
+        ]
+        for note in filter(None, notes):
+            table.add_row("", str(note), *[""] * 5)
     wide_console().print(table)
 
 
