@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 source scripts/setup.sh
 followup_setup ""
 export FOLLOWUP_DATA_DIR="${FOLLOWUP_DATA_DIR:-$PWD/data}"
-mkdir -p "$FOLLOWUP_DATA_DIR"
+mkdir -p -m 700 "$FOLLOWUP_DATA_DIR"  # the store holds credentials and mail headers
 if [ -z "${FOLLOWUP_SECRET_KEY:-}" ] && [ -z "${FOLLOWUP_SECRET_KEY_FILE:-}" ]; then
   # Embedded default only: keep the credentials key beside the data, readable by you alone.
   key="$FOLLOWUP_DATA_DIR/secret.key"
