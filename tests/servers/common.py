@@ -180,3 +180,29 @@ def append_uid(
     response = imap.append(folder, raw, flags=flags, msg_time=msg_time)
     match = re.search(rb"APPENDUID \d+ (\d+)", response)
     return int(match.group(1)) if match else None
+
+
+class ImapHost(ManagedServer):
+    """What the tests do over IMAP on any server of the matrix, through ``client(user)``."""
+
+    def client(self, user: str, password: str | None = None, tls: bool = False) -> Any:
+        raise NotImplementedError  # pragma: no cover - every server defines its own
+
+    def append(
+        self,
+        user: str,
+        folder: str,
+        raw: bytes,
+        flags: tuple[str | bytes, ...] = (),
+        msg_time: datetime | None = None,
+    ) -> int | None:
+        """APPEND one message over IMAP; its UID (APPENDUID)."""
+        with self.client(user) as imap:
+            return append_uid(imap, folder, raw, flags, msg_time)
+
+    def create_folder(self, user: str, name: str, subscribe: bool = True) -> None:
+        """Create a folder over IMAP (any Unicode name: imapclient encodes modified UTF-7)."""
+        with self.client(user) as imap:
+            imap.create_folder(name)
+            if subscribe:
+                imap.subscribe_folder(name)

@@ -17,17 +17,15 @@ import shutil
 import signal
 import socket
 import subprocess
-from datetime import datetime
 from pathlib import Path
 from typing import IO
 
 from imapclient import IMAPClient
 
 from .common import (
-    ManagedServer,
+    ImapHost,
     MissingBinary,
     ServerStartError,
-    append_uid,
     descendants,
     free_port,
     log_tail,
@@ -84,7 +82,7 @@ EVENTS {{
 """
 
 
-class Cyrus(ManagedServer):
+class Cyrus(ImapHost):
     """``master`` of an unpacked Cyrus on a free port of 127.0.0.1 (plaintext IMAP only)."""
 
     host = "127.0.0.1"
@@ -223,21 +221,3 @@ class Cyrus(ManagedServer):
         imap = IMAPClient(self.host, self.port, ssl=False, timeout=30)
         imap.login(user, password or self._passwords[user])
         return imap
-
-    def append(
-        self,
-        user: str,
-        folder: str,
-        raw: bytes,
-        flags: tuple[str | bytes, ...] = (),
-        msg_time: datetime | None = None,
-    ) -> int | None:
-        """APPEND one message; its UID (APPENDUID)."""
-        with self.client(user) as imap:
-            return append_uid(imap, folder, raw, flags, msg_time)
-
-    def create_folder(self, user: str, name: str, subscribe: bool = True) -> None:
-        with self.client(user) as imap:
-            imap.create_folder(name)
-            if subscribe:
-                imap.subscribe_folder(name)

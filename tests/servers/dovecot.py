@@ -19,16 +19,14 @@ import signal
 import socket
 import ssl
 import subprocess
-from datetime import datetime
 from pathlib import Path
 from typing import IO
 
 from imapclient import IMAPClient
 
 from tests.servers.common import (
-    ManagedServer,
+    ImapHost,
     ServerStartError,
-    append_uid,
     descendants,
     find_binary,
     free_port,
@@ -143,7 +141,7 @@ def _terminate_group(process: subprocess.Popen[bytes]) -> None:
         os.killpg(process.pid, signal.SIGTERM)
 
 
-class Dovecot(ManagedServer):
+class Dovecot(ImapHost):
     """A private Dovecot instance under ``base_dir``; use as a context manager or start()/stop().
 
     ``base_dir`` must stay reachable by the ``dovecot``/``dovenull``/``nobody`` users: use
@@ -332,25 +330,6 @@ class Dovecot(ManagedServer):
             imap.shutdown()
             raise
         return imap
-
-    def append(
-        self,
-        user: str,
-        folder: str,
-        raw: bytes,
-        flags: tuple[str | bytes, ...] = (),
-        msg_time: datetime | None = None,
-    ) -> int | None:
-        """APPEND one message over IMAP; returns its UID (from APPENDUID)."""
-        with self.client(user) as imap:
-            return append_uid(imap, folder, raw, flags, msg_time)
-
-    def create_folder(self, user: str, name: str, subscribe: bool = True) -> None:
-        """Create a folder over IMAP (any Unicode name: imapclient encodes modified UTF-7)."""
-        with self.client(user) as imap:
-            imap.create_folder(name)
-            if subscribe:
-                imap.subscribe_folder(name)
 
     # -- administration (doveadm) ------------------------------------------------------------
 
