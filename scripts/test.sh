@@ -24,8 +24,12 @@ echo "== pytest"; pytest "$@"
 # semaphore is root's, and PostgreSQL (run as its own user) could not open it.
 echo "== pytest, every clock a year ahead (libfaketime, +365d)"
 faketime_lib=$(dpkg -L libfaketime | grep '/libfaketime\.so\.1$')
+# libfaketime leaves a semaphore per process in /dev/shm, named by pid: a stale one of root's
+# under a pid that an unprivileged server process gets later makes that process fail.
+rm -f /dev/shm/faketime_shm_* /dev/shm/sem.faketime_sem_* 2>/dev/null || true
 # Cyrus's master does not start under libfaketime: its variants run in the first pass only.
 LD_PRELOAD="$faketime_lib" FAKETIME="+365d" FAKE_UTIME=1 pytest -q -p no:cacheprovider -k "not cyrus" \
   tests/core tests/test_acknowledge.py tests/test_every_client.py tests/test_digests.py \
   tests/test_ladder_week.py tests/test_commands.py tests/test_sync.py tests/test_watch.py \
   tests/test_run.py tests/test_hostile.py tests/test_parallel.py
+rm -f /dev/shm/faketime_shm_* /dev/shm/sem.faketime_sem_* 2>/dev/null || true

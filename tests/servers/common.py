@@ -110,10 +110,15 @@ def log_tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-def run(args: list[str], timeout: float = 60.0, cwd: str | None = None) -> str:
+def run(
+    args: list[str],
+    timeout: float = 60.0,
+    cwd: str | None = None,
+    env: dict[str, str] | None = None,
+) -> str:
     """Run a command to completion and return its stdout; fail loudly with its output."""
     result = subprocess.run(
-        args, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd
+        args, capture_output=True, text=True, timeout=timeout, check=False, cwd=cwd, env=env
     )
     if result.returncode != 0:
         raise RuntimeError(

@@ -159,7 +159,11 @@ class Postgres(ManagedServer):
         """Run a server command as ``postgres`` when root (initdb/postgres refuse root)."""
         if os.geteuid() == 0:
             args = [find_binary("runuser", "util-linux"), "-u", "postgres", "--", *args]
-        return run(args, cwd="/")
+        # PostgreSQL keeps the real time under CI's year-ahead pass (every time Followup
+        # stores comes from its own clock): libfaketime's semaphores are root's, and a
+        # postgres process meeting one under its pid would fail to start.
+        env = {k: v for k, v in os.environ.items() if k != "LD_PRELOAD" and "FAKE" not in k}
+        return run(args, cwd="/", env=env)
 
     def _initdb(self) -> None:
         self.base_dir.mkdir(parents=True, exist_ok=True)
