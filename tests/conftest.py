@@ -22,6 +22,8 @@ from assistant.settings import FollowupConfig
 from assistant.store.models import Mailbox
 from tests.servers import Cyrus, Dovecot, MissingBinary, Postgres, Redis, SmtpSink, server_dir
 
+pytest_plugins = ["tests.oauth_stack"]
+
 T = TypeVar("T")
 _user_ids = itertools.count(1)
 

@@ -12,6 +12,7 @@ the APPEND completes; allow about 2 s.
 from __future__ import annotations
 
 import contextlib
+import grp
 import os
 import pwd
 import re
@@ -62,7 +63,7 @@ default_login_user = {login_user}
 first_valid_uid = {uid}
 first_valid_gid = {gid}
 {environment}disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {auth_mechanisms}
 # Tests log in with wrong passwords on purpose: answer failures at once (default: 2 s).
 auth_failure_delay = 0
 ssl = yes
@@ -71,10 +72,10 @@ ssl_key = <{key}
 passdb {{
   driver = passwd-file
   args = scheme=PLAIN username_format=%u {base}/users/%u
-}}
-userdb {{
+{password_mechanisms}}}
+{oauth_passdb}userdb {{
   driver = static
-  args = uid={uid} gid={gid} home={base}/mail/%u
+  args = uid={uid} gid={gid} home={base}/mail/%u{userdb_extra}
 }}
 mail_location = maildir:~/Maildir
 mail_fsync = never
@@ -114,6 +115,29 @@ service stats {{
 """
 
 
+# The OAuth2 variant (``Dovecot(..., oauth_introspection_url=URL)``): bearer tokens (SASL
+# XOAUTH2 and OAUTHBEARER) are checked by RFC 7662 introspection at every login; passwords
+# (PLAIN/LOGIN) still work, and only for those mechanisms. No auth cache (the default size 0,
+# set explicitly): a revoked or expired token is refused at the very next login.
+OAUTH_PASSDB = """\
+auth_cache_size = 0
+passdb {{
+  driver = oauth2
+  mechanisms = xoauth2 oauthbearer
+  args = {args}
+}}
+"""
+OAUTH_ARGS = """\
+introspection_mode = post
+introspection_url = {url}
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 10000
+"""
+
+
 def _faked_time_environment() -> str:
     """Under ``faketime`` (CI's second pass), Dovecot's children keep the moved clock: Dovecot
     clears their environment but for ``import_environment``, so INTERNALDATEs would be real."""
@@ -149,12 +173,24 @@ class Dovecot(ImapHost):
 
     Attributes once started: ``host``, ``port`` (plaintext IMAP), ``tls_port`` (IMAPS),
     ``cafile`` (the self-signed certificate clients must trust), ``config`` (dovecot.conf).
+
+    ``oauth_introspection_url``: also accept OAuth 2.0 bearer tokens (AUTHENTICATE XOAUTH2 and
+    OAUTHBEARER), checked by RFC 7662 introspection (POST, HTTP Basic client credentials in the
+    URL, ``http://ID:SECRET@127.0.0.1:PORT/introspect``); the token's ``username`` must be the
+    login name and ``active`` true. Any user name is accepted (the userdb is static), so a user
+    known only to the authorization server can log in with a token.
     """
 
     host = "127.0.0.1"
 
-    def __init__(self, base_dir: Path, start_timeout: float = 20.0) -> None:
+    def __init__(
+        self,
+        base_dir: Path,
+        start_timeout: float = 20.0,
+        oauth_introspection_url: str | None = None,
+    ) -> None:
         self.base_dir = Path(base_dir).resolve()
+        self.oauth_introspection_url = oauth_introspection_url
         self.config = self.base_dir / "dovecot.conf"
         self.log_path = self.base_dir / "log" / "dovecot.log"
         self.port = 0
@@ -177,6 +213,11 @@ class Dovecot(ImapHost):
         self._prepare_dirs()
         self._cert = make_self_signed_cert(self.base_dir / "tls")
         self.config.write_text(self._render_config())
+        if self.oauth_introspection_url is not None:
+            args = self.base_dir / "oauth2.conf.ext"
+            args.write_text(OAUTH_ARGS.format(url=self.oauth_introspection_url))
+            args.chmod(0o640)  # holds the introspection secret; read by the auth process
+            os.chown(args, -1, grp.getgrnam("dovecot").gr_gid if os.geteuid() == 0 else -1)
         self._stderr = (self.base_dir / "log" / "stderr.log").open("wb")
         self._process = subprocess.Popen(
             [dovecot, "-F", "-c", str(self.config)],
@@ -237,6 +278,14 @@ class Dovecot(ImapHost):
     def _render_config(self) -> str:
         assert self._cert is not None
         uid, gid = self._mail_ids()
+        mechanisms, password_mechanisms, oauth_passdb, userdb_extra = "plain login", "", "", ""
+        if self.oauth_introspection_url is not None:
+            args = self.base_dir / "oauth2.conf.ext"
+            mechanisms += " xoauth2 oauthbearer"
+            password_mechanisms = "  mechanisms = plain login\n"
+            oauth_passdb = OAUTH_PASSDB.format(args=args)
+            # doveadm (e.g. save) looks users up without a passdb able to confirm them.
+            userdb_extra = " allow_all_users=yes"
         internal, login = "dovecot", "dovenull"
         if os.geteuid() != 0:
             internal = login = pwd.getpwuid(os.getuid()).pw_name
@@ -253,6 +302,10 @@ class Dovecot(ImapHost):
             port=self.port,
             tls_port=self.tls_port,
             environment=_faked_time_environment(),
+            auth_mechanisms=mechanisms,
+            password_mechanisms=password_mechanisms,
+            oauth_passdb=oauth_passdb,
+            userdb_extra=userdb_extra,
         )
 
     def _wait_ready(self) -> None:
@@ -336,6 +389,20 @@ class Dovecot(ImapHost):
     def doveadm(self, *args: str) -> str:
         """Run ``doveadm -c CONFIG ARGS...`` and return its stdout."""
         return run([self._doveadm, "-c", str(self.config), *args])
+
+    def save(self, user: str, folder: str, raw: bytes) -> None:
+        """Store a message straight into ``user``'s ``folder`` (``doveadm save``, no login or
+        credential needed), the way a provider files a sent message into Sent."""
+        result = subprocess.run(
+            [self._doveadm, "-c", str(self.config), "save", "-u", user, "-m", folder],
+            input=raw,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+        if result.returncode != 0:
+            output = (result.stdout + result.stderr).decode(errors="replace")
+            raise RuntimeError(f"doveadm save -u {user} -m {folder} failed: {output}")
 
     def connections(self, user: str) -> int:
         """How many IMAP sessions of ``user`` are open (``doveadm who``)."""
