@@ -7,9 +7,10 @@ source scripts/setup.sh
 # Servers the tests start themselves, privately, on loopback: Dovecot (IMAP), Redis,
 # PostgreSQL; openssl makes their certificates, runuser (util-linux) starts PostgreSQL as root;
 # Debian's Chromium is the browser the web page's tests drive (Playwright, no downloads).
-# faketime (libfaketime) runs the second pass with every clock a year ahead.
+# faketime (libfaketime) runs the second pass with every clock a year ahead; dnsmasq-base is
+# the DNS server of the connect-by-address tests.
 followup_setup test dovecot-imapd redis-server postgresql openssl util-linux chromium faketime \
-  libxapian30 libpcre3 libical3 libsasl2-modules libsasl2-modules-db
+  libxapian30 libpcre3 libical3 libsasl2-modules libsasl2-modules-db dnsmasq-base
 export PATH="$PWD/.venv/bin:$PATH"
 followup_unpack_cyrus  # the second IMAP server, unpacked privately (it conflicts with Dovecot)
 echo "== ruff"; ruff check assistant workers tests bench
