@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import logging
-import os
-import signal
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
@@ -27,15 +24,16 @@ from .cli_input import in_one_line, password_for
 from .clock import Clock
 from .core.durations import DurationError, parse_duration
 from .core.team import PatternError
-from .logs import setup_logging
-from .mail.urls import MailURL, URLError, redact
+from .mail.urls import MailURL, URLError
 from .report import wide_console
 from .runtime import Runtime
 from .secrets import SecretKeyError, new_key
+from .service import credentials
 from .service.ingest import SyncReport, sync_mailbox
 from .service.loops import lift_pause
 from .service.mailboxes import (
     ConnectionCheck,
+    InboxMark,
     MailboxError,
     add_mailbox,
     check_connection,
@@ -44,11 +42,8 @@ from .service.mailboxes import (
     parse_urls,
     summaries,
 )
-from .service.run import Service
-from .service.watch import MailboxWatcher
 from .settings import ConfigError
 from .store.db import store
-from .store.models import Mailbox
 
 T = TypeVar("T")
 EXPECTED = (MailboxError, URLError, PatternError, SecretKeyError, ConfigError, DurationError)
@@ -102,7 +97,10 @@ def mailbox() -> None:
 @mailbox.command("add")
 @click.argument("name")
 @click.option("--address", required=True, help="The shared address, e.g. support@example.com.")
-@click.option("--imap", "imap", required=True, help="imap://, imaps:// or imap+starttls:// URL.")
+@click.option("--imap", "imap", help="imap://, imaps:// or imap+starttls:// URL.")
+@click.option("--oauth", "provider", help="Sign in with this OAuth2 provider ([oauth.NAME]).")
+@click.option("--app", is_flag=True, help="With --oauth: app-only access (shared mailboxes).")
+@click.option("--sign-in", "how", type=click.Choice(["auto", "device", "browser"]), default="auto")
 @click.option("--smtp", "smtp", help="smtp://, smtps:// or smtp+starttls:// URL (for sending).")
 @click.option("--team", "team", multiple=True, required=True, help="Address or @domain (repeat).")
 @click.option("--owner", help="Default owner of waiting threads.")
@@ -118,7 +116,10 @@ def mailbox() -> None:
 def mailbox_add(
     name: str,
     address: str,
-    imap: str,
+    imap: str | None,
+    provider: str | None,
+    app: bool,
+    how: str,
     smtp: str | None,
     team: tuple[str, ...],
     owner: str | None,
@@ -137,26 +138,26 @@ def mailbox_add(
     except DurationError as exc:
         raise click.BadParameter(str(exc), param_hint="--grace") from None
 
-    imap = password_for(imap, "IMAP")
+    if provider is None and imap is None:
+        raise click.UsageError("give --imap URL, or --oauth PROVIDER to sign in with one")
+    imap = password_for(imap, "IMAP") if imap else None
     smtp = password_for(smtp, "SMTP") if smtp else None
 
     async def work(runtime: Runtime) -> None:
-        imap_url, smtp_url = parse_urls(imap, smtp)
-        inbox = None
-        if not no_check:
-            check = await check_connection(imap_url, smtp_url, chosen)
-            if not (check.imap_ok and check.smtp_ok is not False):
-                raise MailboxError(
-                    "connection test failed, nothing stored: "
-                    + "; ".join(e for e in (check.imap_error, check.smtp_error) if e)
-                )
-            inbox = check.inbox
+        connected = None
+        if provider is not None:
+            from .cli_oauth import connect
+
+            connected = await connect(runtime, provider, address, how, app, chosen)
+            inbox, urls = connected.check.inbox, (connected.imap, connected.smtp)
+        else:
+            assert imap is not None
+            inbox, urls = await _tested(imap, smtp, chosen, no_check), (imap, smtp)
         now = runtime.clock.now()
         box = await add_mailbox(
             name,
             address,
-            imap,
-            smtp,
+            *urls,
             list(team),
             owner,
             grace_seconds,
@@ -165,12 +166,32 @@ def mailbox_add(
             inbox=inbox,
             chosen=chosen,
         )
+        if connected is not None:
+            from .cli_oauth import store
+
+            await store(runtime, box, connected)
         if shadow:
             box.dry_run = True
             await box.save(update_fields=["dry_run"])
 
     run_with_store(config, work)
     click.echo(f"mailbox {name!r} added; run `followup sync {name}` to read it")
+
+
+async def _tested(
+    imap: str, smtp: str | None, chosen: dict[str, str], no_check: bool
+) -> InboxMark | None:
+    """The connection test before storing (``None`` when skipped)."""
+    if no_check:
+        return None
+    imap_url, smtp_url = parse_urls(imap, smtp)
+    check = await check_connection(imap_url, smtp_url, chosen)
+    if not (check.imap_ok and check.smtp_ok is not False):
+        raise MailboxError(
+            "connection test failed, nothing stored: "
+            + "; ".join(e for e in (check.imap_error, check.smtp_error) if e)
+        )
+    return check.inbox
 
 
 @mailbox.command("list")
@@ -194,7 +215,9 @@ def mailbox_list(config: Path | None) -> None:
         )
         notes = [
             r.paused and f"[red]{r.paused}[/] (followup mailbox resume {r.name})",
-            r.failing and f"[red]FAILING[/] {r.failing}",
+            r.reauth is not None
+            and f"[red]NEEDS RE-AUTHORISATION[/] ({r.reauth}): followup mailbox reconnect {r.name}",
+            r.failing and r.reauth is None and f"[red]FAILING[/] {r.failing}",
             r.quarantined and f"[yellow]{r.quarantined} quarantined[/] (see the web page)",
             *(f"[yellow]no automatic mail to[/] {sender}" for sender in r.paused_senders),
         ]
@@ -209,10 +232,13 @@ def mailbox_list(config: Path | None) -> None:
 def mailbox_test(name: str, config: Path | None) -> None:
     """Connect to NAME's servers: folders, capabilities, and exactly what fails."""
 
-    async def work(_: Runtime) -> tuple[MailURL, ConnectionCheck]:
+    async def work(runtime: Runtime) -> tuple[MailURL, ConnectionCheck]:
         box = await get_mailbox(name)
         imap, smtp = mailbox_urls(box)
-        return imap, await check_connection(imap, smtp, box.chosen_folders())
+        # OAuth2 mailboxes log in with a token from their grant (refreshed if due).
+        ready = await credentials.with_token(box, imap, runtime.clock)
+        smtp = await credentials.with_token(box, smtp, runtime.clock) if smtp else None
+        return imap, await check_connection(ready, smtp, box.chosen_folders())
 
     imap, check = run_with_store(config, work)
     out = wide_console()
@@ -266,119 +292,6 @@ def sync(name: str, since: str | None, config: Path | None) -> None:
     out.print(f"{report.threads_changed} threads re-evaluated")
 
 
-@click.command()
-@click.option("--poll", "poll", default=30.0, show_default=True, help="Seconds between checks.")
-@click.option("--no-idle", is_flag=True, help="Poll only (for servers whose IDLE misbehaves).")
-@click.option(
-    "--workers",
-    "processes",
-    type=click.IntRange(min=1),
-    help="Scale-out mode (needs FOLLOWUP_REDIS_URL): N watcher processes share the mailboxes "
-    "by Redis leases and enqueue sync jobs for `followup worker`.",
-)
-@click.option("--log-level", default="INFO", show_default=True)
-@config_option
-def watch(
-    poll: float, no_idle: bool, processes: int | None, log_level: str, config: Path | None
-) -> None:
-    """Keep every mailbox synced (IMAP IDLE, polling fallback) until stopped (Ctrl-C).
-
-    With FOLLOWUP_REDIS_URL set (or --workers), watch in the scale-out mode instead."""
-    setup_logging(log_level)
-    log = logging.getLogger("followup.watch")
-    try:
-        runtime = Runtime.from_env(config)
-    except EXPECTED as exc:
-        raise click.ClickException(str(exc)) from None
-    if processes is not None or runtime.redis_url:
-        from .cli_scale import run_watchers
-
-        run_watchers(runtime, processes or 1, log_level)
-        return
-
-    async def work(runtime: Runtime) -> None:
-        mailboxes = await Mailbox.all().order_by("name")
-        if not mailboxes:
-            raise MailboxError("no mailboxes to watch: followup mailbox add ...")
-        watchers = [
-            MailboxWatcher(
-                m,
-                runtime.policy(m),
-                poll_interval=poll,
-                use_idle=not no_idle,
-                clock=runtime.clock,
-            )
-            for m in mailboxes
-        ]
-
-        def stop_all() -> None:
-            for watcher in watchers:
-                watcher.stop()
-
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop_all)
-        log.info("watching", extra={"mailboxes": [m.name for m in mailboxes], "idle": not no_idle})
-        await asyncio.gather(*(w.run() for w in watchers))
-        log.info("stopped")
-
-    run_with_store(config, work)
-
-
-@click.command("run")
-@click.option(
-    "--data-dir",
-    type=click.Path(path_type=Path),
-    help="Where the SQLite store lives (or FOLLOWUP_DATA_DIR; default ~/.local/share/followup).",
-)
-@click.option(
-    "--dry-run", is_flag=True, help="Shadow mode: record what would be sent, send nothing."
-)
-@click.option("--poll", "poll", default=30.0, show_default=True, help="Seconds between checks.")
-@click.option(
-    "--health-port",
-    default=8086,
-    show_default=True,
-    help="GET /health (and digest unsubscribe links) on this port (0 picks a free one).",
-)
-@click.option(
-    "--host", default="127.0.0.1", show_default=True, help="Address the health port listens on."
-)
-@click.option("--log-level", default="INFO", show_default=True)
-@config_option
-def run_command(
-    data_dir: Path | None,
-    dry_run: bool,
-    poll: float,
-    health_port: int,
-    host: str,
-    log_level: str,
-    config: Path | None,
-) -> None:
-    """Run Followup in one process: sync every mailbox (IDLE), acknowledge, deliver."""
-    setup_logging(log_level)
-    if data_dir is not None:
-        os.environ["FOLLOWUP_DATA_DIR"] = str(data_dir)
-
-    async def work(runtime: Runtime) -> None:
-        service = Service(
-            runtime,
-            dry_run=dry_run,
-            poll_interval=poll,
-            health_port=health_port,
-            health_host=host,
-        )
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, service.stop)
-        logging.getLogger("followup.run").info(
-            "started", extra={"database": redact(runtime.database_url), "dry_run": dry_run}
-        )
-        await service.run()
-
-    run_with_store(config, work)
-
-
 @mailbox.command("resume")
 @click.argument("name")
 @click.option("--sender", help="Lift a loop rule's pause of this address (or @domain) only.")
@@ -397,3 +310,6 @@ def mailbox_resume(name: str, sender: str | None, config: Path | None) -> None:
     reason = run_with_store(config, work)
     what = f"automatic mail to {sender}" if sender else "sending"
     click.echo(f"{name}: {what} resumed" + (f" (was: {reason})" if reason else " (was not paused)"))
+
+
+from . import cli_oauth  # noqa: E402,F401  (registers `mailbox reconnect`)

@@ -70,6 +70,7 @@ def _watch_process(database_url: str, redis_url: str, lease_seconds: float, log_
 
     from workers.settings import redis_settings
 
+    from .clock import SystemClock
     from .service.fleet import Fleet
     from .service.scale_watch import FleetWatcher
 
@@ -79,7 +80,8 @@ def _watch_process(database_url: str, redis_url: str, lease_seconds: float, log_
     async def main() -> None:
         async with store(database_url):
             pool = await create_pool(redis_settings(redis_url))
-            watcher = FleetWatcher(Fleet(pool, FleetWatcher.new_id(), lease_seconds))
+            fleet = Fleet(pool, FleetWatcher.new_id(), lease_seconds)
+            watcher = FleetWatcher(fleet, SystemClock())  # the process's one clock
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, watcher.stop)

@@ -7,10 +7,11 @@ See ``config/followup.example.toml`` for the documented format.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from datetime import date, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -185,6 +186,32 @@ class AuthenticationConfig(_Model):
         return Trust(frozenset(s.strip().lower() for s in self.servers if s.strip()))
 
 
+class OAuthClientConfig(_Model):
+    """An OAuth2 client registered with a provider (``[oauth.google]``, ``[oauth.microsoft]``,
+    or ``[oauth.NAME]`` for any other provider, found by ``issuer`` or explicit endpoints)."""
+
+    client_id: str
+    client_secret: str | None = Field(
+        default=None, description="or FOLLOWUP_OAUTH_<NAME>_CLIENT_SECRET (kept out of files)"
+    )
+    tenant: str | None = Field(default=None, description="Microsoft: tenant id or domain")
+    issuer: str | None = Field(default=None, description="OIDC discovery from this issuer URL")
+    authorization_endpoint: str | None = None
+    token_endpoint: str | None = None
+    device_endpoint: str | None = None
+    revocation_endpoint: str | None = None
+    scope: str | None = None
+    app_scope: str | None = None
+    sasl: Literal["xoauth2", "oauthbearer"] | None = None
+    imap: str | None = Field(default=None, description="server URL, e.g. imaps://host:993")
+    smtp: str | None = Field(default=None, description="server URL, e.g. smtps://host:465")
+
+    def secret(self, name: str) -> str | None:
+        """The client secret: from the file, else from the environment."""
+        env = f"FOLLOWUP_OAUTH_{name.upper().replace('-', '_')}_CLIENT_SECRET"
+        return self.client_secret or os.environ.get(env) or None
+
+
 class FollowupConfig(_Model):
     """The whole file."""
 
@@ -201,6 +228,7 @@ class FollowupConfig(_Model):
     ladder: LadderConfig = Field(default_factory=LadderConfig)
     ownership: OwnershipConfig = Field(default_factory=OwnershipConfig)
     people: list[PersonConfig] = Field(default_factory=list)
+    oauth: dict[str, OAuthClientConfig] = Field(default_factory=dict)
 
 
 def _format_error(path: Path, exc: ValidationError) -> str:

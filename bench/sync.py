@@ -498,9 +498,7 @@ async def child_check_followup(db: str, checks: int) -> dict[str, Any]:
 
             async def one() -> float:
                 t0 = time.perf_counter()
-                report = await sync_folders(
-                    sessions, mailbox, folders, policy, clock=SystemClock()
-                )
+                report = await sync_folders(sessions, mailbox, folders, policy, clock=SystemClock())
                 elapsed = time.perf_counter() - t0
                 if report.changed_ids or any(f.reason != "unchanged" for f in report.folders):
                     raise RuntimeError(f"the mailbox changed during the check benchmark: {report}")

@@ -5,7 +5,9 @@ one :func:`watch_folder` task per folder logs in, selects the folder read-only, 
 calls ``on_change`` on every untagged response (EXISTS, EXPUNGE, FETCH), re-issuing IDLE every
 ``renew`` seconds (RFC 2177: before 29 minutes). Connection errors propagate to the caller,
 which reconnects with backoff. ``imap+starttls`` URLs are not supported by aioimaplib: the
-caller polls those mailboxes instead (:func:`supports_idle_url`).
+caller polls those mailboxes instead (:func:`supports_idle_url`). OAuth2 mailboxes log in
+with XOAUTH2 or OAUTHBEARER; ``url`` may be a coroutine function giving the URL, so every
+connection gets a fresh token.
 """
 
 from __future__ import annotations
@@ -18,7 +20,11 @@ from aioimaplib import aioimaplib
 from imapclient import imap_utf7
 
 from ..mail.smtp import tls_context
+from .sasl import TokenError, initial_response, token_from
 from .urls import MailURL
+
+#: The URL to log in with, asked for at each connection (a fresh OAuth2 token).
+UrlSource = Callable[[], Awaitable[MailURL]]
 
 RENEW = 24 * 60.0
 
@@ -32,8 +38,8 @@ class IdleError(Exception):
 
 
 def supports_idle_url(url: MailURL) -> bool:
-    """True for URLs the asyncio watcher can open (plain or implicit TLS, password login)."""
-    return url.security in ("plain", "tls") and url.auth != "xoauth2"
+    """True for URLs the asyncio watcher can open (plain or implicit TLS)."""
+    return url.security in ("plain", "tls")
 
 
 def _quote(name: str) -> str:
@@ -51,21 +57,46 @@ async def _open(url: MailURL) -> aioimaplib.IMAP4:
     else:
         client = aioimaplib.IMAP4(host=url.host, port=url.port, timeout=url.timeout)
     await client.wait_hello_from_server()
-    response = await client.login(url.username, url.password)
+    if url.auth in ("xoauth2", "oauthbearer"):
+        response = await _bearer_login(client, url)
+    else:
+        response = await client.login(url.username, url.password)
     if response.result != "OK":
         raise IdleError("login", f"login as {url.username!r} was refused")
     return client
 
 
+async def _bearer_login(client: aioimaplib.IMAP4, url: MailURL) -> aioimaplib.Response:
+    try:
+        token = await asyncio.to_thread(token_from, url)
+    except TokenError as exc:
+        raise IdleError("login", str(exc)) from None
+    if url.auth == "xoauth2":
+        return await client.xoauth2(url.username, token)
+    # aioimaplib has no OAUTHBEARER: the same AUTHENTICATE with an RFC 7628 response.
+    protocol = client.protocol
+    command = aioimaplib.Command(
+        "AUTHENTICATE",
+        protocol.new_tag(),
+        "OAUTHBEARER",
+        initial_response("oauthbearer", url.username, token),
+        loop=protocol.loop,
+    )
+    response = await asyncio.wait_for(protocol.execute(command, scrub=token), client.timeout)
+    if response.result == "OK":
+        protocol.state = aioimaplib.AUTH
+    return response
+
+
 async def watch_folder(
-    url: MailURL,
+    url: MailURL | UrlSource,
     folder: str,
     on_change: Callable[[], Awaitable[None]],
     ready: Callable[[], None] | None = None,
     renew: float = RENEW,
 ) -> None:
     """IDLE on ``folder`` until cancelled; ``on_change`` after every server push."""
-    client = await _open(url)
+    client = await _open(url if isinstance(url, MailURL) else await url())
     try:
         response = await client.select(_quote(folder))
         if response.result != "OK":

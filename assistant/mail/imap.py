@@ -9,10 +9,8 @@ tls, starttls, login, protocol.
 from __future__ import annotations
 
 import contextlib
-import shlex
 import socket
 import ssl
-import subprocess
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +22,7 @@ from imapclient.exceptions import IMAPClientError, LoginError
 from ..core.folders import assign_roles
 from ..core.signals import FETCH_FIELDS
 from .fetchparse import Fetched, answers, modseq_of, read_fetch, sequence_set, uid_fetch
+from .sasl import TokenError, token_from
 from .search import search_uids
 from .smtp import tls_context
 from .urls import MailURL
@@ -55,22 +54,10 @@ def _text(value: Any) -> str:
 
 
 def _token(url: MailURL) -> str:
-    assert url.token_command is not None
     try:
-        # No shell: the command line is split like a shell would, never interpreted by one.
-        done = subprocess.run(
-            shlex.split(url.token_command),
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=True,
-        )
-    except (subprocess.SubprocessError, OSError, ValueError) as exc:
-        raise ConnectError("login", f"token_command failed: {exc.__class__.__name__}") from None
-    token = done.stdout.strip()
-    if not token:
-        raise ConnectError("login", "token_command printed no access token")
-    return token
+        return token_from(url)
+    except TokenError as exc:
+        raise ConnectError("login", str(exc)) from None
 
 
 class ImapSession:
@@ -140,6 +127,8 @@ class ImapSession:
                 raise ConnectError("starttls", f"{url.host} does not offer STARTTLS") from None
         if url.auth == "xoauth2":
             client.oauth2_login(url.username, _token(url))
+        elif url.auth == "oauthbearer":
+            client.oauthbearer_login(url.username, _token(url))
         else:
             client.login(url.username, url.password)
 
@@ -264,3 +253,31 @@ class ImapSession:
     def noop(self) -> None:
         """A round trip that fails fast on a dead connection."""
         self.client.noop()
+
+    def find_header(self, folder: str, name: str, value: str) -> list[int]:
+        """UIDs in ``folder`` whose header ``name`` is exactly ``value`` (selects, unselects).
+
+        SEARCH HEADER matches a substring, ignoring case (RFC 3501): the hits' header is
+        fetched and compared exactly, decoded (RFC 2047) and unfolded."""
+        if not value or not value.isprintable():
+            return []  # no header holds a line break; SEARCH could not carry one either
+        self.select(folder)
+        try:
+            charset = None if value.isascii() else "UTF-8"
+            hits = sorted(self.client.search(["HEADER", name, value], charset))
+            item = f"BODY.PEEK[HEADER.FIELDS ({name})]"
+            fetched = self.client.fetch(hits, [item]) if hits else {}
+        finally:
+            self.unselect()
+        return sorted(u for u, data in fetched.items() if value in self._header_values(data, name))
+
+    @staticmethod
+    def _header_values(data: Mapping[Any, Any], name: str) -> list[str]:
+        """The values of header ``name`` in one FETCH answer of ``BODY[HEADER.FIELDS ...]``."""
+        # Imported here: only this rare look-up (a recovery, a late copy) parses headers.
+        from email.parser import BytesHeaderParser
+        from email.policy import default
+
+        raw = next((v for k, v in data.items() if _text(k).upper().startswith("BODY[")), None)
+        headers = BytesHeaderParser(policy=default).parsebytes(raw or b"")
+        return [str(v).strip() for v in headers.get_all(name) or []]

@@ -3,13 +3,19 @@ transient (retry with backoff) and permanent (stop and show)."""
 
 from __future__ import annotations
 
+import asyncio
 import ssl
+from collections.abc import Awaitable, Callable
 from email.message import EmailMessage
 from functools import lru_cache
 
 import aiosmtplib
 
+from .sasl import TokenError, initial_response, token_from
 from .urls import MailURL
+
+#: Gives an OAuth2 access token; called again with the token the server refused, once.
+TokenSource = Callable[[str | None], Awaitable[str]]
 
 
 @lru_cache(maxsize=16)
@@ -28,10 +34,15 @@ class SendError(Exception):
 
 
 class SmtpSender:
-    """A lazily opened SMTP connection, reused until :meth:`close`."""
+    """A lazily opened SMTP connection, reused until :meth:`close`.
 
-    def __init__(self, url: MailURL) -> None:
+    ``token`` serves OAuth2 mailboxes (``auth`` xoauth2 or oauthbearer): it is asked for a
+    token at every (re)connection, and once more with the refused one when the server turns
+    it down (expired early, revoked), so a long delivery pass outlives its first token."""
+
+    def __init__(self, url: MailURL, token: TokenSource | None = None) -> None:
         self.url = url
+        self.token = token
         self._client: aiosmtplib.SMTP | None = None
 
     async def _connect(self) -> aiosmtplib.SMTP:
@@ -45,9 +56,46 @@ class SmtpSender:
             timeout=url.timeout,
         )
         await client.connect()
-        if url.username:
+        if url.auth in ("xoauth2", "oauthbearer"):
+            await self._oauth_login(client)
+        elif url.username:
             await client.login(url.username, url.password)
         return client
+
+    async def _bearer(self, refused: str | None) -> str:
+        if self.token is not None:
+            return await self.token(refused)
+        try:
+            return await asyncio.to_thread(token_from, self.url)
+        except TokenError as exc:
+            raise SendError(str(exc), False) from None
+
+    async def _oauth_login(self, client: aiosmtplib.SMTP) -> None:
+        token = await self._bearer(None)
+        try:
+            await self._authenticate(client, token)
+        except aiosmtplib.SMTPAuthenticationError:
+            if self.token is None:
+                raise
+            await self._authenticate(client, await self._bearer(token))
+
+    async def _authenticate(self, client: aiosmtplib.SMTP, token: str) -> None:
+        mechanism = self.url.auth
+        if client.is_ehlo_or_helo_needed:
+            await client.ehlo()
+        response = initial_response(mechanism, self.url.username, token)
+        reply = await client.execute_command(b"AUTH", mechanism.upper().encode(), response.encode())
+        if reply.code == 334:
+            # The server's error details (RFC 7628 §3.2.2); the client ends the exchange
+            # (OAUTHBEARER: a lone ^A; XOAUTH2: an empty line) and gets the final 5xx.
+            reply = await client.execute_command(b"AQ==" if mechanism == "oauthbearer" else b"")
+        if reply.code != 235:
+            raise aiosmtplib.SMTPAuthenticationError(reply.code, reply.message)
+
+    async def check(self) -> None:
+        """Connect and log in (the connection test), then quit; raise like aiosmtplib."""
+        self._client = await self._connect()
+        await self.close()
 
     async def send(self, msg: EmailMessage, sender: str, recipients: list[str]) -> None:
         """Send one message; raise :class:`SendError`."""

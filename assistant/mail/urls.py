@@ -3,9 +3,11 @@
 ``imap://user:pass@host:port`` (no TLS: for loopback and tests), ``imaps://`` (implicit TLS,
 port 993), ``imap+starttls://`` (STARTTLS required, 143);
 ``smtp://``, ``smtps://`` (465), ``smtp+starttls://`` (587). User and password are
-percent-decoded. Query options: ``auth=xoauth2`` with ``token_command=...`` (a command that
-prints an OAuth2 access token, e.g. from a credential helper); ``cafile=PATH`` to trust a
-private CA; ``timeout=SECONDS``. :func:`redact` is the only way a URL is ever shown.
+percent-decoded. Query options: ``auth=xoauth2`` or ``auth=oauthbearer`` with
+``token_command=...`` (a command that prints an OAuth2 access token, e.g. from a credential
+helper), ``auth=oauth`` (the token comes from the mailbox's stored OAuth2 grant);
+``cafile=PATH`` to trust a private CA; ``timeout=SECONDS``. :func:`redact` is the only way
+a URL is ever shown.
 """
 
 from __future__ import annotations
@@ -53,6 +55,10 @@ class MailURL:
         return f"{scheme}://{user}{self.host}:{self.port}"
 
 
+#: ``password``; ``xoauth2``/``oauthbearer`` with a ``token_command``; ``oauth``: the
+#: mailbox's stored OAuth2 grant (set up by ``--oauth`` or the web page) gives the token.
+AUTH_KINDS = ("password", "xoauth2", "oauthbearer", "oauth")
+
 #: Options that run a program or read a local file: never taken from a web form.
 LOCAL_OPTIONS = ("token_command", "cafile")
 
@@ -85,10 +91,13 @@ def parse_url(text: str, protocol: str, *, local_options: bool = True) -> MailUR
             "(followup mailbox add), never from the web page"
         )
     auth = options.get("auth", "password").lower()
-    if auth not in ("password", "xoauth2"):
-        raise URLError("auth must be 'password' or 'xoauth2'")
-    if auth == "xoauth2" and not options.get("token_command"):
-        raise URLError("auth=xoauth2 needs token_command=... (a command printing an access token)")
+    if auth not in AUTH_KINDS:
+        raise URLError(f"auth must be one of {', '.join(AUTH_KINDS)}")
+    if auth in ("xoauth2", "oauthbearer") and not options.get("token_command"):
+        raise URLError(
+            f"auth={auth} needs token_command=... (a command printing an access token); "
+            "or sign in with the provider: followup mailbox add NAME --oauth PROVIDER"
+        )
     username = unquote(parts.username or "")
     password = unquote(parts.password or "")
     if protocol == "imap" and not username:

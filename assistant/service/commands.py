@@ -29,12 +29,12 @@ from ..core.commands import HELP, Command, CommandError, Tagged, parse_command, 
 from ..core.evaluate import MailboxPolicy
 from ..core.outbox import message_id_for
 from ..mail.imap import ImapSession
-from ..mail.urls import parse_url
+from ..mail.urls import MailURL
 from ..render import renderer_for
 from ..runtime import Runtime
-from ..secrets import decrypt
 from ..signing import command_signature_ok, read_command_address
 from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage, ThreadRecord
+from . import credentials
 from .actions import apply_action
 from .deliver import COMMAND_REPLY, DIGEST
 from .evaluate import reevaluate
@@ -86,8 +86,7 @@ def body_text(raw: bytes) -> str:
     return text
 
 
-def _fetch_bodies(mailbox: Mailbox, wanted: dict[str, list[int]]) -> dict[tuple[str, int], bytes]:
-    url = parse_url(decrypt(mailbox.imap_secret), "imap")
+def _fetch_bodies(url: MailURL, wanted: dict[str, list[int]]) -> dict[tuple[str, int], bytes]:
     found: dict[tuple[str, int], bytes] = {}
     with ImapSession(url) as session:
         for folder, uids in wanted.items():
@@ -122,7 +121,8 @@ async def handle_commands(
     wanted: dict[str, list[int]] = {}
     for row in candidates:
         wanted.setdefault(folders[row.folder_id], []).append(row.uid)
-    bodies = await asyncio.to_thread(_fetch_bodies, mailbox, wanted)
+    url = await credentials.imap_url(mailbox, runtime.clock)
+    bodies = await asyncio.to_thread(_fetch_bodies, url, wanted)
     people = await everyone(runtime.config)
     policy = runtime.policy(mailbox, people)
     for row in candidates:

@@ -2,16 +2,19 @@
 
 Every step is committed before the next one starts, so a crash anywhere resumes correctly:
 
-    pending --guards--> sending --SMTP 250--> accepted --APPEND--> sent
+    pending --guards--> sending --SMTP 250--> accepted --Sent copy--> sent
 
 - a row is claimed with a conditional UPDATE (status and attempt count as read) and a lease,
   so two processes never send the same row; a crashed sender's row waits out the lease.
 - a row found ``sending`` after a crash is first looked up in the Sent folder by its
-  deterministic Message-ID (providers that save sent mail themselves, and our own APPEND
-  of a previous attempt, leave it there); only if absent is it sent again. The one window
-  no client can close is a crash between the server's 250 and our commit of ``accepted``:
-  then the mail may go twice, never zero times. It lasts one local database commit.
-- a row found ``accepted`` is never sent again: only its Sent copy is made (if missing).
+  deterministic Message-ID, else by its ``X-Followup-Key`` (providers that file sent mail
+  themselves, Outlook.com under a Message-ID of its own, and our own APPEND of a previous
+  attempt, leave it there); only if absent is it sent again. The one window no client can
+  close is a crash between the server's 250 and our commit of ``accepted`` with a provider
+  that files nothing: then the mail may go twice, never zero times. It lasts one commit.
+- a row found ``accepted`` is never sent again: only its Sent copy is settled, exactly one,
+  as the mailbox's ``sent_copy`` says (:mod:`.sentcopy`); a provider's own copy may be
+  awaited for a grace delay, the row staying ``accepted`` meanwhile.
 - transient SMTP errors (4xx, connection) retry with exponential backoff; permanent ones (5xx)
   stop the row as ``failed`` with the server's words.
 
@@ -29,10 +32,9 @@ import logging
 import os
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 from urllib.parse import quote
-
-from imapclient.exceptions import IMAPClientError
 
 from ..clock import Clock
 from ..core.compose import Notice, Outgoing, compose, compose_notice
@@ -46,15 +48,15 @@ from ..core.state import State
 from ..core.team import Team
 from ..mail.imap import ConnectError, ImapSession
 from ..mail.smtp import SendError, SmtpSender
-from ..mail.urls import parse_url
 from ..render import format_when, renderer_for
-from ..secrets import decrypt
 from ..settings import FollowupConfig
 from ..signing import command_address
-from ..store.models import Folder, Mailbox, OutboxItem, ThreadRecord
+from ..store.models import Mailbox, OutboxItem, ThreadRecord
+from . import credentials
 from .crash import crash_point
 from .loops import CLIENT_KINDS, COUNTED, loop_rule, sent_to_clients
 from .outbox import LoadedThread, load_thread, thread_case, thread_history
+from .sentcopy import SentCopies, claim
 from .templates import active_sources
 
 log = logging.getLogger("followup.deliver")
@@ -115,32 +117,33 @@ class Deliverer:
         self.renderer = renderer_for(config.messages.templates_dir)
         self._imap: ImapSession | None = None
         self._smtp: SmtpSender | None = None
+        self.copies = SentCopies(mailbox, self._session, self._drop_imap)
 
     # --- connections --------------------------------------------------------------------
 
+    def _clock(self) -> Clock:
+        if self.clock is None:  # every entry point hands one in; a token needs the time
+            raise ConnectError("login", "no clock handed to the delivery pass")
+        return self.clock
+
     async def _session(self) -> ImapSession:
         if self._imap is None:
-            url = parse_url(decrypt(self.mailbox.imap_secret), "imap")
-            self._imap = await asyncio.to_thread(ImapSession, url)
+            self._imap = await credentials.open_imap(self.mailbox, self._clock())
         return self._imap
 
-    def _sender(self) -> SmtpSender:
+    async def _sender(self) -> SmtpSender:
         if self._smtp is None:
-            if not self.mailbox.smtp_secret:
-                raise SendError("the mailbox has no SMTP URL (followup mailbox add --smtp)", True)
-            self._smtp = SmtpSender(parse_url(decrypt(self.mailbox.smtp_secret), "smtp"))
+            try:
+                self._smtp = await credentials.smtp_sender(self.mailbox, self._clock())
+            except ConnectError as exc:
+                raise SendError(str(exc), False) from None
         return self._smtp
 
     async def close(self) -> None:
         """Close the connections opened by this pass."""
         if self._smtp is not None:
             await self._smtp.close()
-        if self._imap is not None:
-            await asyncio.to_thread(self._imap.close)
-
-    async def _sent_folder(self) -> str | None:
-        folder = await Folder.filter(mailbox=self.mailbox, role="sent").order_by("id").first()
-        return folder.name if folder else None
+        await self._drop_imap()
 
     # --- the pass -----------------------------------------------------------------------
 
@@ -173,7 +176,9 @@ class Deliverer:
     async def _paused(self, row: OutboxItem, now: datetime, report: DeliveryReport) -> bool:
         """True when the mailbox is paused (an admin resumes it): the pass stops."""
         await self.mailbox.refresh_from_db(fields=["paused_reason", "dry_run"])
-        if self.mailbox.paused_reason:
+        # A refused OAuth2 sign-in holds the mail too (nothing retried, nothing lost) until
+        # someone reconnects the mailbox.
+        if self.mailbox.paused_reason or await credentials.needs_reauth(self.mailbox):
             report.paused = True
             return True
         return False
@@ -216,7 +221,11 @@ class Deliverer:
             await self._send(row, loaded, now, report)
         elif row.status == "sending":
             await self._recover_sending(row, now, report)
-        elif row.status == "accepted" and await self._safe_copy(row, now):
+        elif (  # never SMTP again: only the Sent copy
+            row.status == "accepted"
+            and await claim(row, now, self._lease(now))
+            and await self._safe_copy(row, now)
+        ):
             await self._mark_sent(row, now, report)
 
     async def _vetted(
@@ -411,8 +420,7 @@ class Deliverer:
         # count it read goes on (another worker, or a second `followup run`, stops here).
         # The lease keeps everyone else off the row while it is in flight; after a crash,
         # the row is recovered once the lease has run out.
-        current = self.clock.now() if self.clock is not None else now
-        lease = max(now, current) + SEND_LEASE  # a long pass's `now` may be minutes old
+        lease = self._lease(now)
         claimed = await OutboxItem.filter(
             id=row.id, status=row.status, attempts=row.attempts
         ).update(status="sending", attempts=row.attempts + 1, next_attempt_at=lease)
@@ -424,10 +432,11 @@ class Deliverer:
         crash_point("before_smtp")
         msg = self._message(row, loaded, now)
         try:
-            await self._sender().send(msg, self.mailbox.address, [row.recipient])
+            await (await self._sender()).send(msg, self.mailbox.address, [row.recipient])
         except SendError as exc:
             await self._failed(row, exc, now, report)
             return
+        crash_point("before_accepted")  # the one window: sent, not yet recorded
         row.status, row.sent_at = "accepted", now
         await row.save()
         crash_point("after_smtp")
@@ -454,18 +463,20 @@ class Deliverer:
             )
         await row.save()
 
-    async def _in_sent(self, row: OutboxItem) -> bool:
-        folder = await self._sent_folder()
-        if folder is None:
-            return False
-        session = await self._session()
-        return bool(await asyncio.to_thread(session.find_message_id, folder, row.message_id))
+    def _lease(self, now: datetime) -> datetime:
+        """Until when a row taken now is left alone by other processes."""
+        current = self.clock.now() if self.clock is not None else now
+        return max(now, current) + SEND_LEASE  # a long pass's `now` may be minutes old
 
     async def _recover_sending(
         self, row: OutboxItem, now: datetime, report: DeliveryReport
     ) -> None:
-        """A crash left this row mid-send: trust the Sent folder, else send again."""
-        if await self._in_sent(row):
+        """A crash left this row mid-send: trust the Sent folder, else send again. When
+        the Sent folder cannot be read, the row waits for a later pass (never sent blind)."""
+        found = await self.copies.in_sent(row, self._log_fields(row))
+        if found is None:
+            return  # Sent could not be read: the row stays `sending`, a later pass retries
+        if found:
             log.info(
                 "found in Sent after a restart; not sending again", extra=self._log_fields(row)
             )
@@ -484,36 +495,26 @@ class Deliverer:
         await self._send(row, loaded, now, report)
 
     async def _safe_copy(self, row: OutboxItem, now: datetime, raw: bytes | None = None) -> bool:
-        """The Sent copy; on IMAP trouble the row stays ``accepted`` (never sent again) and
-        the copy is retried by a later pass, which goes on with the other rows meanwhile."""
-        try:
-            await self._copy_to_sent(row, now, raw)
-        except (ConnectError, IMAPClientError, OSError) as exc:
-            log.warning(
-                "copy to Sent failed; will retry",
-                extra={**self._log_fields(row), "error": str(exc)},
-            )
-            if self._imap is not None:
-                await asyncio.to_thread(self._imap.close)
-                self._imap = None
-            return False
-        return True
+        """Settle the Sent copy (:mod:`.sentcopy`); True when the row is done."""
+        build = partial(self._copy_bytes, row, now, raw)  # called only if a copy is due
+        return await self.copies.settle(row, now, build, self._log_fields(row))
 
-    async def _copy_to_sent(self, row: OutboxItem, now: datetime, raw: bytes | None = None) -> None:
-        folder = await self._sent_folder()
-        if folder is None:
-            return
-        session = await self._session()
-        if raw is None:
-            if await asyncio.to_thread(session.find_message_id, folder, row.message_id):
-                return
-            loaded = None
-            if row.kind not in STORED_KINDS:
-                loaded = await load_thread(self.mailbox, row.thread_id, self.policy)
-                if loaded is None:
-                    return
-            raw = self._message(row, loaded, row.sent_at or now).as_bytes()
-        await asyncio.to_thread(session.append, folder, raw, row.sent_at or now)
+    async def _copy_bytes(self, row: OutboxItem, now: datetime, raw: bytes | None) -> bytes | None:
+        """The mail as sent: the bytes at hand, else rebuilt from the row (None: its thread
+        is gone, so there is nothing to file)."""
+        if raw is not None:
+            return raw
+        loaded = None
+        if row.kind not in STORED_KINDS:
+            loaded = await load_thread(self.mailbox, row.thread_id, self.policy)
+            if loaded is None:
+                return None
+        return bytes(self._message(row, loaded, row.sent_at or now).as_bytes())
+
+    async def _drop_imap(self) -> None:
+        if self._imap is not None:
+            await asyncio.to_thread(self._imap.close)
+            self._imap = None
 
     async def _mark_sent(self, row: OutboxItem, now: datetime, report: DeliveryReport) -> None:
         row.status, row.next_attempt_at = "sent", None

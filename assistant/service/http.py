@@ -15,4 +15,7 @@ async def store_health() -> dict[str, Any]:
         "mailboxes": await Mailbox.all().count(),
         "outbox_active": await OutboxItem.filter(status__in=ACTIVE).count(),
         "paused": [m.name for m in await Mailbox.filter(paused_reason__not_isnull=True)],
+        "needs_reauth": sorted(
+            m.name for m in await Mailbox.filter(oauth__needs_reauth_since__isnull=False)
+        ),
     }

@@ -24,10 +24,9 @@ from ..core.evaluate import MailboxPolicy
 from ..core.syncplan import Cursor, Plan, ServerStatus, Step, batches, needs_reconcile, plan_sync
 from ..mail.fetchparse import Fetched
 from ..mail.imap import ImapSession
-from ..mail.urls import parse_url
-from ..secrets import decrypt
 from ..store.bulk import fetch_all, insert_columns
 from ..store.models import Folder, Mailbox, StoredMessage, ThreadRecord
+from . import credentials
 from .evaluate import reevaluate
 from .folders import open_folders
 from .prepare import Prepared, Preparer, Target
@@ -362,8 +361,7 @@ async def sync_mailbox(
     clock: Clock,
 ) -> SyncReport:
     """Connect, sync every watched folder of ``mailbox`` once, re-evaluate, disconnect."""
-    url = parse_url(decrypt(mailbox.imap_secret), "imap")
-    session = await asyncio.to_thread(ImapSession, url)
+    session = await credentials.open_imap(mailbox, clock)
     try:
         folders = await open_folders(session, mailbox)
         return await sync_folders(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import ssl
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -13,9 +12,17 @@ from imapclient.exceptions import IMAPClientError
 from ..core.syncable import InboxView, sync_problems
 from ..core.team import Team
 from ..mail.imap import ConnectError, ImapSession
+from ..mail.smtp import SmtpSender
 from ..mail.urls import MailURL, parse_url
 from ..secrets import decrypt, encrypt
-from ..store.models import Folder, Mailbox, Quarantine, StoredMessage, ThreadRecord
+from ..store.models import (
+    Folder,
+    Mailbox,
+    OAuthGrant,
+    Quarantine,
+    StoredMessage,
+    ThreadRecord,
+)
 from .loops import active_pauses
 
 
@@ -128,19 +135,9 @@ def _inspect(url: MailURL, check: ConnectionCheck, chosen: dict[str, str] | None
 
 
 async def _probe_smtp(url: MailURL, check: ConnectionCheck) -> None:
-    context = ssl.create_default_context(cafile=url.cafile)
-    client = aiosmtplib.SMTP(
-        hostname=url.host,
-        port=url.port,
-        use_tls=url.security == "tls",
-        start_tls=url.security == "starttls",
-        tls_context=context,
-        timeout=url.timeout,
-    )
+    sender = SmtpSender(url)
     try:
-        await client.connect()
-        if url.username:
-            await client.login(url.username, url.password)
+        await sender.check()  # password, XOAUTH2 or OAUTHBEARER: as the service logs in
         check.smtp_ok = True
     except aiosmtplib.SMTPAuthenticationError:
         check.smtp_ok, check.smtp_error = False, f"SMTP login as {url.username!r} was refused"
@@ -150,8 +147,7 @@ async def _probe_smtp(url: MailURL, check: ConnectionCheck) -> None:
         check.smtp_ok = False
         check.smtp_error = f"{url.host}:{url.port} does not answer like an SMTP server"
     finally:
-        if client.is_connected:
-            client.close()
+        await sender.close()
 
 
 async def check_connection(
@@ -259,6 +255,8 @@ class MailboxSummary:
     quarantined: int = 0
     #: "since ...: why" while the mailbox's connection keeps failing.
     failing: str | None = None
+    #: Why the OAuth2 provider refused the sign-in (reconnect to resume), if it did.
+    reauth: str | None = None
 
 
 def failing_text(mailbox: Mailbox) -> str | None:
@@ -271,6 +269,10 @@ def failing_text(mailbox: Mailbox) -> str | None:
 async def summaries(now: datetime) -> list[MailboxSummary]:
     """Every mailbox with counts; URLs are shown redacted."""
     out = []
+    reauth = await OAuthGrant.filter(needs_reauth_since__isnull=False).values_list(
+        "mailbox_id", "needs_reauth_reason"
+    )
+    refused = {int(i): str(why or "refused") for i, why in reauth}
     for mailbox in await Mailbox.all().order_by("name"):
         try:
             imap = mailbox_urls(mailbox)[0].redacted
@@ -291,6 +293,7 @@ async def summaries(now: datetime) -> list[MailboxSummary]:
                 dry_run=mailbox.dry_run,
                 quarantined=await Quarantine.filter(mailbox=mailbox).count(),
                 failing=failing_text(mailbox),
+                reauth=refused.get(mailbox.id),
                 paused_senders=tuple(
                     f"{p.address} ({p.rule}, until {p.until:%Y-%m-%d %H:%M} UTC)"
                     for p in await active_pauses(mailbox, now)

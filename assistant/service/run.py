@@ -140,6 +140,7 @@ class Service:
                 "checks": w.stats.checks,
                 "reconnects": w.stats.reconnects,
                 "paused": w.mailbox.paused_reason is not None,
+                "needs_reauth": "needs re-authorisation" in (w.mailbox.failing_reason or ""),
             }
             for w in self.watchers.values()
         ]

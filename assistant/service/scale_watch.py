@@ -22,12 +22,13 @@ import socket
 import time
 from dataclasses import dataclass, field
 
+from ..clock import Clock
 from ..core.backoff import Backoff
 from ..core.leases import plan_leases
-from ..mail.idle import supports_idle_url, watch_folder
-from ..mail.urls import parse_url
-from ..secrets import decrypt
+from ..mail.idle import UrlSource, supports_idle_url, watch_folder
+from ..mail.urls import MailURL
 from ..store.models import Folder, Mailbox
+from . import credentials
 from .fleet import Fleet
 from .folders import WATCHED_ROLES
 
@@ -46,8 +47,9 @@ class Held:
 class FleetWatcher:
     """One watcher process's loop (see the module docstring)."""
 
-    def __init__(self, fleet: Fleet, tick: float = 1.0) -> None:
+    def __init__(self, fleet: Fleet, clock: Clock, tick: float = 1.0) -> None:
         self.fleet = fleet
+        self.clock = clock
         self.tick = tick
         self.held: dict[int, Held] = {}
         self.connections = 0
@@ -106,7 +108,7 @@ class FleetWatcher:
     async def _take(self, mailbox_id: int) -> None:
         try:
             mailbox = await Mailbox.get(id=mailbox_id)
-            url = parse_url(decrypt(mailbox.imap_secret), "imap")
+            url = credentials.stored_url(mailbox, "imap")
         except Exception as exc:  # gone, wrong key, bad URL: do not sit on the lease
             log.warning("cannot watch mailbox", extra={"mailbox_id": mailbox_id, "error": str(exc)})
             await self.fleet.release(mailbox_id)
@@ -118,12 +120,16 @@ class FleetWatcher:
         )
         folders = sorted({str(n) for n in names} | {"INBOX"})
         if supports_idle_url(url):
+
+            async def login_url() -> MailURL:  # a fresh OAuth2 token at every connection
+                return await credentials.with_token(mailbox, url, self.clock)
+
             for name in folders:
-                held.tasks.append(asyncio.create_task(self._folder(mailbox_id, url, name)))
+                held.tasks.append(asyncio.create_task(self._folder(mailbox_id, login_url, name)))
         log.info("watching mailbox", extra={"mailbox": mailbox.name, "folders": folders})
         await self.fleet.request_sync(mailbox_id)  # whatever came while nobody watched
 
-    async def _folder(self, mailbox_id: int, url: object, name: str) -> None:
+    async def _folder(self, mailbox_id: int, url: UrlSource, name: str) -> None:
         # Forgotten only once a connection has worked a while, never at SELECT: a server
         # without IDLE would otherwise be logged into again and again.
         backoff = Backoff(cap=BACKOFF_MAX)
@@ -137,7 +143,7 @@ class FleetWatcher:
         while True:
             try:
                 self.connections += 1
-                await watch_folder(url, name, changed, ready)  # type: ignore[arg-type]
+                await watch_folder(url, name, changed, ready)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -30,9 +30,9 @@ from ..clock import Clock
 from ..core.backoff import Backoff
 from ..core.evaluate import MailboxPolicy
 from ..mail.imap import ConnectError, FolderInfo, ImapSession
-from ..mail.urls import MailURL, parse_url
-from ..secrets import decrypt
+from ..mail.urls import MailURL
 from ..store.models import Folder, Mailbox
+from . import credentials
 from .folders import folder_rows, watched
 from .ingest import SyncReport, sync_folders
 
@@ -132,8 +132,9 @@ class MailboxWatcher:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def _connect(self) -> None:
-        url = parse_url(decrypt(self.mailbox.imap_secret), "imap")
-        first = await asyncio.to_thread(ImapSession, url)
+        # A fresh token per connection (OAuth2): one that expired meanwhile is never reused.
+        first = await credentials.open_imap(self.mailbox, self.clock)
+        url = first.url
         self._sessions = {"": first}
         infos: list[FolderInfo] = await asyncio.to_thread(
             first.folders, self.mailbox.chosen_folders()

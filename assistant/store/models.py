@@ -36,6 +36,9 @@ class Mailbox(Model):
     # The admin's Sent and Archive folders by name, for servers without SPECIAL-USE.
     sent_folder = fields.CharField(max_length=512, null=True)
     archive_folder = fields.CharField(max_length=512, null=True)
+    # Whether to APPEND our copy to Sent: "auto" (look first: Gmail, Microsoft 365, iCloud
+    # and Zoho file what their SMTP sends themselves), "always", or "never".
+    sent_copy = fields.CharField(max_length=8, default="auto", db_default="auto")
 
     folders: fields.ReverseRelation[Folder]
 
@@ -335,3 +338,25 @@ class TemplateVersion(Model):
 
     class Meta:
         table = "template_version"
+
+
+# Part of the same ORM app: tortoise finds models among this module's names.
+from .oauth_models import OAuthGrant, OAuthPending  # noqa: E402
+
+__all__ = [
+    "Folder",
+    "Mailbox",
+    "MessageRef",
+    "OAuthGrant",
+    "OAuthPending",
+    "OutboxItem",
+    "Person",
+    "Quarantine",
+    "SenderPause",
+    "StoredMessage",
+    "TemplateVersion",
+    "ThreadEvent",
+    "ThreadRecord",
+    "User",
+    "WebSession",
+]

@@ -36,11 +36,13 @@ from ..core.ladder import promised_reply
 from ..core.model import Address
 from ..core.state import State, ThreadState
 from ..core.team import PatternError
-from ..mail.smtp import SendError, SmtpSender
-from ..mail.urls import URLError, parse_url, redact
+from ..mail.imap import ConnectError
+from ..mail.smtp import SendError
+from ..mail.urls import URLError, redact
 from ..render import renderer_for
 from ..runtime import Runtime
 from ..secrets import decrypt, signing_key
+from ..service import credentials
 from ..service.actions import apply_action
 from ..service.digest import unsubscribe_page
 from ..service.http import store_health
@@ -51,6 +53,7 @@ from ..service.mailboxes import (
     failing_text,
     parse_urls,
 )
+from ..service.oauth_tokens import needing_reauth
 from ..service.people import everyone
 from ..service.templates import (
     KINDS,
@@ -72,6 +75,7 @@ from ..store.models import (
 )
 from .accounts import SESSION_LIFETIME, AccountError, Accounts, redirect
 from .headers import SecurityHeaders
+from .oauth_pages import OAuthPages
 from .security import LoginLimiter, csrf_ok, csrf_token
 
 PAGES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
@@ -93,6 +97,7 @@ def create_app(runtime: Runtime, health: Health | None = None, exposed: bool = F
     ``exposed``: reachable from other machines (the first run then asks for a token)."""
     limiter = LoginLimiter(runtime.clock)
     web = Web(runtime, Accounts(runtime, limiter, exposed), health or store_health)
+    oauth_pages = OAuthPages(web)
     routes = [
         Route("/health", web.health),
         Route("/digest/unsubscribe", web.unsubscribe, methods=["GET", "POST"]),
@@ -105,6 +110,8 @@ def create_app(runtime: Runtime, health: Health | None = None, exposed: bool = F
         Route("/templates/{kind}", web.template_edit, methods=["GET", "POST"]),
         Route("/templates/{kind}/preview", web.template_preview, methods=["POST"]),
         Route("/mailboxes", web.mailboxes, methods=["GET", "POST"]),
+        Route("/mailboxes/oauth", oauth_pages.start, methods=["POST"]),
+        Route("/oauth/callback", oauth_pages.callback),
         Route("/people", web.people, methods=["GET", "POST"]),
         Route("/account", web.account, methods=["GET", "POST"]),
         Route("/numbers", web.numbers),
@@ -467,7 +474,10 @@ class Web:
             date=self.runtime.clock.now(),
         )
         msg = compose_notice(note, f"[test] {rendered.subject}", rendered.text, rendered.html)
-        sender = SmtpSender(parse_url(decrypt(box.smtp_secret), "smtp"))
+        try:
+            sender = await credentials.smtp_sender(box, self.runtime.clock)
+        except (SendError, ConnectError) as exc:
+            return f"The test could not be sent: {exc}"
         try:
             await sender.send(msg, box.address, [to])
         except SendError as exc:
@@ -514,7 +524,9 @@ class Web:
 
     async def mailboxes(self, request: Request) -> Response:
         await self.user(request, "admin")
-        result, error, form = None, None, {}
+        result, error, form = request.query_params.get("result"), None, {}
+        error = request.query_params.get("error")
+        reauth = await needing_reauth()
         if request.method == "POST":
             values = await self.form(request)
             form = {k: v for k, v in values.items() if k not in ("csrf", "imap", "smtp")}
@@ -526,13 +538,20 @@ class Web:
                 "imap": _safe_url(m.imap_secret),
                 "paused": m.paused_reason,
                 "failing": failing_text(m),
+                "reauth": reauth.get(m.id),
                 # Messages Followup could not handle, with why (the rest went on without them).
                 "quarantined": await Quarantine.filter(mailbox=m).order_by("-id").limit(20),
             }
             for m in await Mailbox.all().order_by("name")
         ]
         return self.page(
-            request, "mailboxes.html", boxes=boxes, result=result, error=error, form=form
+            request,
+            "mailboxes.html",
+            boxes=boxes,
+            result=result,
+            error=error,
+            form=form,
+            providers=sorted(self.runtime.config.oauth),
         )
 
     async def _connect(self, values: dict[str, str]) -> tuple[str | None, str | None]:

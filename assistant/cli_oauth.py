@@ -1,0 +1,164 @@
+"""OAuth2 on the command line: ``followup mailbox add NAME --oauth PROVIDER`` and
+``followup mailbox reconnect NAME``.
+
+A person signs in with the device grant where the provider offers it for mail (Microsoft),
+else in a browser through a loopback redirect (Google), with a copy-paste fallback for a
+headless server: open the link anywhere, then paste the address the browser ended on.
+``--app`` uses app-only access (client credentials) for a shared mailbox.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import click
+
+from .cli_mailbox import config_option, mailbox, run_with_store
+from .mail.urls import MailURL, parse_url
+from .runtime import Runtime
+from .service.mailboxes import ConnectionCheck, MailboxError, check_connection, get_mailbox
+from .service.oauth_connect import (
+    Client,
+    app_token,
+    authorization_url,
+    device_grant,
+    exchange_code,
+    mail_urls,
+    resolve,
+    save_grant,
+)
+from .store.models import Mailbox, OAuthGrant
+
+#: How a person signs in: "device", "browser", or "auto" (device when offered).
+SignIn = str
+
+
+async def sign_in(client: Client, how: SignIn, app: bool) -> tuple[str, dict[str, Any]]:
+    """``(flow, token)`` from the grant that fits: app-only, device, or browser."""
+    if app:
+        return "app", await app_token(client)
+    device = how == "device" or (how == "auto" and client.provider.device_for_mail)
+    if device:
+        return "user", await device_grant(client, _show_device_code)
+    return "user", await _browser_grant(client)
+
+
+def _show_device_code(uri: str, code: str) -> None:
+    click.echo(f"To connect the mailbox, open {uri} and enter the code {code}")
+    click.echo("Waiting for the sign-in to be approved (Ctrl-C to give up)...")
+
+
+async def _browser_grant(client: Client) -> dict[str, Any]:
+    """Authorization code with PKCE, back to a one-shot server on 127.0.0.1 (RFC 8252), or
+    the address pasted from wherever the browser ran."""
+    arrived: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        line = (await reader.readline()).decode("latin-1").split(" ")
+        writer.write(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n")
+        writer.write(b"Followup: signed in. You can close this window.\n")
+        await writer.drain()
+        writer.close()
+        if len(line) > 1 and not arrived.done():
+            arrived.set_result(line[1])
+
+    server = await asyncio.start_server(handle, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    redirect = f"http://127.0.0.1:{port}/"
+    url, state, verifier = authorization_url(client, redirect)
+    click.echo(f"Open this link in a browser and sign in:\n\n  {url}\n")
+    click.echo("On another machine? Paste here the address the browser ends on, then Enter.")
+    pasted = asyncio.ensure_future(asyncio.to_thread(sys.stdin.readline))
+    try:
+        done, _ = await asyncio.wait({arrived, pasted}, return_when=asyncio.FIRST_COMPLETED)
+        back = arrived.result() if arrived in done else str(pasted.result()).strip()
+    finally:
+        server.close()
+    code = _code_from(back, state)
+    return await exchange_code(client, redirect, code, verifier)
+
+
+def _code_from(back: str, state: str) -> str:
+    """The code of a redirect back (a path with a query, or a whole URL); the state must
+    be ours (RFC 6749 §10.12)."""
+    query = parse_qs(urlsplit(back).query)
+    if query.get("error"):
+        raise MailboxError(f"the provider refused the sign-in: {query['error'][0]}")
+    if query.get("state", [""])[0] != state:
+        raise MailboxError("the address does not belong to this sign-in (state differs)")
+    code = query.get("code", [""])[0]
+    if not code:
+        raise MailboxError("no authorization code in the address")
+    return code
+
+
+async def test_with_token(
+    imap: str, smtp: str | None, sasl: str, token: str, chosen: dict[str, str]
+) -> ConnectionCheck:
+    """The usual connection test, logging in with ``token``."""
+
+    def ready(url: MailURL) -> MailURL:
+        return dataclasses.replace(url, auth=sasl, password=token)
+
+    return await check_connection(
+        ready(parse_url(imap, "imap")), ready(parse_url(smtp, "smtp")) if smtp else None, chosen
+    )
+
+
+async def connect(
+    runtime: Runtime, provider: str, address: str, how: SignIn, app: bool, chosen: dict[str, str]
+) -> Connected:
+    """Sign in with ``provider`` for ``address`` and test the connection with the token."""
+    client = await resolve(provider, runtime.config)
+    imap, smtp = mail_urls(client, address)
+    flow, token = await sign_in(client, how, app)
+    check = await test_with_token(imap, smtp, client.provider.sasl, token["access_token"], chosen)
+    if not (check.imap_ok and check.smtp_ok is not False):
+        raise MailboxError(
+            "signed in, but the connection test failed, nothing stored: "
+            + "; ".join(e for e in (check.imap_error, check.smtp_error) if e)
+        )
+    return Connected(client, flow, token, imap, smtp, check)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Connected:
+    """A sign-in that worked: what to store."""
+
+    client: Client
+    flow: str
+    token: dict[str, Any]
+    imap: str
+    smtp: str | None
+    check: ConnectionCheck
+
+
+async def store(runtime: Runtime, box: Mailbox, connected: Connected) -> None:
+    """Keep the grant with the new (or reconnected) mailbox."""
+    await save_grant(box, connected.client, connected.flow, connected.token, runtime.clock)
+
+
+@mailbox.command("reconnect")
+@click.argument("name")
+@click.option("--sign-in", "how", type=click.Choice(["auto", "device", "browser"]), default="auto")
+@config_option
+def mailbox_reconnect(name: str, how: SignIn, config: Path | None) -> None:
+    """Sign NAME in again (after consent was revoked or the sign-in expired); what arrived
+    meanwhile is synced and acknowledged as usual."""
+
+    async def work(runtime: Runtime) -> None:
+        box = await get_mailbox(name)
+        grant = await OAuthGrant.get_or_none(mailbox_id=box.id)
+        if grant is None:
+            raise MailboxError(f"mailbox {name!r} does not sign in with OAuth2")
+        client = await resolve(grant.provider, runtime.config)
+        flow, token = await sign_in(client, how, grant.flow == "app")
+        await save_grant(box, client, flow, token, runtime.clock)
+
+    run_with_store(config, work)
+    click.echo(f"mailbox {name!r} reconnected")

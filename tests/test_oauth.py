@@ -1,0 +1,412 @@
+"""OAuth2 mailboxes end to end on the real stack: the Authlib authorization server, Dovecot's
+oauth2 passdb and an OAuth-only SMTP server (tests/oauth_stack.py), all on loopback.
+
+Connect by the device grant (command line and in process), app-only access, tokens expiring
+between passes, during IDLE and refused early, one refresh at a time across processes, and
+revoked consent: stop cleanly, say it once, resume after a reconnect.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import re
+import subprocess
+import sys
+import textwrap
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from assistant.clock import FixedClock, SystemClock
+from assistant.mail.idle import watch_folder
+from assistant.mail.imap import ConnectError
+from assistant.runtime import Runtime
+from assistant.service import credentials
+from assistant.service.deliver import Deliverer, DeliveryReport
+from assistant.service.mailboxes import add_mailbox, summaries
+from assistant.service.oauth_connect import device_grant, mail_urls, resolve, save_grant
+from assistant.service.oauth_tokens import NeedsReauth
+from assistant.service.pipeline import mailbox_policy, sync_and_plan
+from assistant.settings import FollowupConfig, OAuthClientConfig
+from assistant.store.db import store
+from assistant.store.models import Mailbox, OAuthGrant, OutboxItem
+from tests.oauth_stack import OAuthUser
+from tests.servers import Dovecot
+from tests.servers.oauth import USER_SCOPE, OAuthClient, OAuthServer
+from tests.servers.smtp_oauth import OAuthSmtp
+from tests.test_sync import mail
+
+ROOT = Path(__file__).resolve().parents[1]
+FOLLOWUP = [str(Path(sys.executable).parent / "followup")]
+
+
+def lab_config(
+    oauth: OAuthServer, client: OAuthClient, user: OAuthUser, smtp: OAuthSmtp, sasl: str
+) -> FollowupConfig:
+    """Settings naming the test stack as provider ``lab``."""
+    return FollowupConfig(
+        oauth={
+            "lab": OAuthClientConfig(
+                client_id=client.client_id,
+                client_secret=client.secret,
+                issuer=oauth.issuer,
+                scope=USER_SCOPE,
+                sasl=sasl,  # type: ignore[arg-type]
+                imap=f"imap://{user.host}:{user.port}",
+                smtp=f"smtp://{smtp.host}:{smtp.port}",
+            )
+        }
+    )
+
+
+@dataclass
+class Lab:
+    """One OAuth mailbox on the stack, and a way to run `followup run`'s passes on it."""
+
+    url: str
+    oauth: OAuthServer
+    client: OAuthClient
+    user: OAuthUser
+    dovecot: Dovecot
+    smtp: OAuthSmtp
+    config: FollowupConfig
+    mailbox: Mailbox | None = None
+
+    def runtime(self) -> Runtime:
+        return Runtime(self.url, Path("."), self.config, clock=FixedClock(datetime.now(UTC)))
+
+    async def connect(self, name: str = "lab") -> Mailbox:
+        """Sign in by the device grant (approved on the server's page, as a person would)."""
+        client = await resolve("lab", self.config)
+
+        def approve(uri: str, code: str) -> None:
+            assert uri.startswith(self.oauth.issuer)
+            self.oauth.approve_device(code, self.user.name, self.user.password)
+
+        token = await device_grant(client, approve)
+        imap, smtp = mail_urls(client, self.user.name)
+        now = datetime.now(UTC)
+        box = await add_mailbox(
+            name, self.user.name, imap, smtp, ["@team.example"], None, 0, now, None
+        )
+        await save_grant(box, client, "user", token, self.runtime().clock)
+        self.mailbox = box
+        await self.cycle()  # the first sync: what is in the mailbox now is history
+        return box
+
+    def client_mail(self, mid: str, sender: str = "client@outside.example") -> None:
+        raw = mail(mid, sender, f"Question {mid}", to=self.user.name)
+        self.dovecot.append(self.user.name, "INBOX", raw, msg_time=datetime.now(UTC))
+
+    async def cycle(self) -> DeliveryReport:
+        assert self.mailbox is not None
+        runtime = self.runtime()
+        mailbox = await Mailbox.get(id=self.mailbox.id)
+        await sync_and_plan(runtime, mailbox, runtime.clock.now())
+        policy = await mailbox_policy(runtime, mailbox)
+        deliverer = Deliverer(mailbox, policy, self.config, clock=runtime.clock)
+        return await deliverer.deliver_due(runtime.clock.now())
+
+    def refreshes(self) -> int:
+        return self.oauth.token_requests(self.client.client_id).get("refresh_token", 0)
+
+
+@pytest.fixture(params=["xoauth2", "oauthbearer"])
+async def lab(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    secret_key: str,
+    oauth: OAuthServer,
+    oauth_client: OAuthClient,
+    oauth_user: OAuthUser,
+    oauth_dovecot: Dovecot,
+    smtp_oauth: OAuthSmtp,
+) -> AsyncIterator[Lab]:
+    url = f"sqlite://{tmp_path / 'followup.sqlite3'}"
+    oauth.set_lifetimes(device_interval=1)
+    config = lab_config(oauth, oauth_client, oauth_user, smtp_oauth, request.param)
+    async with store(url):
+        yield Lab(url, oauth, oauth_client, oauth_user, oauth_dovecot, smtp_oauth, config)
+
+
+async def test_a_device_signed_mailbox_gets_every_client_acknowledged_once(lab: Lab) -> None:
+    await lab.connect()
+    lab.client_mail("q1@outside.example")
+    await lab.cycle()
+    assert len(lab.smtp.messages) == 1
+    assert lab.smtp.messages[0].rcpt_tos == ("client@outside.example",)
+    mechanisms = {a.mechanism for a in lab.smtp.auth_attempts if a.success}
+    assert mechanisms == {lab.config.oauth["lab"].sasl.upper()}  # type: ignore[union-attr]
+    await lab.cycle()
+    assert len(lab.smtp.messages) == 1  # never twice
+    grant = await OAuthGrant.get(mailbox_id=lab.mailbox.id)  # type: ignore[union-attr]
+    assert grant.refresh_secret and lab.user.name not in grant.refresh_secret  # encrypted
+
+
+async def test_an_expired_token_is_refreshed_before_the_next_login(lab: Lab) -> None:
+    lab.oauth.set_lifetimes(access=3)
+    await lab.connect()
+    await lab.cycle()
+    assert lab.refreshes() == 0
+    await asyncio.sleep(3.5)  # the token is dead now: Dovecot and the SMTP server refuse it
+    lab.client_mail("q2@outside.example")
+    await lab.cycle()
+    assert lab.refreshes() >= 1
+    assert len(lab.smtp.messages) == 1
+
+
+async def test_a_token_refused_before_its_expiry_is_refreshed_once(lab: Lab) -> None:
+    await lab.connect()
+    grant = await OAuthGrant.get(mailbox_id=lab.mailbox.id)  # type: ignore[union-attr]
+    from assistant.secrets import decrypt
+
+    assert grant.access_secret is not None
+    lab.oauth.revoke(decrypt(grant.access_secret), lab.client, hint="access_token")
+    lab.client_mail("q3@outside.example")
+    await lab.cycle()  # IMAP and SMTP refuse the stored token: one refresh, then it works
+    assert lab.refreshes() == 1
+    assert len(lab.smtp.messages) == 1
+
+
+async def test_revoked_consent_stops_cleanly_says_it_once_and_resumes_after_reconnect(
+    lab: Lab, caplog: pytest.LogCaptureFixture
+) -> None:
+    lab.oauth.set_lifetimes(access=2)
+    box = await lab.connect()
+    lab.client_mail("q4@outside.example")
+    runtime = lab.runtime()
+    await sync_and_plan(runtime, box, runtime.clock.now())  # planned, not yet sent
+    lab.oauth.revoke_user(lab.user.name)  # consent withdrawn
+    await asyncio.sleep(2.5)  # and the access token has run out
+    # Another client writes while nobody can read the mailbox.
+    lab.client_mail("q5@outside.example", "other@elsewhere.example")
+    caplog.set_level(logging.INFO, logger="followup")
+    for _ in range(3):
+        with pytest.raises(NeedsReauth):
+            await lab.cycle()
+    said = [r for r in caplog.records if r.getMessage() == "mailbox needs re-authorisation"]
+    assert len(said) == 1
+    assert lab.refreshes() == 1  # no retry storm at the provider
+    (row,) = await summaries(datetime.now(UTC))
+    assert row.reauth is not None and "invalid_grant" in row.reauth
+    # Sending stops cleanly too: the pass holds the planned mail, nothing tried or lost.
+    runtime = lab.runtime()
+    policy = await mailbox_policy(runtime, box)
+    deliverer = Deliverer(box, policy, lab.config, clock=runtime.clock)
+    report = await deliverer.deliver_due(runtime.clock.now())
+    assert report.paused and lab.smtp.messages == []
+    (waiting,) = await OutboxItem.filter(kind="acknowledge")
+    assert (waiting.status, waiting.attempts) == ("pending", 0)
+    # A person signs in again: what was planned and what arrived meanwhile go out, once.
+    lab.oauth.set_lifetimes(access=3600)
+    client = await resolve("lab", lab.config)
+    token = await device_grant(
+        client, lambda _u, code: lab.oauth.approve_device(code, lab.user.name, lab.user.password)
+    )
+    await save_grant(box, client, "user", token, runtime.clock)
+    await lab.cycle()
+    await lab.cycle()
+    assert sorted(m.message["In-Reply-To"] for m in lab.smtp.messages) == [
+        "<q4@outside.example>",
+        "<q5@outside.example>",
+    ]
+
+
+async def test_one_refresh_at_a_time_across_processes(lab: Lab) -> None:
+    lab.oauth.set_lifetimes(access=2)
+    await lab.connect()
+    await asyncio.sleep(2.5)
+    lab.oauth.set_behaviour(token_delay=1.0)  # the refreshes overlap if more than one starts
+    script = textwrap.dedent(
+        f"""
+        import asyncio
+        from assistant.clock import SystemClock
+        from assistant.service.oauth_tokens import access_token
+        from assistant.store.db import store
+        from assistant.store.models import Mailbox
+
+        async def main():
+            async with store({lab.url!r}):
+                box = await Mailbox.get(name="lab")
+                print(await access_token(box, SystemClock()))
+
+        asyncio.run(main())
+        """
+    )
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", script], env=env, stdout=subprocess.PIPE, text=True, cwd=ROOT
+        )
+        for _ in range(3)
+    ]
+    tokens = {p.communicate(timeout=60)[0].strip() for p in procs}
+    assert all(p.returncode == 0 for p in procs)
+    assert len(tokens) == 1  # the one refresh's result, shared
+    assert lab.refreshes() == 1
+
+
+async def test_app_only_access_for_a_shared_mailbox(
+    lab: Lab, oauth_app_client: OAuthClient
+) -> None:
+    lab.config.oauth["app"] = lab.config.oauth["lab"].model_copy(
+        update={
+            "client_id": oauth_app_client.client_id,
+            "client_secret": oauth_app_client.secret,
+            "app_scope": "IMAP.AccessAsApp SMTP.SendAsApp",
+        }
+    )
+    from assistant.service.oauth_connect import app_token
+
+    client = await resolve("app", lab.config)
+    token = await app_token(client)
+    imap, smtp = mail_urls(client, lab.user.name)
+    box = await add_mailbox(
+        "shared", lab.user.name, imap, smtp, ["@team.example"], None, 0, datetime.now(UTC), None
+    )
+    await save_grant(box, client, "app", token, lab.runtime().clock)
+    lab.mailbox = box
+    await lab.cycle()  # the first sync
+    lab.client_mail("q5@outside.example")
+    await lab.cycle()
+    assert len(lab.smtp.messages) == 1
+    grant = await OAuthGrant.get(mailbox_id=box.id)
+    assert grant.flow == "app" and grant.refresh_secret is None
+
+
+async def test_an_idle_watcher_logs_in_again_with_a_fresh_token(lab: Lab) -> None:
+    """The scale-out watcher's IDLE connection: after the token died and the server dropped
+    the connection, the next login gets a new token and IDLE reports new mail."""
+    lab.oauth.set_lifetimes(access=3)
+    box = await lab.connect()
+    clock = SystemClock()
+    logins: list[str] = []
+
+    async def login_url():  # type: ignore[no-untyped-def]
+        url = await credentials.with_token(box, credentials.stored_url(box, "imap"), clock)
+        logins.append(url.password)
+        return url
+
+    changed, ready = asyncio.Event(), asyncio.Event()
+
+    async def on_change() -> None:
+        changed.set()
+
+    async def watch_again() -> None:
+        while True:
+            try:
+                await watch_folder(login_url, "INBOX", on_change, ready.set)
+            except (ConnectError, OSError, Exception):
+                await asyncio.sleep(0.5)
+
+    task = asyncio.create_task(watch_again())
+    try:
+        await asyncio.wait_for(ready.wait(), 15)
+        await asyncio.sleep(3.5)  # the token IDLE logged in with has expired meanwhile
+        ready.clear()
+        lab.dovecot.doveadm("kick", lab.user.name)  # the server drops the session
+        await asyncio.wait_for(ready.wait(), 15)
+        lab.client_mail("q6@outside.example")
+        await asyncio.wait_for(changed.wait(), 15)
+    finally:
+        task.cancel()
+    assert len(logins) >= 2 and logins[0] != logins[-1]
+    assert lab.refreshes() >= 1
+
+
+def test_the_command_line_connects_by_device_flow(
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    oauth: OAuthServer,
+    oauth_client: OAuthClient,
+    oauth_user: OAuthUser,
+    smtp_oauth: OAuthSmtp,
+) -> None:
+    oauth.set_lifetimes(device_interval=1)
+    settings = tmp_path / "followup.toml"
+    settings.write_text(
+        textwrap.dedent(
+            f"""
+            [oauth.lab]
+            client_id = "{oauth_client.client_id}"
+            issuer = "{oauth.issuer}"
+            scope = "{USER_SCOPE}"
+            imap = "imap://{oauth_user.host}:{oauth_user.port}"
+            smtp = "smtp://{smtp_oauth.host}:{smtp_oauth.port}"
+            """
+        )
+    )
+    env = {**cli_env, "FOLLOWUP_CONFIG": str(settings), "PYTHONUNBUFFERED": "1"}
+    add = subprocess.Popen(
+        [
+            *FOLLOWUP,
+            "mailbox",
+            "add",
+            "lab",
+            "--address",
+            oauth_user.name,
+            "--oauth",
+            "lab",
+            "--sign-in",
+            "device",
+            "--team",
+            "@team.example",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    assert add.stdout is not None
+    seen = []
+    for line in add.stdout:
+        seen.append(line)
+        found = re.search(r"open (\S+) and enter the code (\S+)", line)
+        if found:
+            break
+    assert found, seen
+    oauth.approve_device(found.group(2), oauth_user.name, oauth_user.password)
+    out, err = add.communicate(timeout=60)
+    assert add.returncode == 0, err
+    assert "mailbox 'lab' added" in out
+    listed = subprocess.run(
+        [*FOLLOWUP, "mailbox", "list"], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+    assert "lab" in listed.stdout and "RE-AUTHORISATION" not in listed.stdout
+    tested = subprocess.run(
+        [*FOLLOWUP, "mailbox", "test", "lab"], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
+    assert "SMTP ok" in tested.stdout
+
+
+def test_a_missing_provider_section_is_a_clear_error(cli_env: dict[str, str]) -> None:
+    done = subprocess.run(
+        [
+            *FOLLOWUP,
+            "mailbox",
+            "add",
+            "x",
+            "--address",
+            "a@b.example",
+            "--oauth",
+            "google",
+            "--team",
+            "@b.example",
+        ],
+        env=cli_env,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        stdin=subprocess.DEVNULL,
+    )
+    assert done.returncode != 0
+    assert "no [oauth.google] section" in done.stderr
+    assert "Traceback" not in done.stderr
