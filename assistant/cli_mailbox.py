@@ -42,6 +42,7 @@ from .service.mailboxes import (
     parse_urls,
     summaries,
 )
+from .service.sentcopy import sent_copy_text
 from .settings import ConfigError
 from .store.db import store
 
@@ -97,7 +98,7 @@ def mailbox() -> None:
 @mailbox.command("add")
 @click.argument("name")
 @click.option("--address", required=True, help="The shared address, e.g. support@example.com.")
-@click.option("--imap", "imap", help="imap://, imaps:// or imap+starttls:// URL.")
+@click.option("--imap", "imap", help="imap://, imaps:// or imap+starttls:// URL (advanced).")
 @click.option("--oauth", "provider", help="Sign in with this OAuth2 provider ([oauth.NAME]).")
 @click.option("--app", is_flag=True, help="With --oauth: app-only access (shared mailboxes).")
 @click.option("--sign-in", "how", type=click.Choice(["auto", "device", "browser"]), default="auto")
@@ -112,6 +113,13 @@ def mailbox() -> None:
 )
 @click.option("--sent", "sent", help="The Sent folder, where the server marks none (SPECIAL-USE).")
 @click.option("--archive", "archive", help="The Archive folder, where the server marks none.")
+@click.option(
+    "--sent-copy",
+    type=click.Choice(["auto", "always", "never"]),
+    default="auto",
+    show_default=True,
+    help="Copy what Followup sends into Sent: auto knows the providers that file it themselves.",
+)
 @config_option
 def mailbox_add(
     name: str,
@@ -129,30 +137,27 @@ def mailbox_add(
     shadow: bool,
     sent: str | None,
     archive: str | None,
+    sent_copy: str,
     config: Path | None,
 ) -> None:
-    """Connect a mailbox called NAME (its connection is tested first)."""
+    """Connect a mailbox called NAME (its connection is tested first).
+
+    With only --address, the servers and the way to sign in are looked up (provider by MX,
+    autoconfig, SRV records); --imap/--smtp URLs or --oauth PROVIDER say it yourself."""
     chosen = {role: name for role, name in (("sent", sent), ("archive", archive)) if name}
     try:
         grace_seconds = int(parse_duration(grace).real().total_seconds())
     except DurationError as exc:
         raise click.BadParameter(str(exc), param_hint="--grace") from None
 
-    if provider is None and imap is None:
-        raise click.UsageError("give --imap URL, or --oauth PROVIDER to sign in with one")
     imap = password_for(imap, "IMAP") if imap else None
     smtp = password_for(smtp, "SMTP") if smtp else None
 
     async def work(runtime: Runtime) -> None:
-        connected = None
-        if provider is not None:
-            from .cli_oauth import connect
+        from .cli_oauth import Way, connect_any
 
-            connected = await connect(runtime, provider, address, how, app, chosen)
-            inbox, urls = connected.check.inbox, (connected.imap, connected.smtp)
-        else:
-            assert imap is not None
-            inbox, urls = await _tested(imap, smtp, chosen, no_check), (imap, smtp)
+        way = Way(provider, imap, smtp, how, app, chosen, no_check)
+        inbox, urls, connected = await connect_any(runtime, address, way)
         now = runtime.clock.now()
         box = await add_mailbox(
             name,
@@ -170,15 +175,14 @@ def mailbox_add(
             from .cli_oauth import store
 
             await store(runtime, box, connected)
-        if shadow:
-            box.dry_run = True
-            await box.save(update_fields=["dry_run"])
+        box.dry_run, box.sent_copy = shadow, sent_copy
+        await box.save(update_fields=["dry_run", "sent_copy"])
 
     run_with_store(config, work)
     click.echo(f"mailbox {name!r} added; run `followup sync {name}` to read it")
 
 
-async def _tested(
+async def tested(
     imap: str, smtp: str | None, chosen: dict[str, str], no_check: bool
 ) -> InboxMark | None:
     """The connection test before storing (``None`` when skipped)."""
@@ -232,15 +236,16 @@ def mailbox_list(config: Path | None) -> None:
 def mailbox_test(name: str, config: Path | None) -> None:
     """Connect to NAME's servers: folders, capabilities, and exactly what fails."""
 
-    async def work(runtime: Runtime) -> tuple[MailURL, ConnectionCheck]:
+    async def work(runtime: Runtime) -> tuple[MailURL, ConnectionCheck, str]:
         box = await get_mailbox(name)
         imap, smtp = mailbox_urls(box)
         # OAuth2 mailboxes log in with a token from their grant (refreshed if due).
         ready = await credentials.with_token(box, imap, runtime.clock)
         smtp = await credentials.with_token(box, smtp, runtime.clock) if smtp else None
-        return imap, await check_connection(ready, smtp, box.chosen_folders())
+        check = await check_connection(ready, smtp, box.chosen_folders())
+        return imap, check, sent_copy_text(box)
 
-    imap, check = run_with_store(config, work)
+    imap, check, copies = run_with_store(config, work)
     out = wide_console()
     if not check.imap_ok:
         out.print(f"[red]IMAP failed ({check.imap_error_kind})[/]: {check.imap_error}")
@@ -251,6 +256,7 @@ def mailbox_test(name: str, config: Path | None) -> None:
             out.print(f"  {folder}  [dim]{role}[/]")
     if check.smtp_ok is True:
         out.print("[green]SMTP ok[/]")
+        out.print(f"Sent copies: {copies}")
     elif check.smtp_ok is False:
         out.print(f"[red]SMTP failed[/]: {check.smtp_error}")
     for problem in check.problems:

@@ -18,10 +18,18 @@ from urllib.parse import parse_qs, urlsplit
 
 import click
 
-from .cli_mailbox import config_option, mailbox, run_with_store
+from .cli_input import password_for
+from .cli_mailbox import config_option, mailbox, run_with_store, tested
 from .mail.urls import MailURL, parse_url
 from .runtime import Runtime
-from .service.mailboxes import ConnectionCheck, MailboxError, check_connection, get_mailbox
+from .service.find_servers import find_servers
+from .service.mailboxes import (
+    ConnectionCheck,
+    InboxMark,
+    MailboxError,
+    check_connection,
+    get_mailbox,
+)
 from .service.oauth_connect import (
     Client,
     app_token,
@@ -108,6 +116,46 @@ async def test_with_token(
     return await check_connection(
         ready(parse_url(imap, "imap")), ready(parse_url(smtp, "smtp")) if smtp else None, chosen
     )
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Way:
+    """How ``mailbox add`` was asked to connect: typed URLs, a provider, or neither (look
+    the address up)."""
+
+    provider: str | None
+    imap: str | None
+    smtp: str | None
+    how: SignIn
+    app: bool
+    chosen: dict[str, str]
+    no_check: bool
+
+
+async def connect_any(
+    runtime: Runtime, address: str, way: Way
+) -> tuple[InboxMark | None, tuple[str, str | None], Connected | None]:
+    """``(inbox mark, (imap, smtp) URLs to store, OAuth sign-in or None)``."""
+    provider, imap, smtp = way.provider, way.imap, way.smtp
+    if provider is None and imap is None:
+        route = await find_servers(address, runtime.config)
+        click.echo(f"{address}: {route.describe()}")
+        if not route.found.trusted and not _confirmed():
+            raise MailboxError("settings from an unauthenticated source: give --imap/--smtp")
+        provider = route.provider
+        if route.imap is not None:
+            imap = password_for(route.imap, "IMAP")
+            smtp = password_for(route.smtp, "SMTP") if route.smtp else None
+    if provider is not None:
+        connected = await connect(runtime, provider, address, way.how, way.app, way.chosen)
+        return connected.check.inbox, (connected.imap, connected.smtp), connected
+    assert imap is not None
+    return await tested(imap, smtp, way.chosen, way.no_check), (imap, smtp), None
+
+
+def _confirmed() -> bool:
+    click.echo("These settings came over plain HTTP or from outside the domain (RFC 6186 §6).")
+    return sys.stdin.isatty() and click.confirm("Use them?", default=False)
 
 
 async def connect(

@@ -212,6 +212,18 @@ class OAuthClientConfig(_Model):
         return self.client_secret or os.environ.get(env) or None
 
 
+class DiscoveryConfig(_Model):
+    """Connect by address: where the look-ups go (defaults: the system's resolver, autoconfig
+    over HTTPS then HTTP on the usual ports). For private networks and tests."""
+
+    nameserver: str | None = Field(default=None, description='e.g. "127.0.0.1:5353"')
+    autoconfig_port: int | None = Field(default=None, gt=0, lt=65536)
+    http_schemes: tuple[Literal["https", "http"], ...] = ("https", "http")
+    cafile: str | None = None
+    timeout: float = Field(default=5.0, gt=0, description="seconds per look-up")
+    budget: float = Field(default=15.0, gt=0, description="seconds for the whole search")
+
+
 class FollowupConfig(_Model):
     """The whole file."""
 
@@ -229,6 +241,7 @@ class FollowupConfig(_Model):
     ownership: OwnershipConfig = Field(default_factory=OwnershipConfig)
     people: list[PersonConfig] = Field(default_factory=list)
     oauth: dict[str, OAuthClientConfig] = Field(default_factory=dict)
+    discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
 
 
 def _format_error(path: Path, exc: ValidationError) -> str:

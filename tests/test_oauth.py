@@ -12,13 +12,16 @@ import asyncio
 import logging
 import os
 import re
+import signal
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -34,9 +37,10 @@ from assistant.service.oauth_tokens import NeedsReauth
 from assistant.service.pipeline import mailbox_policy, sync_and_plan
 from assistant.settings import FollowupConfig, OAuthClientConfig
 from assistant.store.db import store
-from assistant.store.models import Mailbox, OAuthGrant, OutboxItem
+from assistant.store.models import Mailbox, OAuthGrant, OutboxItem, User
+from tests.conftest import reap
 from tests.oauth_stack import OAuthUser
-from tests.servers import Dovecot
+from tests.servers import Dovecot, SmtpSink
 from tests.servers.oauth import USER_SCOPE, OAuthClient, OAuthServer
 from tests.servers.smtp_oauth import OAuthSmtp
 from tests.test_sync import mail
@@ -325,6 +329,7 @@ def test_the_command_line_connects_by_device_flow(
     oauth: OAuthServer,
     oauth_client: OAuthClient,
     oauth_user: OAuthUser,
+    oauth_dovecot: Dovecot,
     smtp_oauth: OAuthSmtp,
 ) -> None:
     oauth.set_lifetimes(device_interval=1)
@@ -356,6 +361,8 @@ def test_the_command_line_connects_by_device_flow(
             "device",
             "--team",
             "@team.example",
+            "--grace",
+            "0s",
         ],
         env=env,
         stdout=subprocess.PIPE,
@@ -384,7 +391,30 @@ def test_the_command_line_connects_by_device_flow(
         [*FOLLOWUP, "mailbox", "test", "lab"], env=env, capture_output=True, text=True, cwd=ROOT
     )
     assert tested.returncode == 0, tested.stdout + tested.stderr
-    assert "SMTP ok" in tested.stdout
+    assert "SMTP ok" in tested.stdout and "Sent copies: auto" in tested.stdout
+    # `followup run` (one process, IDLE) acknowledges a client with the stored grant.
+    service = subprocess.Popen(
+        [*FOLLOWUP, "run", "--health-port", "0", "--poll", "3600"],
+        env=env,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert service.stderr is not None
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:  # until the IDLE connections are up
+            if "watching" in service.stderr.readline() or service.poll() is not None:
+                break
+        time.sleep(1.0)
+        raw = mail("cli1@outside.example", "client@outside.example", "Help", to=oauth_user.name)
+        oauth_dovecot.append(oauth_user.name, "INBOX", raw, msg_time=datetime.now(UTC))
+        smtp_oauth.wait_for(1, timeout=30)
+        assert smtp_oauth.messages[0].message["In-Reply-To"] == "<cli1@outside.example>"
+        service.send_signal(signal.SIGTERM)
+        assert service.wait(timeout=15) == 0
+    finally:
+        reap(service)
 
 
 def test_a_missing_provider_section_is_a_clear_error(cli_env: dict[str, str]) -> None:
@@ -410,3 +440,38 @@ def test_a_missing_provider_section_is_a_clear_error(cli_env: dict[str, str]) ->
     assert done.returncode != 0
     assert "no [oauth.google] section" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_the_admins_get_one_notice_from_a_mailbox_that_can_send(
+    lab: Lab, smtp_sink: SmtpSink
+) -> None:
+    now = datetime.now(UTC)
+    await User.create(email="admin@team.example", password_hash="-", role="admin", created_at=now)
+    password_url = f"imap://{quote(lab.user.name)}:{lab.user.password}@127.0.0.1:{lab.user.port}"
+    other = await add_mailbox(
+        "other",
+        "desk@team.example",
+        password_url,
+        f"smtp://{smtp_sink.host}:{smtp_sink.port}",
+        ["@team.example"],
+        None,
+        0,
+        now,
+        None,
+    )
+    lab.oauth.set_lifetimes(access=2)
+    await lab.connect()
+    lab.oauth.revoke_user(lab.user.name)
+    await asyncio.sleep(2.5)
+    for _ in range(2):
+        with pytest.raises(NeedsReauth):
+            await lab.cycle()
+    (notice,) = await OutboxItem.filter(kind="admin_notice")
+    assert (notice.recipient, notice.mailbox_id) == ("admin@team.example", other.id)
+    runtime = lab.runtime()
+    policy = await mailbox_policy(runtime, other)
+    await Deliverer(other, policy, lab.config, clock=runtime.clock).deliver_due(runtime.clock.now())
+    (sent,) = smtp_sink.wait_for(1)
+    assert sent.rcpt_tos == ("admin@team.example",)
+    assert "lab needs re-authorisation" in str(sent.message["Subject"])
+    assert "followup mailbox reconnect lab" in sent.message.get_body().get_content()

@@ -64,8 +64,10 @@ log = logging.getLogger("followup.deliver")
 ACTIVE = ("pending", "retry", "sending", "accepted")
 DIGEST = "digest"
 COMMAND_REPLY = "command_reply"
-#: Rendered when planned (no thread to re-check): digests and answers to reply commands.
-STORED_KINDS = (DIGEST, COMMAND_REPLY)
+#: A notice to the admins (a mailbox needs re-authorisation), written when planned.
+ADMIN_NOTICE = "admin_notice"
+#: Rendered when planned (no thread to re-check): digests, answers to reply commands, notices.
+STORED_KINDS = (DIGEST, COMMAND_REPLY, ADMIN_NOTICE)
 #: Ladder steps after the acknowledgement: re-decided by the core at send time.
 LADDER_KINDS = (
     str(Kind.REMIND_OWNER),

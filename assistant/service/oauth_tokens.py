@@ -161,14 +161,18 @@ async def store_token(grant: OAuthGrant, token: dict[str, Any], now: datetime) -
 
 async def mark_needs_reauth(mailbox: Mailbox, grant: OAuthGrant, reason: str, clock: Clock) -> None:
     """Stop using the grant until someone reconnects; said once in the log."""
+    now = clock.now()
     changed = await OAuthGrant.filter(id=grant.id, needs_reauth_since__isnull=True).update(
-        needs_reauth_since=clock.now(), needs_reauth_reason=reason[:300], access_secret=None
+        needs_reauth_since=now, needs_reauth_reason=reason[:300], access_secret=None
     )
-    if changed:
+    if changed:  # exactly one process sees the change: one log line, one notice
         log.error(
             "mailbox needs re-authorisation",
             extra={"mailbox": mailbox.name, "reason": reason[:300]},
         )
+        from .admin_notice import notify_reauth  # (it imports the delivery module)
+
+        await notify_reauth(mailbox, reason[:300], now)
 
 
 async def needing_reauth() -> dict[int, str]:

@@ -64,6 +64,18 @@ def mailbox_mode(mailbox: Mailbox) -> CopyMode:
     return copy_mode(mailbox.sent_copy, smtp_host(mailbox), extra_hosts())
 
 
+def sent_copy_text(mailbox: Mailbox) -> str:
+    """What the connection test says about the Sent copy of what Followup sends."""
+    mode, host = mailbox_mode(mailbox), smtp_host(mailbox) or "?"
+    texts = {
+        CopyMode.NONE: "never ours (sent_copy = never: the provider files it)",
+        CopyMode.LATER: f"{host} files sent mail in Sent itself: Followup looks for that copy "
+        "and adds its own only if none appears",
+        CopyMode.NOW: "Followup adds one copy to Sent (none if one is already there)",
+    }
+    return f"{mailbox.sent_copy}: {texts[mode]}"
+
+
 def find_sent(session: ImapSession, folder: str, message_id: str, key: str) -> bool:
     """Whether a mail is in ``folder``: by its Message-ID, else by its ``X-Followup-Key``
     (Outlook.com files its copy under a Message-ID of its own). Blocking."""
