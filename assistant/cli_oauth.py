@@ -52,7 +52,7 @@ async def sign_in(client: Client, how: SignIn, app: bool) -> tuple[str, dict[str
         return "app", await app_token(client)
     device = how == "device" or (how == "auto" and client.provider.device_for_mail)
     if device:
-        return "user", await device_grant(client, _show_device_code)
+        return "device", await device_grant(client, _show_device_code)
     return "user", await _browser_grant(client)
 
 

@@ -191,6 +191,9 @@ class OAuthClientConfig(_Model):
     or ``[oauth.NAME]`` for any other provider, found by ``issuer`` or explicit endpoints)."""
 
     client_id: str
+    preset: Literal["google", "microsoft"] | None = Field(
+        default=None, description="base a differently named section on a built-in provider"
+    )
     client_secret: str | None = Field(
         default=None, description="or FOLLOWUP_OAUTH_<NAME>_CLIENT_SECRET (kept out of files)"
     )

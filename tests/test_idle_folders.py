@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ssl
 
 import pytest
 
@@ -44,3 +45,31 @@ async def test_idle_on_a_folder_with_a_non_ascii_name(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task  # its connection is closed before it ends
+
+
+async def test_idle_over_starttls_checks_the_certificate(
+    imap_user: ImapUser, dovecot: Dovecot
+) -> None:
+    """The asyncio watcher upgrades an ``imap+starttls`` connection before logging in (no
+    more polling for such mailboxes), and refuses a server it cannot verify."""
+    base = f"imap+starttls://{imap_user.name}:{imap_user.password}@localhost:{dovecot.port}"
+    ready, changed = asyncio.Event(), asyncio.Event()
+
+    async def on_change() -> None:
+        changed.set()
+
+    url = parse_url(f"{base}?cafile={dovecot.cafile}", "imap")
+    task = asyncio.create_task(watch_folder(url, "INBOX", on_change, ready.set))
+    try:
+        await asyncio.wait_for(ready.wait(), 15)
+        await asyncio.to_thread(
+            dovecot.append, imap_user.name, "INBOX", mail("t1@c.test", "anna@c.test", "STARTTLS")
+        )
+        await asyncio.wait_for(changed.wait(), 15)
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+    untrusted = parse_url(base, "imap")  # the system's CAs do not know the test certificate
+    with pytest.raises(ssl.SSLCertVerificationError):
+        await asyncio.wait_for(watch_folder(untrusted, "INBOX", on_change), 15)

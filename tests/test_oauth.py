@@ -98,7 +98,7 @@ class Lab:
         box = await add_mailbox(
             name, self.user.name, imap, smtp, ["@team.example"], None, 0, now, None
         )
-        await save_grant(box, client, "user", token, self.runtime().clock)
+        await save_grant(box, client, "device", token, self.runtime().clock)
         self.mailbox = box
         await self.cycle()  # the first sync: what is in the mailbox now is history
         return box
@@ -212,7 +212,7 @@ async def test_revoked_consent_stops_cleanly_says_it_once_and_resumes_after_reco
     token = await device_grant(
         client, lambda _u, code: lab.oauth.approve_device(code, lab.user.name, lab.user.password)
     )
-    await save_grant(box, client, "user", token, runtime.clock)
+    await save_grant(box, client, "device", token, runtime.clock)
     await lab.cycle()
     await lab.cycle()
     assert sorted(m.message["In-Reply-To"] for m in lab.smtp.messages) == [
@@ -475,3 +475,17 @@ async def test_the_admins_get_one_notice_from_a_mailbox_that_can_send(
     assert sent.rcpt_tos == ("admin@team.example",)
     assert "lab needs re-authorisation" in str(sent.message["Subject"])
     assert "followup mailbox reconnect lab" in sent.message.get_body().get_content()
+
+
+def test_a_device_sign_in_keeps_no_client_secret(secret_key: str) -> None:
+    """The device grant is a public client's: a configured secret (the web page's) is neither
+    sent with its token requests nor kept with its grant (Microsoft answers invalid_client)."""
+    from assistant.core.oauth import microsoft
+    from assistant.service.oauth_connect import Client, _grant_row
+
+    client = Client("microsoft", microsoft(), "app-id", "web-secret")
+    assert _grant_row(client, "device").client_secret is None
+    assert _grant_row(client, "device").flow == "user"
+    assert _grant_row(client, "user").client_secret is not None  # the web page's, kept
+    app = _grant_row(client, "app")
+    assert app.flow == "app" and app.scope == "https://outlook.office365.com/.default"

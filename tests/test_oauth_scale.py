@@ -74,7 +74,7 @@ async def test_scale_out_watches_and_acknowledges_an_oauth_mailbox(
         box = await add_mailbox(
             "lab", oauth_user.name, imap, smtp, ["@t.example"], None, 0, now, None
         )
-        await save_grant(box, client, "user", token, SystemClock())
+        await save_grant(box, client, "device", token, SystemClock())
     env = {
         "FOLLOWUP_DATABASE_URL": url,
         "FOLLOWUP_REDIS_URL": redis.url,

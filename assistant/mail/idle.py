@@ -4,8 +4,9 @@ The scale-out watcher only needs to know *that* a folder changed (the sync job f
 one :func:`watch_folder` task per folder logs in, selects the folder read-only, IDLEs, and
 calls ``on_change`` on every untagged response (EXISTS, EXPUNGE, FETCH), re-issuing IDLE every
 ``renew`` seconds (RFC 2177: before 29 minutes). Connection errors propagate to the caller,
-which reconnects with backoff. ``imap+starttls`` URLs are not supported by aioimaplib: the
-caller polls those mailboxes instead (:func:`supports_idle_url`). OAuth2 mailboxes log in
+which reconnects with backoff. aioimaplib has no STARTTLS: :func:`_starttls` sends the command
+and upgrades the connection with asyncio's ``start_tls`` (certificate and host checked as for
+IMAPS). OAuth2 mailboxes log in
 with XOAUTH2 or OAUTHBEARER; ``url`` may be a coroutine function giving the URL, so every
 connection gets a fresh token.
 """
@@ -38,8 +39,8 @@ class IdleError(Exception):
 
 
 def supports_idle_url(url: MailURL) -> bool:
-    """True for URLs the asyncio watcher can open (plain or implicit TLS)."""
-    return url.security in ("plain", "tls")
+    """True for URLs the asyncio watcher can open: all of them (plain, TLS, STARTTLS)."""
+    return url.security in ("plain", "tls", "starttls")
 
 
 def _quote(name: str) -> str:
@@ -57,6 +58,8 @@ async def _open(url: MailURL) -> aioimaplib.IMAP4:
     else:
         client = aioimaplib.IMAP4(host=url.host, port=url.port, timeout=url.timeout)
     await client.wait_hello_from_server()
+    if url.security == "starttls":
+        await _starttls(client, url)
     if url.auth in ("xoauth2", "oauthbearer"):
         response = await _bearer_login(client, url)
     else:
@@ -64,6 +67,22 @@ async def _open(url: MailURL) -> aioimaplib.IMAP4:
     if response.result != "OK":
         raise IdleError("login", f"login as {url.username!r} was refused")
     return client
+
+
+async def _starttls(client: aioimaplib.IMAP4, url: MailURL) -> None:
+    """STARTTLS (RFC 3501 §6.2.1), then TLS on the same connection before any credential."""
+    protocol = client.protocol
+    command = aioimaplib.Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+    response = await asyncio.wait_for(protocol.execute(command), client.timeout)
+    if response.result != "OK":
+        raise IdleError("starttls", f"{url.host} does not offer STARTTLS")
+    loop = asyncio.get_running_loop()
+    transport = await loop.start_tls(
+        protocol.transport, protocol, tls_context(url.cafile), server_hostname=url.host
+    )
+    if transport is None:
+        raise IdleError("starttls", "the TLS handshake did not complete")
+    protocol.transport = transport
 
 
 async def _bearer_login(client: aioimaplib.IMAP4, url: MailURL) -> aioimaplib.Response:

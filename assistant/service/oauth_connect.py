@@ -83,7 +83,8 @@ async def resolve(name: str, config: FollowupConfig) -> Client:
             f"no [oauth.{name}] section in the settings (configured: {known}); register an "
             "app with the provider and add its client_id there (see the README)"
         )
-    base = oauth.preset(name, cfg.tenant) or Provider(name, Endpoints(token=""), scope="")
+    preset = oauth.preset(cfg.preset or name, cfg.tenant)
+    base = preset or Provider(name, Endpoints(token=""), scope="")
     found = await discover(cfg.issuer) if cfg.issuer else base.endpoints
     endpoints = _checked(_merge_endpoints(cfg, found))
     scope = _first(cfg.scope, base.scope)
@@ -149,11 +150,13 @@ def mail_urls(client: Client, address: str) -> tuple[str, str | None]:
 
 
 def _grant_row(client: Client, flow: str) -> OAuthGrant:
-    """An unsaved grant for ``client`` (its endpoints and scope, the secret encrypted)."""
+    """An unsaved grant for ``client`` (its endpoints and scope, the secret encrypted). The
+    device grant is a public client's: its secret is neither sent nor kept (Microsoft
+    refuses a secret on a public client's token requests with ``invalid_client``)."""
     provider = client.provider
+    secret = None if flow == "device" else client.client_secret
     return OAuthGrant(
         provider=client.name,
-        flow=flow,
         sasl=provider.sasl,
         issuer=provider.endpoints.issuer,
         token_endpoint=provider.endpoints.token,
@@ -161,7 +164,8 @@ def _grant_row(client: Client, flow: str) -> OAuthGrant:
         device_endpoint=provider.endpoints.device,
         revocation_endpoint=provider.endpoints.revocation,
         client_id=client.client_id,
-        client_secret=encrypt(client.client_secret) if client.client_secret else None,
+        client_secret=encrypt(secret) if secret else None,
+        flow="user" if flow == "device" else flow,
         scope=(provider.app_scope or provider.scope) if flow == "app" else provider.scope,
     )
 
@@ -169,7 +173,8 @@ def _grant_row(client: Client, flow: str) -> OAuthGrant:
 async def save_grant(
     mailbox: Mailbox, client: Client, flow: str, token: dict[str, Any], clock: Clock
 ) -> OAuthGrant:
-    """Store (or replace) the mailbox's grant with ``token``; a refused grant is cleared."""
+    """Store (or replace) the mailbox's grant with ``token`` (``flow``: user, device or
+    app); a refused grant is cleared."""
     now = clock.now()
     await OAuthGrant.filter(mailbox_id=mailbox.id).delete()
     grant = _grant_row(client, flow)
@@ -247,7 +252,9 @@ async def device_grant(client: Client, show: Callable[[str, str], None]) -> dict
     then poll until the person approved, refused, or the code expired."""
     endpoint = client.provider.endpoints.device
     if endpoint is None or not client.provider.device_for_mail:
-        raise MailboxError(f"{client.name} offers no device sign-in for mail: use --browser")
+        raise MailboxError(
+            f"{client.name} offers no device sign-in for mail: use --sign-in browser"
+        )
     form = {"client_id": client.client_id, "scope": client.provider.scope}
     try:
         async with httpx2.AsyncClient(timeout=REQUEST_TIMEOUT) as http:
@@ -267,7 +274,7 @@ async def device_grant(client: Client, show: Callable[[str, str], None]) -> dict
 async def _poll_device(client: Client, started: dict[str, Any]) -> dict[str, Any]:
     interval = float(started.get("interval") or 5)
     deadline = time.monotonic() + float(started.get("expires_in") or 900)
-    grant = _probe_grant(client, "user")
+    grant = _probe_grant(client, "device")
     async with client_for(grant) as http:
         while time.monotonic() < deadline:
             await asyncio.sleep(interval)

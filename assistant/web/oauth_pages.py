@@ -131,7 +131,7 @@ class OAuthPages:
             inbox=check.inbox,
         )
         await save_grant(box, client, "user", token, clock)
-        return f"Connected {box.name} with {client.name}. It is watched from now on."
+        return f"Connected {box.name} with {client.name.capitalize()}. It is watched from now on."
 
 
 def _new_mailbox(values: dict[str, str]) -> dict[str, Any]:
