@@ -20,14 +20,13 @@ import click
 
 from .cli_input import password_for
 from .cli_mailbox import config_option, mailbox, run_with_store, tested
-from .mail.urls import MailURL, parse_url
 from .runtime import Runtime
+from .secrets import decrypt
 from .service.find_servers import find_servers
 from .service.mailboxes import (
     ConnectionCheck,
     InboxMark,
     MailboxError,
-    check_connection,
     get_mailbox,
 )
 from .service.oauth_connect import (
@@ -39,6 +38,7 @@ from .service.oauth_connect import (
     mail_urls,
     resolve,
     save_grant,
+    tested_token,
 )
 from .store.models import Mailbox, OAuthGrant
 
@@ -105,19 +105,6 @@ def _code_from(back: str, state: str) -> str:
     return code
 
 
-async def test_with_token(
-    imap: str, smtp: str | None, sasl: str, token: str, chosen: dict[str, str]
-) -> ConnectionCheck:
-    """The usual connection test, logging in with ``token``."""
-
-    def ready(url: MailURL) -> MailURL:
-        return dataclasses.replace(url, auth=sasl, password=token)
-
-    return await check_connection(
-        ready(parse_url(imap, "imap")), ready(parse_url(smtp, "smtp")) if smtp else None, chosen
-    )
-
-
 @dataclasses.dataclass(frozen=True, slots=True)
 class Way:
     """How ``mailbox add`` was asked to connect: typed URLs, a provider, or neither (look
@@ -165,12 +152,7 @@ async def connect(
     client = await resolve(provider, runtime.config)
     imap, smtp = mail_urls(client, address)
     flow, token = await sign_in(client, how, app)
-    check = await test_with_token(imap, smtp, client.provider.sasl, token["access_token"], chosen)
-    if not (check.imap_ok and check.smtp_ok is not False):
-        raise MailboxError(
-            "signed in, but the connection test failed, nothing stored: "
-            + "; ".join(e for e in (check.imap_error, check.smtp_error) if e)
-        )
+    check = await tested_token(client, imap, smtp, token, chosen)  # nothing stored if not
     return Connected(client, flow, token, imap, smtp, check)
 
 
@@ -206,6 +188,9 @@ def mailbox_reconnect(name: str, how: SignIn, config: Path | None) -> None:
             raise MailboxError(f"mailbox {name!r} does not sign in with OAuth2")
         client = await resolve(grant.provider, runtime.config)
         flow, token = await sign_in(client, how, grant.flow == "app")
+        smtp = decrypt(box.smtp_secret) if box.smtp_secret else None
+        # Signed in as another account, the servers refuse: the old grant stays as it was.
+        await tested_token(client, decrypt(box.imap_secret), smtp, token, box.chosen_folders())
         await save_grant(box, client, flow, token, runtime.clock)
 
     run_with_store(config, work)

@@ -41,7 +41,7 @@ from assistant.store.models import Mailbox, OAuthGrant, OutboxItem, User
 from tests.conftest import reap
 from tests.oauth_stack import OAuthUser
 from tests.servers import Dovecot, SmtpSink
-from tests.servers.oauth import USER_SCOPE, OAuthClient, OAuthServer
+from tests.servers.oauth import DEVICE_CODE, USER_SCOPE, OAuthClient, OAuthServer
 from tests.servers.smtp_oauth import OAuthSmtp
 from tests.test_sync import mail
 
@@ -120,7 +120,10 @@ class Lab:
         return self.oauth.token_requests(self.client.client_id).get("refresh_token", 0)
 
 
-@pytest.fixture(params=["xoauth2", "oauthbearer"])
+BOTH_MECHANISMS = pytest.mark.parametrize("lab", ["xoauth2", "oauthbearer"], indirect=True)
+
+
+@pytest.fixture
 async def lab(
     request: pytest.FixtureRequest,
     tmp_path: Path,
@@ -133,11 +136,13 @@ async def lab(
 ) -> AsyncIterator[Lab]:
     url = f"sqlite://{tmp_path / 'followup.sqlite3'}"
     oauth.set_lifetimes(device_interval=1)
-    config = lab_config(oauth, oauth_client, oauth_user, smtp_oauth, request.param)
+    sasl = getattr(request, "param", "xoauth2")  # both, where a test says so
+    config = lab_config(oauth, oauth_client, oauth_user, smtp_oauth, sasl)
     async with store(url):
         yield Lab(url, oauth, oauth_client, oauth_user, oauth_dovecot, smtp_oauth, config)
 
 
+@BOTH_MECHANISMS
 async def test_a_device_signed_mailbox_gets_every_client_acknowledged_once(lab: Lab) -> None:
     await lab.connect()
     lab.client_mail("q1@outside.example")
@@ -164,6 +169,7 @@ async def test_an_expired_token_is_refreshed_before_the_next_login(lab: Lab) -> 
     assert len(lab.smtp.messages) == 1
 
 
+@BOTH_MECHANISMS
 async def test_a_token_refused_before_its_expiry_is_refreshed_once(lab: Lab) -> None:
     await lab.connect()
     grant = await OAuthGrant.get(mailbox_id=lab.mailbox.id)  # type: ignore[union-attr]
@@ -283,6 +289,7 @@ async def test_app_only_access_for_a_shared_mailbox(
     assert grant.flow == "app" and grant.refresh_secret is None
 
 
+@BOTH_MECHANISMS
 async def test_an_idle_watcher_logs_in_again_with_a_fresh_token(lab: Lab) -> None:
     """The scale-out watcher's IDLE connection: after the token died and the server dropped
     the connection, the next login gets a new token and IDLE reports new mail."""
@@ -415,6 +422,31 @@ def test_the_command_line_connects_by_device_flow(
         assert service.wait(timeout=15) == 0
     finally:
         reap(service)
+    # Consent withdrawn at the provider: `mailbox reconnect` signs the mailbox in again.
+    oauth.revoke_user(oauth_user.name)
+    polls = oauth.token_requests(oauth_client.client_id).get(DEVICE_CODE, 0)
+    again = subprocess.Popen(
+        [*FOLLOWUP, "mailbox", "reconnect", "lab", "--sign-in", "device"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        cwd=ROOT,
+    )
+    assert again.stdout is not None
+    for line in again.stdout:
+        found = re.search(r"enter the code (\S+)", line)
+        if found:
+            oauth.approve_device(found.group(1), oauth_user.name, oauth_user.password)
+            break
+    out, err = again.communicate(timeout=60)
+    assert again.returncode == 0 and "mailbox 'lab' reconnected" in out, err
+    assert oauth.token_requests(oauth_client.client_id).get(DEVICE_CODE, 0) > polls
+    tested = subprocess.run(
+        [*FOLLOWUP, "mailbox", "test", "lab"], env=env, capture_output=True, text=True, cwd=ROOT
+    )
+    assert tested.returncode == 0, tested.stdout + tested.stderr
 
 
 def test_a_missing_provider_section_is_a_clear_error(cli_env: dict[str, str]) -> None:

@@ -4,17 +4,21 @@ Playwright) against the web app on a real uvicorn server and the real OAuth 2.0 
 introspection, an OAuth-only SMTP server).
 
 An admin connects a mailbox through the provider's sign-in page (the tokens stored encrypted);
-a refused consent, a forged state and a replayed callback store nothing; revoked consent shows
-"needs re-authorisation" and the Reconnect button signs the mailbox in again.
+a form that cannot make a mailbox is refused before the provider; a refused consent, a forged
+state, a replayed callback and another admin's session store nothing; revoked consent shows
+"needs re-authorisation" and the Reconnect button signs the mailbox in again (as its own
+account only: another account's token fails the connection test).
 """
 
 from __future__ import annotations
 
 import asyncio
+import gc
 import secrets
 import sqlite3
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
@@ -24,8 +28,10 @@ from playwright.async_api import Browser, Page, Route
 from assistant.clock import SystemClock
 from assistant.runtime import Runtime
 from assistant.secrets import decrypt
-from assistant.service.oauth_tokens import NeedsReauth, access_token
-from assistant.settings import WebConfig
+from assistant.service.mailboxes import add_mailbox
+from assistant.service.oauth_connect import app_token, mail_urls, resolve, save_grant
+from assistant.service.oauth_tokens import NeedsReauth, access_token, mark_needs_reauth
+from assistant.settings import FollowupConfig, WebConfig
 from assistant.store.db import store
 from assistant.store.models import Mailbox, OAuthGrant, OAuthPending
 from assistant.web.app import create_app
@@ -49,6 +55,8 @@ class Site:
     oauth: OAuthServer
     client: OAuthClient
     user: OAuthUser
+    smtp: OAuthSmtp
+    config: FollowupConfig
 
     def code_requests(self) -> int:
         """Authorization codes exchanged at the provider so far."""
@@ -81,7 +89,7 @@ async def site(
         server = WebServer(create_app(Runtime(url, tmp_path, config)), "127.0.0.1", port)
         await server.start()
         try:
-            yield Site(base, db, oauth, client, oauth_user)
+            yield Site(base, db, oauth, client, oauth_user, smtp_oauth, config)
         finally:
             await server.stop()
 
@@ -99,24 +107,56 @@ async def admin_page(browser: Browser, site: Site) -> Page:  # noqa: F811
     return page
 
 
-async def start_connect(page: Page, site: Site, name: str = "lab") -> None:
+async def start_connect(
+    page: Page, site: Site, name: str = "lab", team: str = "@team.example"
+) -> None:
     """Fill "Connect with Lab" and press it: the browser ends on the provider's sign-in."""
-    await page.fill("#oauth-name", name)
-    await page.fill("#oauth-address", site.user.name)
-    await page.fill("#oauth-team", "@team.example")
-    await page.fill("#oauth-grace", "0s")
-    await page.click("#connect-lab")
+    await fill_connect(page, site, name, team)
     await page.wait_for_url(site.oauth.issuer + "/authorize?*")
 
 
-async def sign_in(page: Page, site: Site, allow: bool = True) -> None:
-    """On the provider's page: the user's name and password, Allow (or Deny); back on
-    /mailboxes."""
+async def fill_connect(page: Page, site: Site, name: str, team: str) -> None:
+    await page.fill("#oauth-name", name)
+    await page.fill("#oauth-address", site.user.name)
+    await page.fill("#oauth-team", team)
+    await page.fill("#oauth-grace", "0s")
+    await page.click("#connect-lab")
+
+
+async def sign_in(page: Page, site: Site, allow: bool = True, as_user: str = "") -> None:
+    """On the provider's page: the user's name and password (``as_user``: another account,
+    password ``PASSWORD``), Allow (or Deny); back on /mailboxes."""
     assert site.client.client_id == await page.inner_text("#client")
-    await page.fill("#username", site.user.name)
-    await page.fill("#password", site.user.password)
+    await page.fill("#username", as_user or site.user.name)
+    await page.fill("#password", PASSWORD if as_user else site.user.password)
     await page.click("#allow" if allow else "#deny")
     await page.wait_for_url(site.base + "/mailboxes?*")
+
+
+def another_account(site: Site) -> str:
+    """A user of the provider who is not the mailbox's (password ``PASSWORD``)."""
+    name = f"stranger-{secrets.token_hex(3)}@example.com"
+    site.oauth.add_user(name, PASSWORD)
+    return name
+
+
+class LeftOpen(AssertionError):
+    """A connection to the SMTP server was left open."""
+
+
+def close_smtp_left_open(site: Site) -> int:
+    """Close this process's connections to the SMTP server that are still open; how many
+    (a refused login must leave none: its socket would be a leak)."""
+    left = [
+        t
+        for t in gc.get_objects()
+        if isinstance(t, asyncio.Transport)
+        and not t.is_closing()
+        and (t.get_extra_info("peername") or ("", 0))[1] == site.smtp.port
+    ]
+    for transport in left:
+        transport.close()
+    return len(left)
 
 
 async def nothing_stored() -> None:
@@ -157,13 +197,43 @@ async def test_an_admin_connects_a_mailbox_through_the_providers_sign_in(
     assert await access_token(box, SystemClock()) == decrypt(grant.access_secret)
     assert site.oauth.introspect(decrypt(grant.access_secret))["active"]
 
+    # The same name again: said at once, not after a sign-in at the provider.
+    await fill_connect(page, site, "lab", "@team.example")
+    await page.wait_for_url(site.base + "/mailboxes?*")
+    assert "a mailbox named 'lab' exists already" in await page.inner_text("#error")
+    assert await OAuthPending.all().count() == 0 and site.code_requests() == 1
+
 
 async def test_consent_denied_at_the_provider_stores_nothing(
     site: Site,
     browser: Browser,  # noqa: F811
 ) -> None:
     page = await admin_page(browser, site)
-    await start_connect(page, site)
+    # A form the mailbox could not be made from is refused before anyone signs in anywhere.
+    await fill_connect(page, site, "lab", team="nobody")
+    await page.wait_for_url(site.base + "/mailboxes?*")
+    assert "team pattern 'nobody'" in await page.inner_text("#error")
+    assert await OAuthPending.all().count() == 0
+
+    # A browser that does not follow the page's refresh: its "continue here" link goes on.
+    refused: list[str] = []
+
+    async def ignore_refresh(route: Route) -> None:
+        refused.append(route.request.url)
+        await route.abort("aborted")
+
+    await page.route(site.oauth.issuer + "/authorize?*", ignore_refresh)
+    await fill_connect(page, site, "lab", "@team.example")
+    await page.locator("#continue").wait_for()
+    for _ in range(100):  # the refresh is due at once (0 s)
+        if refused:
+            break
+        await page.wait_for_timeout(50)
+    assert await page.title() == "Sign in with Lab · Followup"
+    await page.unroute(site.oauth.issuer + "/authorize?*")
+    await page.click("#continue")
+    await page.wait_for_url(site.oauth.issuer + "/authorize?*")
+    assert page.url == refused[0]
     await sign_in(page, site, allow=False)
     error = await page.inner_text("#error")
     assert "The provider refused the sign-in: access_denied" in error
@@ -219,20 +289,18 @@ async def test_a_forged_or_replayed_callback_is_refused(
     await page.goto(site.base + "/mailboxes")
     held: list[str] = []
 
-    async def hold(route: Route) -> None:  # the way back, kept instead of followed
-        held.append(route.request.url)
-        await route.abort()
+    async def hold(route: Route) -> None:  # the provider's way back, kept instead of followed
+        answer = await route.fetch(max_redirects=0)
+        held.append(answer.headers["location"])
+        await route.fulfill(status=200, body="held")
 
-    await page.route(site.base + "/oauth/callback*", hold)
     await start_connect(page, site, name="second")
+    await page.route(site.oauth.issuer + "/authorize?*", hold)
     await page.fill("#username", site.user.name)
     await page.fill("#password", site.user.password)
     await page.click("#allow")
-    for _ in range(200):
-        if held:
-            break
-        await asyncio.sleep(0.05)
-    assert held, page.url
+    await page.get_by_text("held").wait_for()
+    assert held and held[0].startswith(site.base + "/oauth/callback?code=")
     other = await (await browser.new_context()).new_page()
     await other.goto(site.base + "/login")
     await other.fill("#email", "other@example.com")
@@ -242,7 +310,6 @@ async def test_a_forged_or_replayed_callback_is_refused(
     assert await other.inner_text("#error") == message
     assert await Mailbox.all().count() == 1 and site.code_requests() == 1
     # ...which leaves it to the admin who started it.
-    await page.unroute(site.base + "/oauth/callback*")
     await page.goto(held[0])
     assert "Connected second" in await page.inner_text("#result")
     assert await Mailbox.all().count() == 2 and site.code_requests() == 2
@@ -268,6 +335,15 @@ async def test_revoked_consent_shows_reauthorisation_and_reconnect_signs_in_agai
     assert "needs re-authorisation (invalid_grant" in await notice.inner_text()
 
     site.oauth.set_lifetimes(access=3600)
+    # Signing in as another account is not a reconnection: the mail servers refuse its token.
+    await page.click("#reconnect-lab")
+    await page.wait_for_url(site.oauth.issuer + "/authorize?*")
+    await sign_in(page, site, as_user=another_account(site))
+    assert "connection test failed" in await page.inner_text("#error")
+    assert "needs re-authorisation" in await notice.inner_text()
+    with pytest.raises(NeedsReauth):
+        await access_token(box, SystemClock())
+
     await page.click("#reconnect-lab")
     await page.wait_for_url(site.oauth.issuer + "/authorize?*")
     await sign_in(page, site)
@@ -276,4 +352,47 @@ async def test_revoked_consent_shows_reauthorisation_and_reconnect_signs_in_agai
     assert await page.locator("#reconnect-lab").count() == 0
     token = await access_token(box, SystemClock())
     assert site.oauth.introspect(token)["active"]
-    assert await Mailbox.all().count() == 1 and site.code_requests() == 2
+    assert await Mailbox.all().count() == 1 and site.code_requests() == 3
+
+
+async def test_a_refused_connection_test_leaves_no_smtp_connection(
+    site: Site,
+    browser: Browser,  # noqa: F811
+) -> None:
+    page = await admin_page(browser, site)
+    await start_connect(page, site)
+    await sign_in(page, site, as_user=another_account(site))  # not the mailbox's account
+    assert "signed in, but the connection test failed" in await page.inner_text("#error")
+    await nothing_stored()
+    if close_smtp_left_open(site):
+        raise LeftOpen("the refused SMTP login's connection is still open")
+
+
+async def test_an_app_only_mailbox_reconnects_without_a_person(
+    site: Site,
+    browser: Browser,  # noqa: F811
+    oauth_app_client: OAuthClient,
+) -> None:
+    """App-only access (a shared mailbox) has no person to sign in: Reconnect asks the
+    provider for a new client-credentials token, tests it and stores it."""
+    site.config.oauth["app"] = site.config.oauth["lab"].model_copy(
+        update={
+            "client_id": oauth_app_client.client_id,
+            "client_secret": oauth_app_client.secret,
+            "app_scope": "IMAP.AccessAsApp SMTP.SendAsApp",
+        }
+    )
+    client = await resolve("app", site.config)
+    imap, smtp = mail_urls(client, site.user.name)
+    box = await add_mailbox(
+        "shared", site.user.name, imap, smtp, ["@team.example"], None, 0, datetime.now(UTC), None
+    )
+    grant = await save_grant(box, client, "app", await app_token(client), SystemClock())
+    await mark_needs_reauth(box, grant, "invalid_client: the secret expired", SystemClock())
+    page = await admin_page(browser, site)
+    await page.click("#reconnect-shared")
+    await page.wait_for_url(site.base + "/mailboxes?*")
+    assert "Reconnected shared (app-only access)" in await page.inner_text("#result")
+    assert site.oauth.token_requests(oauth_app_client.client_id)["client_credentials"] == 2
+    assert (await OAuthGrant.get(mailbox_id=box.id)).needs_reauth_since is None
+    assert site.oauth.introspect(await access_token(box, SystemClock()))["active"]

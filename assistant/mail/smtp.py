@@ -56,10 +56,14 @@ class SmtpSender:
             timeout=url.timeout,
         )
         await client.connect()
-        if url.auth in ("xoauth2", "oauthbearer"):
-            await self._oauth_login(client)
-        elif url.username:
-            await client.login(url.username, url.password)
+        try:
+            if url.auth in ("xoauth2", "oauthbearer"):
+                await self._oauth_login(client)
+            elif url.username:
+                await client.login(url.username, url.password)
+        except BaseException:  # a refused login must not leave its socket open
+            client.close()
+            raise
         return client
 
     async def _bearer(self, refused: str | None) -> str:

@@ -22,11 +22,11 @@ from authlib.integrations.base_client.errors import OAuthError
 from ..clock import Clock
 from ..core import oauth
 from ..core.oauth import Endpoints, Provider
-from ..mail.urls import LOOPBACK
+from ..mail.urls import LOOPBACK, MailURL, parse_url
 from ..secrets import encrypt
 from ..settings import FollowupConfig, OAuthClientConfig
 from ..store.models import Mailbox, OAuthGrant
-from .mailboxes import MailboxError
+from .mailboxes import ConnectionCheck, MailboxError, check_connection
 from .oauth_tokens import REQUEST_TIMEOUT, client_for, store_token
 
 DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
@@ -294,3 +294,24 @@ async def _poll_device(client: Client, started: dict[str, Any]) -> dict[str, Any
             except httpx2.HTTPError as exc:
                 raise MailboxError(f"token endpoint: {exc.__class__.__name__}") from None
     raise MailboxError("the sign-in code expired before it was approved; try again")
+
+
+async def tested_token(
+    client: Client, imap: str, smtp: str | None, token: dict[str, Any], chosen: dict[str, str]
+) -> ConnectionCheck:
+    """The usual connection test, logging in with the new ``token``: signed in as another
+    account, the mail servers refuse it. :class:`MailboxError` when it fails."""
+
+    def ready(url: MailURL) -> MailURL:
+        return dataclasses.replace(
+            url, auth=client.provider.sasl, password=str(token["access_token"])
+        )
+
+    imap_url = ready(parse_url(imap, "imap"))
+    check = await check_connection(
+        imap_url, ready(parse_url(smtp, "smtp")) if smtp else None, chosen
+    )
+    if not (check.imap_ok and check.smtp_ok is not False):
+        problems = "; ".join(e for e in (check.imap_error, check.smtp_error) if e)
+        raise MailboxError(f"signed in, but the connection test failed: {problems}")
+    return check

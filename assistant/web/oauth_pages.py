@@ -16,19 +16,20 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from ..cli_oauth import test_with_token
 from ..core.durations import parse_duration
-from ..core.team import PatternError
+from ..core.team import PatternError, Team
 from ..mail.urls import URLError
 from ..secrets import decrypt, encrypt
 from ..service.mailboxes import MailboxError, add_mailbox, get_mailbox
 from ..service.oauth_connect import (
     Client,
+    app_token,
     authorization_url,
     exchange_code,
     mail_urls,
     resolve,
     save_grant,
+    tested_token,
 )
 from ..store.models import Mailbox, OAuthGrant, OAuthPending
 
@@ -60,9 +61,13 @@ class OAuthPages:
                 box = await get_mailbox(values["reconnect"])
                 grant = await OAuthGrant.get_or_none(mailbox_id=box.id)
                 provider = grant.provider if grant else provider
+                if grant is not None and grant.flow == "app":
+                    return _back(result=await self._reconnect_app(box, provider))
                 intent: dict[str, Any] = {"reconnect": box.id}
             else:
                 intent = _new_mailbox(values)
+                if await Mailbox.exists(name=intent["name"]):
+                    raise MailboxError(f"a mailbox named {intent['name']!r} exists already")
             client = await resolve(provider, self.web.runtime.config)
             url, state, verifier = authorization_url(client, self.redirect_uri)
         except (MailboxError, URLError, ValueError, PatternError) as exc:
@@ -104,19 +109,29 @@ class OAuthPages:
             return _back(error=str(exc))
         return _back(result=done)
 
+    async def _reconnect_app(self, box: Mailbox, provider: str) -> str:
+        """App-only access needs no person: new client-credentials token, tested, stored."""
+        client = await resolve(provider, self.web.runtime.config)
+        token = await app_token(client)
+        smtp = decrypt(box.smtp_secret) if box.smtp_secret else None
+        await tested_token(client, decrypt(box.imap_secret), smtp, token, {})
+        await save_grant(box, client, "app", token, self.web.runtime.clock)
+        return f"Reconnected {box.name} (app-only access): syncing and sending resume."
+
     async def _finish(self, client: Client, intent: dict[str, Any], token: dict[str, Any]) -> str:
         clock = self.web.runtime.clock
         if "reconnect" in intent:
-            box = await Mailbox.get(id=int(intent["reconnect"]))
+            box = await Mailbox.get_or_none(id=int(intent["reconnect"]))
+            if box is None:
+                raise MailboxError("The mailbox to reconnect was removed meanwhile.")
+            smtp_url = decrypt(box.smtp_secret) if box.smtp_secret else None
+            # The same check as a new mailbox: signed in as another account, the mail
+            # servers refuse the token; the refused grant stays as it was.
+            await tested_token(client, decrypt(box.imap_secret), smtp_url, token, {})
             await save_grant(box, client, "user", token, clock)
             return f"Reconnected {box.name}: syncing and sending resume."
         imap, smtp = mail_urls(client, intent["address"])
-        check = await test_with_token(
-            imap, smtp, client.provider.sasl, str(token["access_token"]), {}
-        )
-        if not (check.imap_ok and check.smtp_ok is not False):
-            problems = "; ".join(e for e in (check.imap_error, check.smtp_error) if e)
-            raise MailboxError(f"Signed in, but the connection test failed: {problems}")
+        check = await tested_token(client, imap, smtp, token, {})
         now = clock.now()
         box = await add_mailbox(
             intent["name"],
@@ -140,6 +155,7 @@ def _new_mailbox(values: dict[str, str]) -> dict[str, Any]:
     team = [t.strip() for t in values.get("team", "").replace(",", " ").split() if t.strip()]
     if not name or "@" not in address or not team:
         raise MailboxError("Name, shared address and team are needed to connect a mailbox.")
+    Team.from_patterns(team, address)  # PatternError: said now, not after the sign-in
     grace = parse_duration(values.get("grace", "").strip() or "2m").real()
     return {"name": name, "address": address, "team": team, "grace": grace.total_seconds()}
 
