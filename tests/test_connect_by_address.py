@@ -7,15 +7,20 @@ from __future__ import annotations
 import textwrap
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
+from playwright.async_api import Browser
 
+from assistant.settings import DiscoveryConfig
 from tests.conftest import start_server
 from tests.servers import Dovecot, SmtpSink, server_dir
 from tests.servers.autoconfig import AutoconfigServer, client_config, make_cert_for
 from tests.servers.dns import Dnsmasq, Zone
 from tests.servers.tls import SelfSignedCert
 from tests.test_cli_mailbox import run
+from tests.test_oauth_web import Site, admin_page, site  # noqa: F401  (fixture)
+from tests.test_web import browser  # noqa: F401  (the fixture: Debian's Chromium)
 
 CONFIG = "/mail/config-v1.1.xml"
 ZONE = Zone(
@@ -144,3 +149,51 @@ def test_nothing_found_says_what_was_tried(
     assert added.returncode != 0
     assert "autoconfig" in added.stderr and "_imaps._tcp.nowhere.test" in added.stderr
     assert "Traceback" not in added.stderr
+
+
+@pytest.fixture
+def web_discovery(dns: Dnsmasq, web: AutoconfigServer, cert: SelfSignedCert) -> DiscoveryConfig:
+    """The web page's look-ups go to dnsmasq and the HTTPS autoconfig server."""
+    (host, port), *_ = dns.nameservers
+    return DiscoveryConfig(
+        nameserver=f"{host}:{port}",
+        autoconfig_port=web.port,
+        http_schemes=("https",),
+        cafile=str(cert.cert),
+        timeout=3,
+        budget=8,
+    )
+
+
+async def test_the_web_page_finds_the_servers_from_the_address(
+    site: Site,  # noqa: F811
+    browser: Browser,  # noqa: F811
+    web: AutoconfigServer,
+) -> None:
+    incoming = {"hostname": "127.0.0.1", "port": site.user.port, "socketType": "plain"}
+    web.route(
+        "autoconfig.lab.test", CONFIG, client_config([{**incoming, "username": site.user.name}])
+    )
+    page = await admin_page(browser, site)
+    # A Google domain: the page says which sign-in it needs and what to configure.
+    await page.fill("#address", "team@gsuite.test")
+    await page.click("#find")
+    found = await page.inner_text("#found")
+    assert "sign in with google" in found and "Add [oauth.google]" in found
+    # A domain with autoconfig: the IMAP URL comes prefilled; the password goes beside it.
+    await page.fill("#name", "lab")
+    await page.fill("#address", "team@lab.test")
+    await page.fill("#team", "@lab.test")
+    await page.click("#find")
+    assert "found by autoconfig" in await page.inner_text("#found")
+    assert await page.input_value("#imap") == (
+        f"imap://{quote(site.user.name, safe='')}@127.0.0.1:{site.user.port}"
+    )
+    await page.fill("#password", site.user.password)
+    await page.click("#connect")
+    assert "Connected lab" in await page.inner_text("#result")
+    assert site.user.password not in await page.content()
+    # Nothing found: the message names the look-ups.
+    await page.fill("#address", "a@nowhere.test")
+    await page.click("#find")
+    assert "_imaps._tcp.nowhere.test" in await page.inner_text("#error")

@@ -31,7 +31,7 @@ from assistant.secrets import decrypt
 from assistant.service.mailboxes import add_mailbox
 from assistant.service.oauth_connect import app_token, mail_urls, resolve, save_grant
 from assistant.service.oauth_tokens import NeedsReauth, access_token, mark_needs_reauth
-from assistant.settings import FollowupConfig, WebConfig
+from assistant.settings import DiscoveryConfig, FollowupConfig, WebConfig
 from assistant.store.db import store
 from assistant.store.models import Mailbox, OAuthGrant, OAuthPending
 from assistant.web.app import create_app
@@ -64,6 +64,12 @@ class Site:
 
 
 @pytest.fixture
+def web_discovery() -> DiscoveryConfig:
+    """The ``[discovery]`` settings of the site (a test module may point them elsewhere)."""
+    return DiscoveryConfig()
+
+
+@pytest.fixture
 async def site(
     tmp_path: Path,
     secret_key: str,
@@ -71,6 +77,7 @@ async def site(
     oauth_user: OAuthUser,
     oauth_dovecot: Dovecot,
     smtp_oauth: OAuthSmtp,
+    web_discovery: DiscoveryConfig,
 ) -> AsyncIterator[Site]:
     """The web app (uvicorn, in this event loop) with ``[oauth.lab]`` naming the stack, and a
     client registered with the app's own callback as its redirect URI."""
@@ -82,7 +89,7 @@ async def site(
         grant_types=USER_GRANTS,
     )
     config = lab_config(oauth, client, oauth_user, smtp_oauth, "xoauth2")
-    config = config.model_copy(update={"web": WebConfig(base_url=base)})
+    config = config.model_copy(update={"web": WebConfig(base_url=base), "discovery": web_discovery})
     db = tmp_path / "followup.sqlite3"
     url = f"sqlite://{db}"
     async with store(url):

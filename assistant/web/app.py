@@ -74,6 +74,7 @@ from ..store.models import (
     User,
 )
 from .accounts import SESSION_LIFETIME, AccountError, Accounts, redirect
+from .find_servers import found_servers, with_passwords
 from .headers import SecurityHeaders
 from .oauth_pages import OAuthPages
 from .security import LoginLimiter, csrf_ok, csrf_token
@@ -527,10 +528,15 @@ class Web:
         result, error, form = request.query_params.get("result"), None, {}
         error = request.query_params.get("error")
         reauth = await needing_reauth()
+        found: dict[str, Any] | None = None
         if request.method == "POST":
             values = await self.form(request)
-            form = {k: v for k, v in values.items() if k not in ("csrf", "imap", "smtp")}
-            result, error = await self._connect(values)
+            secret = ("csrf", "imap", "smtp", "password")
+            form = {k: v for k, v in values.items() if k not in secret}
+            if values.get("action") == "find":  # connect by address: look the servers up
+                found, error = await found_servers(values.get("address", ""), self.runtime)
+            else:
+                result, error = await self._connect(with_passwords(values))
         boxes = [
             {
                 "name": m.name,
@@ -551,6 +557,7 @@ class Web:
             result=result,
             error=error,
             form=form,
+            found=found,
             providers=sorted(self.runtime.config.oauth),
         )
 
