@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import sys
+import threading
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -81,14 +82,35 @@ async def _browser_grant(client: Client) -> dict[str, Any]:
     url, state, verifier = authorization_url(client, redirect)
     click.echo(f"Open this link in a browser and sign in:\n\n  {url}\n")
     click.echo("On another machine? Paste here the address the browser ends on, then Enter.")
-    pasted = asyncio.ensure_future(asyncio.to_thread(sys.stdin.readline))
+    pasted = _read_line()
     try:
         done, _ = await asyncio.wait({arrived, pasted}, return_when=asyncio.FIRST_COMPLETED)
         back = arrived.result() if arrived in done else str(pasted.result()).strip()
     finally:
         server.close()
+        pasted.cancel()
     code = _code_from(back, state)
     return await exchange_code(client, redirect, code, verifier)
+
+
+def _read_line() -> asyncio.Future[str]:
+    """A line from standard input, read by a daemon thread: when the browser's redirect comes
+    first, the process ends without waiting for Enter."""
+    loop = asyncio.get_running_loop()
+    line: asyncio.Future[str] = loop.create_future()
+
+    def read() -> None:
+        text = sys.stdin.readline()
+        if text.strip():  # end of input (no terminal) is no answer: wait for the redirect
+            loop.call_soon_threadsafe(_settle, line, text)
+
+    threading.Thread(target=read, name="paste", daemon=True).start()
+    return line
+
+
+def _settle(future: asyncio.Future[str], value: str) -> None:
+    if not future.done():
+        future.set_result(value)
 
 
 def _code_from(back: str, state: str) -> str:

@@ -12,16 +12,18 @@ import asyncio
 import logging
 import os
 import re
+import secrets
 import signal
 import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import AsyncIterator
+import urllib.request
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 import pytest
 
@@ -29,8 +31,10 @@ from assistant.clock import FixedClock, SystemClock
 from assistant.mail.idle import watch_folder
 from assistant.mail.imap import ConnectError
 from assistant.runtime import Runtime
+from assistant.secrets import decrypt
 from assistant.service import credentials
 from assistant.service.deliver import Deliverer, DeliveryReport
+from assistant.service.http import store_health
 from assistant.service.mailboxes import add_mailbox, summaries
 from assistant.service.oauth_connect import device_grant, mail_urls, resolve, save_grant
 from assistant.service.oauth_tokens import NeedsReauth
@@ -42,7 +46,7 @@ from tests.conftest import reap
 from tests.oauth_stack import OAuthUser
 from tests.servers import Dovecot, SmtpSink
 from tests.servers.oauth import DEVICE_CODE, USER_SCOPE, OAuthClient, OAuthServer
-from tests.servers.smtp_oauth import OAuthSmtp
+from tests.servers.smtp_oauth import OAuthSmtp, SentFiling
 from tests.test_sync import mail
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,6 +208,7 @@ async def test_revoked_consent_stops_cleanly_says_it_once_and_resumes_after_reco
     assert lab.refreshes() == 1  # no retry storm at the provider
     (row,) = await summaries(datetime.now(UTC))
     assert row.reauth is not None and "invalid_grant" in row.reauth
+    assert (await store_health())["needs_reauth"] == ["lab"]  # GET /health of followup web
     # Sending stops cleanly too: the pass holds the planned mail, nothing tried or lost.
     runtime = lab.runtime()
     policy = await mailbox_policy(runtime, box)
@@ -521,3 +526,134 @@ def test_a_device_sign_in_keeps_no_client_secret(secret_key: str) -> None:
     assert _grant_row(client, "user").client_secret is not None  # the web page's, kept
     app = _grant_row(client, "app")
     assert app.flow == "app" and app.scope == "https://outlook.office365.com/.default"
+
+
+@pytest.mark.parametrize("back", ["redirect", "pasted"])
+def test_the_command_line_signs_in_through_a_browser(
+    back: str,
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    oauth: OAuthServer,
+    oauth_user: OAuthUser,
+    smtp_oauth: OAuthSmtp,
+) -> None:
+    """Where the device grant is not offered for mail (Google), a browser signs in and comes
+    back to a one-shot server on 127.0.0.1 (RFC 8252), or, on a headless server, the person
+    pastes the address the browser ended on."""
+    client = oauth.add_client(
+        f"desktop-{secrets.token_hex(3)}", redirect_uris=["http://127.0.0.1/"]
+    )
+    settings = tmp_path / "followup.toml"
+    settings.write_text(
+        textwrap.dedent(
+            f"""
+            [oauth.lab]
+            client_id = "{client.client_id}"
+            issuer = "{oauth.issuer}"
+            scope = "{USER_SCOPE}"
+            imap = "imap://{oauth_user.host}:{oauth_user.port}"
+            smtp = "smtp://{smtp_oauth.host}:{smtp_oauth.port}"
+            """
+        )
+    )
+    env = {**cli_env, "FOLLOWUP_CONFIG": str(settings), "PYTHONUNBUFFERED": "1"}
+    add = subprocess.Popen(
+        [
+            *FOLLOWUP,
+            "mailbox",
+            "add",
+            "lab",
+            "--address",
+            oauth_user.name,
+            "--oauth",
+            "lab",
+            "--sign-in",
+            "browser",
+            "--team",
+            "@team.example",
+        ],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    try:
+        assert add.stdout is not None and add.stdin is not None
+        link = ""
+        for line in add.stdout:
+            if line.strip().startswith(oauth.issuer):
+                link = line.strip()
+                break
+        query = {k: v[0] for k, v in parse_qs(urlsplit(link).query).items()}
+        assert query["code_challenge_method"] == "S256" and query["client_id"] == client.client_id
+        params = oauth.authorize(
+            client,
+            oauth_user.name,
+            scope=query["scope"],
+            redirect_uri=query["redirect_uri"],
+            code_challenge=query["code_challenge"],
+            state=query["state"],
+        )
+        landing = f"{query['redirect_uri']}?{urlencode(params)}"
+        if back == "redirect":  # the browser follows the redirect to the one-shot server
+            with urllib.request.urlopen(landing, timeout=10) as page:
+                assert b"signed in" in page.read()
+            add.wait(timeout=60)  # ends with standard input still open: no Enter needed
+        else:  # another machine's browser: the address is pasted
+            add.stdin.write(landing + "\n")
+            add.stdin.flush()
+        out, err = add.communicate(timeout=60)
+    finally:
+        reap(add)
+    assert add.returncode == 0, err
+    assert "mailbox 'lab' added" in out
+    assert oauth.token_requests(client.client_id).get("authorization_code") == 1
+
+
+async def test_a_token_refused_by_smtp_in_a_send_pass_is_refreshed_once(lab: Lab) -> None:
+    """The token dies between the sync and the send (revoked early, as providers may): the
+    SMTP server refuses it, the send refreshes once and goes on; nothing is sent twice."""
+    box = await lab.connect()
+    lab.client_mail("q7@outside.example")
+    runtime = lab.runtime()
+    await sync_and_plan(runtime, box, runtime.clock.now())
+    grant = await OAuthGrant.get(mailbox_id=box.id)
+    assert grant.access_secret is not None
+    lab.oauth.revoke(decrypt(grant.access_secret), lab.client, hint="access_token")
+    policy = await mailbox_policy(runtime, box)
+    report = await Deliverer(box, policy, lab.config, clock=runtime.clock).deliver_due(
+        runtime.clock.now()
+    )
+    assert report.sent == 1 and len(lab.smtp.messages) == 1
+    refused = [a for a in lab.smtp.auth_attempts if not a.success]
+    assert [a.reason for a in refused] == ["invalid_token"]
+    assert lab.refreshes() == 1
+
+
+async def test_a_provider_that_files_sent_mail_gets_no_second_copy(
+    lab: Lab, make_smtp_oauth: Callable[..., OAuthSmtp], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like Gmail and Microsoft 365 (and Outlook.com's new Message-ID): the provider's copy is
+    the one copy in Sent."""
+    filing = SentFiling(lab.dovecot, rewrite_message_id=True)
+    lab.smtp = make_smtp_oauth(file_in_sent=filing)
+    lab.config.oauth["lab"] = lab.config.oauth["lab"].model_copy(
+        update={"smtp": f"smtp://{lab.smtp.host}:{lab.smtp.port}"}
+    )
+    monkeypatch.setenv("FOLLOWUP_SELF_FILING_SMTP_HOSTS", lab.smtp.host)  # "a known provider"
+    await lab.connect()
+    lab.client_mail("q8@outside.example")
+    await lab.cycle()
+    lab.smtp.wait_filed(1)
+    await lab.cycle()
+    client = lab.dovecot.client(lab.user.name, lab.user.password)
+    try:
+        client.select_folder("Sent", readonly=True)
+        copies = client.search(["HEADER", "X-Followup-Key", ""])
+    finally:
+        client.logout()
+    assert len(lab.smtp.messages) == 1 and len(copies) == 1
+    (row,) = await OutboxItem.filter(kind="acknowledge")
+    assert row.status == "sent"

@@ -1,0 +1,91 @@
+"""Machine reports: read receipts (MDN), abuse feedback (ARF) and DMARC reports, in all forms.
+
+The standard forms are ``multipart/report`` messages (RFC 8098 MDN; RFC 5965 ARF, also
+carrying RFC 6591 ``Feedback-Type: auth-failure`` DMARC failure reports). Providers also send
+them as ``multipart/mixed`` or plain text; those are recognised by what the provider always
+writes: its report address or its subject (sources on each table).
+"""
+
+from __future__ import annotations
+
+import re
+
+from ..model import Message
+from .base import AUTO_REPLY, ROBOT, Rule, header, subject_detail
+from .bounces import report_kind
+from .subjects import subject_parts
+
+#: Report senders that do not use multipart/report (sisimai lib/Sisimai/ARF.pm: Microsoft's
+#: JMRP and Amazon SES complaints; AOL's feedback loop writes from scomp@aol.net).
+FEEDBACK_SENDERS = frozenset(
+    {"staff@hotmail.com", "complaints@email-abuse.amazonses.com", "scomp@aol.net"}
+)
+#: Subject starts of feedback-loop reports (sisimai Order.pm "complaint-about",
+#: "email-feedback", "abuse-report"; AOL "Client TOS Notification").
+_FEEDBACK_SUBJECT_RE = re.compile(
+    r"^(?:complaint about message from \S|email feedback report for ip|"
+    r"abuse report for (?:ip|message)|client tos notification|"
+    r"(?:fbl|feedback[- ]loop|arf) (?:abuse )?report\b)"
+)
+#: DMARC reports by subject: RFC 7489 section 7.2.1.1 prescribes "Report Domain: <domain>
+#: Submitter: <submitter> Report-ID: <id>" for aggregate reports; failure reports carry the
+#: reporter's own wording (parsedmarc samples: "DMARC Forensic Report for", "DMARC Failure
+#: Report for", "[Netease DMARC Failure Report] ...").
+_DMARC_SUBJECT_RE = re.compile(
+    r"^(?:report domain: ?\S+ submitter: ?\S+|"
+    r"(?:netease )?(?:dmarc|dkim|spf)(?: aggregate| forensic| failure"
+    r"| auth(?:entication)?[- ]failure)+ report\b|"
+    r"auth(?:entication)?[- ]failure report\b)"
+)
+_TOKEN_SPLIT = re.compile(r"[^a-z0-9]+")
+
+
+def _mdn(msg: Message) -> str | None:
+    kind = report_kind(msg)
+    return f"multipart/report; report-type={kind}" if kind == "disposition-notification" else None
+
+
+def _feedback_report(msg: Message) -> str | None:
+    kind = report_kind(msg)
+    if kind == "feedback-report":
+        return f"multipart/report; report-type={kind}"
+    if "feedback" in header(msg, "x-report-type").lower():
+        return "X-Report-Type: feedback-report"
+    if msg.sender is not None and msg.sender.email.casefold() in FEEDBACK_SENDERS:
+        return f"From {msg.sender.email}"
+    return subject_detail(msg) if _FEEDBACK_SUBJECT_RE.match(subject_parts(msg.subject).whole) else None
+
+
+def _is_dmarc_token(token: str) -> bool:
+    return token in ("dmarc", "opendmarc") or (
+        token.startswith("dmarc") and token.endswith(("report", "reports"))
+    )
+
+
+def _dmarc_report(msg: Message) -> str | None:
+    parts = subject_parts(msg.subject)
+    if any(_DMARC_SUBJECT_RE.match(piece) for piece in (*parts.tags, parts.whole)):
+        return subject_detail(msg)
+    sender = msg.sender
+    if sender is not None and any(
+        _is_dmarc_token(t) for t in _TOKEN_SPLIT.split(sender.local.casefold())
+    ):
+        return f"From {sender.email}"
+    return None
+
+
+MDN_REPORT = Rule(
+    "mdn-report", AUTO_REPLY, "RFC 8098 read receipt / disposition notification", _mdn
+)
+FEEDBACK_REPORT = Rule(
+    "feedback-report",
+    ROBOT,
+    "abuse or auth-failure feedback report (RFC 5965/6591 ARF, provider forms)",
+    _feedback_report,
+)
+DMARC_REPORT = Rule(
+    "dmarc-report",
+    ROBOT,
+    "DMARC aggregate or failure report (RFC 7489 subject, reporter wording, dmarc sender)",
+    _dmarc_report,
+)
