@@ -62,6 +62,7 @@ def watch(
                 poll_interval=poll,
                 use_idle=not no_idle,
                 clock=runtime.clock,
+                budget=runtime.config.imap.max_connections,
             )
             for m in mailboxes
         ]

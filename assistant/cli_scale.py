@@ -64,7 +64,9 @@ def worker(log_level: str, config: Path | None) -> None:
             delay = min(30.0, delay * 2)
 
 
-def _watch_process(database_url: str, redis_url: str, lease_seconds: float, log_level: str) -> None:
+def _watch_process(
+    database_url: str, redis_url: str, lease_seconds: float, log_level: str, budget: int
+) -> None:
     """One watcher process (run by multiprocessing)."""
     from arq import create_pool
 
@@ -81,7 +83,7 @@ def _watch_process(database_url: str, redis_url: str, lease_seconds: float, log_
         async with store(database_url):
             pool = await create_pool(redis_settings(redis_url))
             fleet = Fleet(pool, FleetWatcher.new_id(), lease_seconds)
-            watcher = FleetWatcher(fleet, SystemClock())  # the process's one clock
+            watcher = FleetWatcher(fleet, SystemClock(), budget=budget)  # the one clock
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
                 loop.add_signal_handler(sig, watcher.stop)
@@ -99,7 +101,8 @@ def run_watchers(runtime: Runtime, processes: int, log_level: str) -> None:
     """Start ``processes`` watcher processes and wait for them (Ctrl-C stops them all)."""
     url = require_redis(runtime)
     lease = runtime.config.scale.lease_seconds
-    args = (runtime.database_url, url, lease, log_level)
+    budget = runtime.config.imap.max_connections
+    args = (runtime.database_url, url, lease, log_level, budget)
     if processes == 1:
         _watch_process(*args)
         return

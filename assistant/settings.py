@@ -227,6 +227,15 @@ class DiscoveryConfig(_Model):
     budget: float = Field(default=15.0, gt=0, description="seconds for the whole search")
 
 
+class ImapConfig(_Model):
+    """IMAP connections per mailbox (providers cap them per account: Gmail about 15,
+    Exchange Online 16, shared with the team's own mail clients)."""
+
+    max_connections: int = Field(
+        default=4, ge=2, description="sync + one delivery or command + IDLE for the rest"
+    )
+
+
 class FollowupConfig(_Model):
     """The whole file."""
 
@@ -245,6 +254,7 @@ class FollowupConfig(_Model):
     people: list[PersonConfig] = Field(default_factory=list)
     oauth: dict[str, OAuthClientConfig] = Field(default_factory=dict)
     discovery: DiscoveryConfig = Field(default_factory=DiscoveryConfig)
+    imap: ImapConfig = Field(default_factory=ImapConfig)
 
 
 def _format_error(path: Path, exc: ValidationError) -> str:

@@ -18,10 +18,10 @@ import contextlib
 from collections.abc import Awaitable, Callable
 
 from aioimaplib import aioimaplib
-from imapclient import imap_utf7
 
-from ..mail.smtp import tls_context
+from .imap import quote_mailbox
 from .sasl import TokenError, initial_response, token_from
+from .smtp import tls_context
 from .urls import MailURL
 
 #: The URL to log in with, asked for at each connection (a fresh OAuth2 token).
@@ -41,13 +41,6 @@ class IdleError(Exception):
 def supports_idle_url(url: MailURL) -> bool:
     """True for URLs the asyncio watcher can open: all of them (plain, TLS, STARTTLS)."""
     return url.security in ("plain", "tls", "starttls")
-
-
-def _quote(name: str) -> str:
-    """A folder name as IMAP wants it: modified UTF-7 (RFC 3501 §5.1.3), quoted."""
-    encoded: bytes = imap_utf7.encode(name)  # untyped library: say what it gives
-    text = encoded.decode("ascii")
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 async def _open(url: MailURL) -> aioimaplib.IMAP4:
@@ -117,7 +110,7 @@ async def watch_folder(
     """IDLE on ``folder`` until cancelled; ``on_change`` after every server push."""
     client = await _open(url if isinstance(url, MailURL) else await url())
     try:
-        response = await client.select(_quote(folder))
+        response = await client.select(quote_mailbox(folder))
         if response.result != "OK":
             raise IdleError("select", f"cannot select {folder!r}")
         if ready is not None:

@@ -14,9 +14,10 @@ import ssl
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from imaplib import Commands
 from typing import Any
 
-from imapclient import IMAPClient
+from imapclient import IMAPClient, imap_utf7
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from ..core.folders import assign_roles
@@ -281,3 +282,23 @@ class ImapSession:
         raw = next((v for k, v in data.items() if _text(k).upper().startswith("BODY[")), None)
         headers = BytesHeaderParser(policy=default).parsebytes(raw or b"")
         return [str(v).strip() for v in headers.get_all(name) or []]
+
+    def notify(self, folders: list[str]) -> None:
+        """NOTIFY (RFC 5465): while this connection idles, report new and expunged mail in
+        ``folders`` too (as untagged STATUS), besides changes to the selected folder."""
+        Commands.setdefault("NOTIFY", ("AUTH", "SELECTED"))  # imaplib does not know it
+        others = " ".join(quote_mailbox(name) for name in folders)
+        events = "(selected (MessageNew MessageExpunge FlagChange))"
+        if others:
+            events += f" (mailboxes ({others}) (MessageNew MessageExpunge))"
+        typ, data = self.client._imap._simple_command("NOTIFY", "SET", events)
+        if typ != "OK":
+            raise IMAPClientError(f"NOTIFY refused: {_text(data[0]) if data else typ}")
+
+
+def quote_mailbox(name: str) -> str:
+    """A folder name as IMAP wants it: modified UTF-7 (RFC 3501 §5.1.3), quoted."""
+    encoded: bytes = imap_utf7.encode(name)  # untyped library: say what it gives
+    text = encoded.decode("ascii")
+    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+

@@ -20,6 +20,12 @@ def watched(folders: list[FolderInfo]) -> list[FolderInfo]:
     return [f for f in folders if f.role in WATCHED_ROLES]
 
 
+def by_priority(folders: list[FolderInfo]) -> list[FolderInfo]:
+    """The watched folders, most telling first: new client mail, then team replies, then
+    what was archived (IDLE goes to them in this order while the budget lasts)."""
+    return sorted(watched(folders), key=lambda f: WATCHED_ROLES.index(f.role))
+
+
 async def folder_rows(mailbox: Mailbox, infos: list[FolderInfo]) -> list[Folder]:
     """The rows of the watched folders (made on first sight); a stored folder that no longer
     has its role (a second "Sent" an older version watched) is no longer watched."""

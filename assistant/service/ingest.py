@@ -310,8 +310,9 @@ async def sync_folders(
     recover: bool = False,
     clock: Clock,
 ) -> SyncReport:
-    """Sync ``folders`` over an open session (or one kept-selected session per folder
-    name), then re-evaluate the threads they touched.
+    """Sync ``folders`` over an open session (or a mapping: a folder's name to the session
+    kept selected on it, ``""`` to the session for the others), then re-evaluate the
+    threads they touched.
 
     ``recover`` also re-evaluates rows an earlier, interrupted sync stored but never
     threaded (a one-shot sync and a watcher's first check ask for it)."""
@@ -322,8 +323,10 @@ async def sync_folders(
         for folder in folders:
             if isinstance(session, ImapSession):
                 one, kept = session, False
-            else:
+            elif folder.name in session:
                 one, kept = session[folder.name], True
+            else:  # "": the connection the other folders share, checked by STATUS
+                one, kept = session[""], False
             screen = screen_for(folder.role, policy.team, policy.ladder.trust)
             folder_report, changed, gone = await sync_folder(
                 one,

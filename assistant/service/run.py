@@ -90,6 +90,7 @@ class Service:
                 poll_interval=self.poll_interval,
                 on_change=hook,
                 clock=self.clock,
+                budget=self.runtime.config.imap.max_connections,
             )
             self.watchers[mailbox.id] = watcher
             self._tasks[mailbox.id] = asyncio.create_task(

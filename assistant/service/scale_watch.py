@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from ..clock import Clock
 from ..core.backoff import Backoff
+from ..core.connections import DEFAULT_BUDGET, plan_idle
 from ..core.leases import plan_leases
 from ..mail.idle import UrlSource, supports_idle_url, watch_folder
 from ..mail.urls import MailURL
@@ -47,9 +48,14 @@ class Held:
 class FleetWatcher:
     """One watcher process's loop (see the module docstring)."""
 
-    def __init__(self, fleet: Fleet, clock: Clock, tick: float = 1.0) -> None:
+    def __init__(
+        self, fleet: Fleet, clock: Clock, tick: float = 1.0, budget: int = DEFAULT_BUDGET
+    ) -> None:
         self.fleet = fleet
         self.clock = clock
+        #: IMAP connections per mailbox: IDLE goes to INBOX, then Sent, while it lasts (the
+        #: sync and delivery jobs take one each; the rest is found by the periodic sync).
+        self.budget = budget
         self.tick = tick
         self.held: dict[int, Held] = {}
         self.connections = 0
@@ -115,10 +121,12 @@ class FleetWatcher:
             return
         held = Held(mailbox_id)
         self.held[mailbox_id] = held
-        names = await Folder.filter(mailbox=mailbox, role__in=WATCHED_ROLES).values_list(
-            "name", flat=True
+        rows = await Folder.filter(mailbox=mailbox, role__in=WATCHED_ROLES).values_list(
+            "name", "role"
         )
-        folders = sorted({str(n) for n in names} | {"INBOX"})
+        ranked = sorted(rows, key=lambda row: WATCHED_ROLES.index(str(row[1])))
+        names = list(dict.fromkeys(["INBOX", *(str(name) for name, _ in ranked)]))
+        folders = list(plan_idle(names, self.budget, has_idle=True, has_notify=False).idle)
         if supports_idle_url(url):
 
             async def login_url() -> MailURL:  # a fresh OAuth2 token at every connection

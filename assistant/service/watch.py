@@ -1,8 +1,10 @@
 """Keep mailboxes synced: IMAP IDLE for push, a cheap STATUS check, reconnect with backoff.
 
-Per mailbox, a :class:`MailboxWatcher` holds, per watched folder, one sync connection kept
-selected on it (an unchanged mailbox then costs a NOOP + STATUS per folder, flat in its size,
-and new mail is fetched with no SELECT) and one IDLE connection in its own thread. IDLE is
+Per mailbox, a :class:`MailboxWatcher` holds one sync connection for every watched folder
+(INBOX kept selected on it: an unchanged INBOX costs a NOOP + STATUS, flat in its size, and new
+mail is fetched with no SELECT; the other folders are checked by STATUS) and IDLE connections
+in their own threads within the mailbox's connection budget (:mod:`assistant.core.connections`:
+one on INBOX that also watches the other folders by NOTIFY where the server offers it). IDLE is
 re-issued every ``IDLE_RENEW`` (servers drop IDLE after 30 minutes; RFC 2177 says re-issue
 before 29) and waited on in short slices so a stop request is noticed within a second. An
 IDLE response wakes the sync loop at once; without IDLE (or when IDLE misses a change, as
@@ -28,12 +30,13 @@ from imapclient.exceptions import IMAPClientError
 
 from ..clock import Clock
 from ..core.backoff import Backoff
+from ..core.connections import DEFAULT_BUDGET, plan_idle
 from ..core.evaluate import MailboxPolicy
 from ..mail.imap import ConnectError, FolderInfo, ImapSession
 from ..mail.urls import MailURL
 from ..store.models import Folder, Mailbox
 from . import credentials
-from .folders import folder_rows, watched
+from .folders import by_priority, folder_rows
 from .ingest import SyncReport, sync_folders
 
 log = logging.getLogger("followup.watch")
@@ -55,11 +58,14 @@ class WatchStats:
 
 
 class _Idler(threading.Thread):
-    """One IDLE connection on one folder; calls ``wake`` on any untagged response."""
+    """One IDLE connection on one folder (and, by NOTIFY, on ``notify`` too); calls ``wake``
+    on any untagged response."""
 
-    def __init__(self, url: MailURL, folder: str, wake: Callable[[], None]) -> None:
+    def __init__(
+        self, url: MailURL, folder: str, wake: Callable[[], None], notify: tuple[str, ...] = ()
+    ) -> None:
         super().__init__(name=f"idle:{folder}", daemon=True)
-        self.url, self.folder, self.wake = url, folder, wake
+        self.url, self.folder, self.wake, self.notify = url, folder, wake, notify
         self.stopping = threading.Event()
         self.failed: BaseException | None = None
         self.ready = threading.Event()
@@ -71,6 +77,8 @@ class _Idler(threading.Thread):
                     self.ready.set()
                     return  # the poll loop covers servers without IDLE
                 session.select(self.folder)
+                if self.notify:
+                    session.notify(list(self.notify))
                 self._loop(session)
         except BaseException as exc:  # reported to the watcher, which reconnects
             self.failed = exc
@@ -114,6 +122,8 @@ class MailboxWatcher:
     stats: WatchStats = field(default_factory=WatchStats)
     #: The process's clock (the entry point's), for the sync cursors' times.
     clock: Clock = field(kw_only=True)
+    #: IMAP connections this mailbox may hold at once (``[imap] max_connections``).
+    budget: int = field(default=DEFAULT_BUDGET, kw_only=True)
 
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
@@ -140,23 +150,31 @@ class MailboxWatcher:
             first.folders, self.mailbox.chosen_folders()
         )
         self._folders = await folder_rows(self.mailbox, infos)
-        # One kept-selected sync connection per watched folder: an unchanged check is then
-        # NOOP + STATUS per folder whatever its size, and new mail needs no SELECT.
-        self._sessions = {}
-        for index, row in enumerate(self._folders):
-            session = first if index == 0 else await asyncio.to_thread(ImapSession, url)
-            self._sessions[row.name] = session
-            await asyncio.to_thread(session.select, row.name)
-        if not self._folders:
-            self._sessions = {"": first}
+        # One sync connection for every folder (the connection budget): INBOX kept selected
+        # (an unchanged check is NOOP + STATUS, new mail needs no SELECT), the others
+        # checked by STATUS and selected only when they changed.
+        inbox = next((row.name for row in self._folders if row.role == "inbox"), None)
+        self._sessions = {"": first, **({inbox: first} if inbox else {})}
+        if inbox:
+            await asyncio.to_thread(first.select, inbox)
         if self.use_idle:
-            for folder in watched(infos):
-                idler = _Idler(url, folder.name, self._wake_threadsafe)
-                idler.start()
-                self._idlers.append(idler)
+            self._start_idlers(url, [f.name for f in by_priority(infos)], first.capabilities)
             await asyncio.to_thread(_wait_ready, self._idlers)
             self._raise_idler_failure()
         self.idle_ready.set()
+
+    def _start_idlers(self, url: MailURL, folders: list[str], capabilities: set[str]) -> None:
+        plan = plan_idle(
+            folders,
+            self.budget,
+            has_idle="IDLE" in capabilities,
+            has_notify="NOTIFY" in capabilities,
+        )
+        for index, folder in enumerate(plan.idle):
+            notify = plan.notify if index == 0 else ()
+            idler = _Idler(url, folder, self._wake_threadsafe, notify)
+            idler.start()
+            self._idlers.append(idler)
 
     def _raise_idler_failure(self) -> None:
         for idler in self._idlers:
@@ -169,7 +187,7 @@ class MailboxWatcher:
             idler.stopping.set()
         await asyncio.to_thread(_join_all, self._idlers)
         self._idlers = []
-        for session in self._sessions.values():
+        for session in {id(s): s for s in self._sessions.values()}.values():  # each once
             await asyncio.to_thread(session.close)
         self._sessions = {}
 
