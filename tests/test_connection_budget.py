@@ -9,11 +9,13 @@ import asyncio
 import contextlib
 import imaplib
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import psutil
 import pytest
 
 from assistant.clock import SystemClock
+from assistant.core.backoff import Backoff, says_limit
 from assistant.core.connections import plan_idle
 from assistant.service.watch import MailboxWatcher
 from assistant.store.db import store
@@ -113,3 +115,42 @@ def test_the_plan_of_idle_connections() -> None:
     assert plan_idle(folders, 6, has_idle=True, has_notify=False).idle == tuple(folders)
     assert plan_idle(folders, 2, has_idle=True, has_notify=True).idle == ()
     assert plan_idle(folders, 4, has_idle=False, has_notify=True).idle == ()
+
+
+async def test_too_many_connections_backs_off_for_a_minute(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, secret_key: str
+) -> None:
+    """A server that says [LIMIT] (RFC 5530: too many connections of this user) is not asked
+    again for at least a minute: every refused LOGIN counts against the limit too."""
+    with Dovecot(tmp_path / "dovecot", max_userip_connections=2) as server:
+        server.add_user("busy", "pw")
+        held = [server.client("busy") for _ in range(2)]  # the team's own mail clients
+        url = f"sqlite://{tmp_path_factory.mktemp('db') / 'f.sqlite3'}"
+        try:
+            async with store(url):
+                mailbox = await add_test_mailbox(
+                    f"imap://busy:pw@127.0.0.1:{server.port}", connected_at=T0
+                )
+                watcher = MailboxWatcher(
+                    mailbox, test_policy(mailbox), poll_interval=0.2, clock=SystemClock()
+                )
+                task = asyncio.create_task(watcher.run())
+                await asyncio.sleep(3)
+                watcher.stop()
+                await asyncio.wait_for(task, 10)
+                assert watcher.stats.reconnects == 1  # one LOGIN refused, then it waits
+                assert "[LIMIT]" in (watcher.stats.last_error or "")
+                failing = await Mailbox.get(id=mailbox.id)
+                assert "LIMIT" in (failing.failing_reason or "")
+        finally:
+            for client in held:
+                client.logout()
+
+
+def test_limit_answers_are_told_apart() -> None:
+    assert says_limit("[LIMIT] Maximum number of connections from user+IP exceeded")
+    assert says_limit("NO Too many simultaneous connections. (Failure)")  # Gmail's words
+    assert not says_limit("NO [AUTHENTICATIONFAILED] Authentication failed.")
+    backoff = Backoff()
+    assert backoff.failed(0.0, 0.0, limited=True) >= 60.0
+    assert backoff.failed(0.0, 0.0) < 60.0

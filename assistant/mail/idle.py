@@ -19,6 +19,7 @@ from collections.abc import Awaitable, Callable
 
 from aioimaplib import aioimaplib
 
+from ..core.backoff import says_limit
 from .imap import quote_mailbox
 from .sasl import TokenError, initial_response, token_from
 from .smtp import tls_context
@@ -58,7 +59,11 @@ async def _open(url: MailURL) -> aioimaplib.IMAP4:
     else:
         response = await client.login(url.username, url.password)
     if response.result != "OK":
-        raise IdleError("login", f"login as {url.username!r} was refused")
+        said = " ".join(
+            line.decode(errors="replace") for line in response.lines if isinstance(line, bytes)
+        )
+        kind = "limit" if says_limit(said) else "login"
+        raise IdleError(kind, f"login as {url.username!r} was refused: {said[:200]}")
     return client
 
 

@@ -20,6 +20,7 @@ from typing import Any
 from imapclient import IMAPClient, imap_utf7
 from imapclient.exceptions import IMAPClientError, LoginError
 
+from ..core.backoff import says_limit
 from ..core.folders import assign_roles
 from ..core.signals import FETCH_FIELDS
 from .fetchparse import Fetched, answers, modseq_of, read_fetch, sequence_set, uid_fetch
@@ -84,8 +85,10 @@ class ImapSession:
         except ConnectError:
             self._drop(client)
             raise
-        except LoginError:
+        except LoginError as exc:
             self._drop(client)
+            if says_limit(str(exc)):
+                raise ConnectError("limit", f"{self.url.host} refused: {exc}"[:300]) from None
             raise ConnectError("login", f"login as {self.url.username!r} was refused") from None
         except (IMAPClientError, OSError) as exc:
             self._drop(client)

@@ -155,7 +155,8 @@ class FleetWatcher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                delay = backoff.failed(time.monotonic(), random.random())
+                limited = getattr(exc, "kind", "") == "limit"  # too many connections
+                delay = backoff.failed(time.monotonic(), random.random(), limited)
                 log.warning(
                     "idle connection lost",
                     extra={

@@ -282,7 +282,8 @@ class MailboxWatcher:
                 expected = isinstance(exc, ConnectError | IMAPClientError | OSError)
                 self.stats.reconnects += 1
                 self.stats.last_error = f"{exc.__class__.__name__}: {exc}"
-                delay = backoff.failed(time.monotonic(), random.random())
+                limited = isinstance(exc, ConnectError) and exc.kind == "limit"
+                delay = backoff.failed(time.monotonic(), random.random(), limited)
                 first = await self._mark_failing(self.stats.last_error)
                 # Logged once when the mailbox starts failing; the retries only at debug level.
                 level = (log.warning if expected else log.exception) if first else log.debug

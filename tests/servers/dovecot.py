@@ -83,7 +83,7 @@ namespace inbox {{
   inbox = yes
 {mailboxes}}}
 protocol imap {{
-  mail_max_userip_connections = 100
+  mail_max_userip_connections = {max_userip}
 }}
 # The scale tests and benchmark hold hundreds of IDLE connections (default limit: 100
 # processes per service, one connection each).
@@ -188,8 +188,10 @@ class Dovecot(ImapHost):
         base_dir: Path,
         start_timeout: float = 20.0,
         oauth_introspection_url: str | None = None,
+        max_userip_connections: int = 100,
     ) -> None:
         self.base_dir = Path(base_dir).resolve()
+        self.max_userip_connections = max_userip_connections
         self.oauth_introspection_url = oauth_introspection_url
         self.config = self.base_dir / "dovecot.conf"
         self.log_path = self.base_dir / "log" / "dovecot.log"
@@ -304,6 +306,7 @@ class Dovecot(ImapHost):
             environment=_faked_time_environment(),
             auth_mechanisms=mechanisms,
             password_mechanisms=password_mechanisms,
+            max_userip=self.max_userip_connections,
             oauth_passdb=oauth_passdb,
             userdb_extra=userdb_extra,
         )
