@@ -473,11 +473,12 @@ TIMED: tuple[tuple[str, str, str, bool], ...] = (
     ("assistant.service.deliver", "Deliverer._throttled", "      _throttled (per minute)", True),
     ("assistant.service.deliver", "load_thread", "      load_thread", True),
     ("assistant.service.deliver", "Deliverer._guard", "      _guard", True),
+    ("assistant.service.deliver", "second_look", "        second look (body peek)", True),
     ("assistant.service.deliver", "Deliverer._render", "      _render (templates)", False),
     ("assistant.service.deliver", "Deliverer._message", "      _message (compose)", False),
     ("assistant.mail.smtp", "SmtpSender.send", "      SMTP send", True),
     ("assistant.mail.smtp", "SmtpSender._connect", "        SMTP connect (+ EHLO)", True),
-    ("assistant.service.deliver", "Deliverer._copy_to_sent", "      copy to Sent (APPEND)", True),
+    ("assistant.service.sentcopy", "SentCopies.settle", "      Sent copy (look, APPEND)", True),
     ("assistant.service.deliver", "Deliverer._session", "        IMAP login for it", True),
     ("assistant.service.deliver", "Deliverer._mark_sent", "      _mark_sent", True),
     ("assistant.service.deliver", "Deliverer.close", "      close (SMTP QUIT, IMAP LOGOUT)", True),
@@ -505,12 +506,14 @@ def install_wake_recorder() -> None:
 
     original = watch._Idler.__init__
 
-    def init(self: Any, url: Any, folder: str, wake: Callable[[], None]) -> None:
+    def init(
+        self: Any, url: Any, folder: str, wake: Callable[[], None], notify: Any = ()
+    ) -> None:
         def recorded() -> None:
             WAKES.append((time.monotonic(), folder))
             wake()
 
-        original(self, url, folder, recorded)
+        original(self, url, folder, recorded, notify)
 
     setattr(watch._Idler, "__init__", init)  # noqa: B010  (mypy: no assigning to a method)
 

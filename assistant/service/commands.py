@@ -17,14 +17,11 @@ marked ``followup-command`` so it never shows up as a conversation.
 from __future__ import annotations
 
 import asyncio
-import email
-import email.policy
 import logging
-import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from email.message import EmailMessage
 
+from ..core.body_text import body_text
 from ..core.commands import HELP, Command, CommandError, Tagged, parse_command, tag_refusal
 from ..core.evaluate import MailboxPolicy
 from ..core.outbox import message_id_for
@@ -64,26 +61,6 @@ def _tagged(row: StoredMessage) -> tuple[int, str] | None:
         if tag is not None:
             return tag
     return None
-
-
-def body_text(raw: bytes) -> str:
-    """The plain text a person wrote (the text part, else the HTML part without tags); empty
-    when the body cannot be read (broken or absurdly deep MIME, unknown charsets)."""
-    try:
-        msg = email.message_from_bytes(raw, policy=email.policy.default)
-        assert isinstance(msg, EmailMessage)
-        part = msg.get_body(preferencelist=("plain", "html"))
-        if part is None:
-            return ""
-        content = part.get_content()
-    except (LookupError, ValueError, RecursionError, AssertionError, AttributeError):
-        # A sender controls the MIME tree: a body we cannot read is no command.
-        return ""
-    text = str(content)
-    if part.get_content_subtype() == "html":
-        text = re.sub(r"<(br|/p|/div)[^>]*>", "\n", text, flags=re.IGNORECASE)
-        text = re.sub(r"<[^>]+>", "", text)
-    return text
 
 
 def _fetch_bodies(url: MailURL, wanted: dict[str, list[int]]) -> dict[tuple[str, int], bytes]:

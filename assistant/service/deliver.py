@@ -51,8 +51,9 @@ from ..mail.smtp import SendError, SmtpSender
 from ..render import format_when, renderer_for
 from ..settings import FollowupConfig
 from ..signing import command_address
-from ..store.models import Mailbox, OutboxItem, ThreadRecord
+from ..store.models import Mailbox, OutboxItem, StoredMessage, ThreadRecord
 from . import credentials
+from .body_look import second_look
 from .crash import crash_point
 from .loops import CLIENT_KINDS, COUNTED, loop_rule, sent_to_clients
 from .outbox import LoadedThread, load_thread, thread_case, thread_history
@@ -306,7 +307,15 @@ class Deliverer:
         if loop is not None:
             return loop
         window = parse_duration(self.config.guards.per_sender_window).real()
-        earlier = (
+        if await self._earlier(row, now, window):
+            return "ack-rate-per-sender"
+        # Last, and only for what would go out now: a look at the client's body.
+        verdict = await second_look(self._session, _client_row(loaded))
+        return verdict.rule if verdict is not None else None
+
+    async def _earlier(self, row: OutboxItem, now: datetime, window: timedelta) -> bool:
+        """True when the sender had this kind of mail from us within ``window``."""
+        return (
             await OutboxItem.filter(
                 mailbox=self.mailbox,
                 recipient=row.recipient,
@@ -317,7 +326,6 @@ class Deliverer:
             .exclude(id=row.id)
             .exists()
         )
-        return "ack-rate-per-sender" if earlier else None
 
     async def _quarantine(self, row: OutboxItem, exc: Exception, report: DeliveryReport) -> None:
         """A row that raised (a hostile address the SMTP library refuses, a broken
@@ -550,3 +558,11 @@ def thread_link(config: FollowupConfig, mailbox: str, thread_id: str) -> str:
 def _in_team(team: Team, *addresses: Address | None) -> bool:
     """Whether any of ``addresses`` (the recipient, the From) is the team's own."""
     return any(a is not None and a.email in team for a in addresses)
+
+
+def _client_row(loaded: LoadedThread) -> StoredMessage | None:
+    """The stored row of the client message the acknowledgement answers."""
+    last = loaded.state.last_client_message
+    if last is None:
+        return None
+    return next((r for r in loaded.rows if r.message_id == last.message_id), None)
