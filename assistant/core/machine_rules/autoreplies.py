@@ -9,12 +9,13 @@ listed per language in :mod:`.autoreply_subjects` and compared only where
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ..model import Message
 from ..signals import AUTOREPLY_HEADERS
-from .autoreply_subjects import MARKERS, TAIL_MARKERS
-from .base import AUTO_REPLY, Rule, header, subject_detail
-from .subjects import match_table, subject_parts
+from .autoreply_subjects import MARKERS, TAIL_MARKERS, WHOLE_SUBJECT_ONLY
+from .base import AUTO_REPLY, Rule, subject_detail
+from .subjects import subject_parts
 
 _SUPPRESS_VALUES = re.compile(r"\b(?:all|oof|autoreply|dr|ndr|rn|nrn)\b", re.IGNORECASE)
 #: An away marker followed by when the writer is back: "OOO until 5 May", "Out of the
@@ -25,55 +26,62 @@ _AWAY_UNTIL_RE = re.compile(
     r"fuera de la oficina|fuori ufficio|ausente) "
     r"(?:until|till|through|thru|back on|returning|bis|jusqu'?au|hasta el|fino al|tot)\b"
 )
-#: Ticket systems' acknowledgements, at the very start (RT "AutoReply:" is a marker).
+#: Ticket systems' acknowledgements (RT's "AutoReply:" is a marker): the whole subject or
+#: the text before its colon, with at most a ticket number after it ...
 _TICKET_ACK_RE = re.compile(
-    r"^(?:(?:your )?(?:request|ticket|message|e-?mail|case) (?:has been |was )?received\b|"
-    r"ticket (?:created|opened)\b|"
-    r"thank you for (?:contacting|your (?:e-?mail|message|request|enquiry|inquiry))\b"
-    r".*\b(?:received|ticket)\b|"
-    r"we(?:'ve| have) received your (?:e-?mail|message|request))"
+    r"^(?:(?:your )?(?:request|ticket|message|e-?mail|case|enquiry|inquiry) "
+    r"(?:has been |was )?received|ticket (?:created|opened|received)|"
+    r"we(?:'ve| have) received your (?:e-?mail|message|request|enquiry|inquiry))"
+    r"(?: \(?(?:ticket |case )?#?\d[\w-]*\)?)?$"
+)
+#: ... or a thank-you that names the ticket it opened.
+_TICKET_THANKS_RE = re.compile(
+    r"^thank you for (?:contacting|your (?:e-?mail|message|request|enquiry|inquiry))\b"
+    r".*(?:\bticket\b|#\d|\[#)"
 )
 
 
 def _auto_submitted(msg: Message) -> str | None:
-    value = header(msg, "auto-submitted").strip().lower()
+    value = msg.headers.get("auto-submitted", "").strip().lower()
     if value and not value.startswith("no"):
         return f"Auto-Submitted: {value[:40]}"
     return None
 
 
 def _autoreply_header(msg: Message) -> str | None:
+    headers = msg.headers
     for name in AUTOREPLY_HEADERS:
-        value = header(msg, name)
-        if name in msg.headers and value.strip().lower() not in ("no", "false", "0"):
+        value = headers.get(name)
+        if value is not None and value.strip().lower() not in ("no", "false", "0"):
             return f"{name}: {value[:40]}"
     return None
 
 
 def _response_suppress(msg: Message) -> str | None:
-    value = header(msg, "x-auto-response-suppress")
+    value = msg.headers.get("x-auto-response-suppress", "")
     return f"X-Auto-Response-Suppress: {value}" if _SUPPRESS_VALUES.search(value) else None
 
 
 def _microsoft_auto(msg: Message) -> str | None:
     for name in ("x-ms-exchange-inbox-rules-loop", "x-ms-exchange-generated-message-source"):
         if name in msg.headers:
-            return f"{name}: {header(msg, name)[:40]}"
+            return f"{name}: {msg.headers.get(name, '')[:40]}"
     return None
 
 
+@lru_cache(maxsize=16384)
 def autoreply_marker(subject: str) -> str | None:
     """The auto-reply marker that anchors ``subject``, or None."""
-    found = match_table(subject, MARKERS)
-    if found is not None:
-        return found
     parts = subject_parts(subject)
+    for piece in parts.anchored():
+        if piece in MARKERS and (piece == parts.whole or piece not in WHOLE_SUBJECT_ONLY):
+            return piece
     if parts.tail in TAIL_MARKERS:
         return parts.tail
     for piece in (parts.head, parts.whole):
         if _AWAY_UNTIL_RE.match(piece) or _TICKET_ACK_RE.match(piece):
             return piece
-    return None
+    return parts.rest if _TICKET_THANKS_RE.match(parts.rest) else None
 
 
 def _autoreply_subject(msg: Message) -> str | None:

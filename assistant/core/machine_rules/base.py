@@ -28,9 +28,9 @@ class Rule:
     check: Check
 
 
-def header(msg: Message, name: str) -> str:
-    """The kept value of header ``name`` (lower case), or the empty string."""
-    return msg.headers.get(name, "")
+def local_part(email: str) -> str:
+    """The case-folded part before the last ``@`` (the whole address without one)."""
+    return (email.rpartition("@")[0] if "@" in email else email).casefold()
 
 
 def subject_detail(msg: Message) -> str:

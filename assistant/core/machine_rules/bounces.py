@@ -9,9 +9,10 @@ subject of their own, listed in :mod:`.failure_subjects`.
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ..model import Message
-from .base import BOUNCE, Rule, header, subject_detail
+from .base import BOUNCE, Rule, local_part, subject_detail
 from .failure_subjects import (
     MTA_SUBJECT_PATTERNS,
     MTA_SUBJECT_STARTS,
@@ -35,6 +36,7 @@ DAEMON_LOCALS = frozenset(
         "post-master",
     }
 )
+_DAEMON_PREFIXES = tuple(DAEMON_LOCALS)
 _DAEMON_NAME_RE = re.compile(
     r"^(?:mail delivery (?:system|subsystem|service|agent)|mailer[- ]daemon|"
     r"internet mail delivery|postmaster|mail administrator|microsoft outlook|"
@@ -57,8 +59,8 @@ _FML_ID_RE = re.compile(r"\.FML[A-Z]*\d*\.", re.IGNORECASE)
 
 def report_kind(msg: Message) -> str | None:
     """The ``report-type`` of a ``multipart/report`` message, ``unknown`` without one."""
-    ctype = header(msg, "content-type").lower()
-    if not ctype.startswith("multipart/report"):
+    ctype = msg.headers.get("content-type")
+    if not ctype or ctype[:16].lower() != "multipart/report":
         return None
     match = _REPORT_RE.search(ctype)
     return match.group(1).lower() if match else "unknown"
@@ -72,53 +74,73 @@ def _dsn(msg: Message) -> str | None:
 
 
 def _failed_recipients(msg: Message) -> str | None:
-    value = header(msg, "x-failed-recipients")
+    value = msg.headers.get("x-failed-recipients", "")
     return f"X-Failed-Recipients: {value[:60]}" if value else None
+
+
+@lru_cache(maxsize=16384)
+def is_daemon_address(email: str) -> bool:
+    """True for MAILER-DAEMON, postmaster and their spellings (any domain)."""
+    return local_part(email) in DAEMON_LOCALS
+
+
+@lru_cache(maxsize=16384)
+def _is_daemon_name(name: str) -> bool:
+    return bool(name) and _DAEMON_NAME_RE.match(name.strip(" \"'")) is not None
 
 
 def _daemon_sender(msg: Message) -> str | None:
     sender = msg.sender
-    raw_from = header(msg, "from").lower()
-    if sender is not None and sender.local.casefold() in DAEMON_LOCALS:
-        return f"From {sender.email}"
-    if sender is not None and _DAEMON_NAME_RE.match(sender.name.strip(" \"'")):
-        return f"From name {sender.name!r}"
-    if any(raw_from.startswith(loc) for loc in DAEMON_LOCALS):
-        return f"From {raw_from[:60]}"
-    return None
+    if sender is not None:
+        if is_daemon_address(sender.email):
+            return f"From {sender.email}"
+        return f"From name {sender.name!r}" if _is_daemon_name(sender.name) else None
+    raw_from = msg.headers.get("from", "").lower()
+    return f"From {raw_from[:60]}" if raw_from.startswith(_DAEMON_PREFIXES) else None
 
 
 def _null_sender(msg: Message) -> str | None:
     # RFC 5321 null reverse-path: only bounces and other automatic mail travel with it.
-    return_path = header(msg, "return-path").replace(" ", "")
+    return_path = msg.headers.get("return-path", "").replace(" ", "")
     if return_path in ("<>", "<<>>"):
         return "Return-Path: <>"
-    raw_from = header(msg, "from").strip()
+    raw_from = msg.headers.get("from", "").strip()
     if msg.sender is None and (raw_from in ("", "<>") or raw_from.endswith("<>")):
         return f"From {raw_from or '(empty)'}"
     return None
 
 
-def _bounce_subject(msg: Message) -> str | None:
-    parts = subject_parts(msg.subject)
-    if (
+@lru_cache(maxsize=16384)
+def is_failure_subject(subject: str) -> bool:
+    """True when ``subject`` starts like an MTA's or list server's failure notice."""
+    parts = subject_parts(subject)
+    return bool(
         _MTA_START_RE.match(parts.whole)
-        or match_table(msg.subject, NOTICE_MARKERS)
+        or match_table(subject, NOTICE_MARKERS)
         or any(tag in NOTICE_TAGS for tag in parts.tags)
-    ):
-        return subject_detail(msg)
-    return None
+    )
+
+
+def _bounce_subject(msg: Message) -> str | None:
+    return subject_detail(msg) if is_failure_subject(msg.subject) else None
+
+
+@lru_cache(maxsize=16384)
+def _list_robot_local(email: str) -> str:
+    """``robot`` for a list server's robot address, ``admin`` for an -admin one, else empty."""
+    local = local_part(email)
+    if local in LIST_SERVER_LOCALS or _LIST_ROBOT_RE.match(local):
+        return "robot"
+    return "admin" if local.endswith("-admin") else ""
 
 
 def _list_server_notice(msg: Message) -> str | None:
     sender = msg.sender
     if sender is None:
         return None
-    local = sender.local.casefold()
-    if local in LIST_SERVER_LOCALS or _LIST_ROBOT_RE.match(local):
+    kind = _list_robot_local(sender.email)
+    if kind == "robot" or (kind == "admin" and _FML_ID_RE.search(msg.message_id)):
         return f"From {sender.email}"
-    if local.endswith("-admin") and _FML_ID_RE.search(msg.message_id):
-        return f"From {sender.email} (fml)"
     return None
 
 
@@ -126,9 +148,7 @@ DSN_REPORT = Rule("dsn-report", BOUNCE, "RFC 3464 delivery status notification",
 FAILED_RECIPIENTS = Rule(
     "failed-recipients", BOUNCE, "X-Failed-Recipients header of an MTA bounce", _failed_recipients
 )
-MAILER_DAEMON = Rule(
-    "mailer-daemon", BOUNCE, "sent by MAILER-DAEMON / postmaster", _daemon_sender
-)
+MAILER_DAEMON = Rule("mailer-daemon", BOUNCE, "sent by MAILER-DAEMON / postmaster", _daemon_sender)
 BOUNCE_SUBJECT = Rule(
     "bounce-subject",
     BOUNCE,

@@ -13,7 +13,7 @@ import re
 
 from ..model import Message
 from ..signals import ESP_HEADERS, ESP_PREFIXES, LIST_HEADERS
-from .base import BULK, LIST, Rule, header
+from .base import BULK, LIST, Rule
 
 _ESP_FEEDBACK_RE = re.compile(
     r"amazonses|sendgrid|mailchimp|mandrill|mcsv|sparkpost|mailgun|postmark|hubspot|"
@@ -46,24 +46,26 @@ def is_sending_side(name: str) -> bool:
 def _list_header(msg: Message) -> str | None:
     for name in LIST_HEADERS:
         if name in msg.headers:
-            return f"{name}: {header(msg, name)[:60]}"
+            return f"{name}: {msg.headers.get(name, '')[:60]}"
     return None
 
 
 def _list_unsubscribe(msg: Message) -> str | None:
-    value = header(msg, "list-unsubscribe")
+    value = msg.headers.get("list-unsubscribe", "")
     return f"List-Unsubscribe: {value[:60]}" if value else None
 
 
 def _precedence(msg: Message) -> str | None:
-    value = (header(msg, "precedence") or header(msg, "x-precedence")).strip().lower()
+    value = (
+        (msg.headers.get("precedence", "") or msg.headers.get("x-precedence", "")).strip().lower()
+    )
     if value in ("bulk", "list", "junk", "auto_reply", "auto-reply"):
         return f"Precedence: {value}"
     return None
 
 
 def _esp_feedback_id(msg: Message) -> str | None:
-    value = header(msg, "feedback-id")
+    value = msg.headers.get("feedback-id", "")
     return f"Feedback-ID: {value[:60]}" if value and _ESP_FEEDBACK_RE.search(value) else None
 
 
@@ -71,7 +73,7 @@ def _esp_marker(msg: Message) -> str | None:
     for name in msg.headers:
         esp = name in ESP_HEADERS or name.startswith(ESP_PREFIXES)
         if esp and is_sending_side(name):
-            return f"{name}: {header(msg, name)[:40]}"
+            return f"{name}: {msg.headers.get(name, '')[:40]}"
     return None
 
 

@@ -57,6 +57,7 @@ MTA_SUBJECT_STARTS: tuple[str, ...] = (
     "non delivery report",
     "nondelivery report",
     "non-delivery notification",
+    "non-delivery notice",
     "nondelivery notification",
     "message not delivered",
     "could not send message",
@@ -83,7 +84,13 @@ NOTICE_MARKERS_BY_LANGUAGE: tuple[tuple[str, str, tuple[str, ...]], ...] = (
     ("fr", "sisimai exchange", ("non remis", "non distribuable")),
     ("it", "sisimai", ("non recapitabile",)),
     ("es", "exchange", ("no se puede entregar",)),
-    ("pt", "sisimai exchange", ("não entregue", "não é possível entregar")),
+    # "Não Entregues:" and "Não foi possível enviar:" as Brazilian Exchange servers write them
+    # (also listed by a public NDR-filter script of a Brazilian help desk).
+    (
+        "pt",
+        "sisimai exchange",
+        ("não entregue", "não entregues", "não é possível entregar", "não foi possível enviar"),
+    ),
     ("nl", "sisimai corpus", ("onbestelbaar",)),
     ("sv", "sisimai corpus", ("olevererbart", "kan inte levereras")),
     ("da", "exchange", ("kan ikke leveres",)),

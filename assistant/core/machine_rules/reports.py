@@ -9,9 +9,10 @@ writes: its report address or its subject (sources on each table).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 
 from ..model import Message
-from .base import AUTO_REPLY, ROBOT, Rule, header, subject_detail
+from .base import AUTO_REPLY, ROBOT, Rule, local_part, subject_detail
 from .bounces import report_kind
 from .subjects import subject_parts
 
@@ -45,15 +46,33 @@ def _mdn(msg: Message) -> str | None:
     return f"multipart/report; report-type={kind}" if kind == "disposition-notification" else None
 
 
+@lru_cache(maxsize=16384)
+def _is_feedback_subject(subject: str) -> bool:
+    return _FEEDBACK_SUBJECT_RE.match(subject_parts(subject).whole) is not None
+
+
 def _feedback_report(msg: Message) -> str | None:
     kind = report_kind(msg)
     if kind == "feedback-report":
         return f"multipart/report; report-type={kind}"
-    if "feedback" in header(msg, "x-report-type").lower():
+    if "feedback" in msg.headers.get("x-report-type", "").lower():
         return "X-Report-Type: feedback-report"
     if msg.sender is not None and msg.sender.email.casefold() in FEEDBACK_SENDERS:
         return f"From {msg.sender.email}"
-    return subject_detail(msg) if _FEEDBACK_SUBJECT_RE.match(subject_parts(msg.subject).whole) else None
+    return subject_detail(msg) if _is_feedback_subject(msg.subject) else None
+
+
+@lru_cache(maxsize=16384)
+def is_dmarc_subject(subject: str) -> bool:
+    """True for an RFC 7489 aggregate-report subject or a reporter's failure-report wording."""
+    parts = subject_parts(subject)
+    return any(_DMARC_SUBJECT_RE.match(piece) for piece in (*parts.tags, parts.whole))
+
+
+@lru_cache(maxsize=16384)
+def _is_dmarc_sender(email: str) -> bool:
+    local = local_part(email)
+    return "dmarc" in local and any(_is_dmarc_token(t) for t in _TOKEN_SPLIT.split(local))
 
 
 def _is_dmarc_token(token: str) -> bool:
@@ -63,15 +82,10 @@ def _is_dmarc_token(token: str) -> bool:
 
 
 def _dmarc_report(msg: Message) -> str | None:
-    parts = subject_parts(msg.subject)
-    if any(_DMARC_SUBJECT_RE.match(piece) for piece in (*parts.tags, parts.whole)):
+    if is_dmarc_subject(msg.subject):
         return subject_detail(msg)
     sender = msg.sender
-    if sender is not None and any(
-        _is_dmarc_token(t) for t in _TOKEN_SPLIT.split(sender.local.casefold())
-    ):
-        return f"From {sender.email}"
-    return None
+    return f"From {sender.email}" if sender is not None and _is_dmarc_sender(sender.email) else None
 
 
 MDN_REPORT = Rule(

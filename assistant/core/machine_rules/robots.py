@@ -7,7 +7,7 @@ from functools import lru_cache
 
 from ..model import Message
 from ..signals import NOTIFIER_HEADERS, NOTIFIER_PREFIXES, OWN_PREFIX
-from .base import OWN, ROBOT, Rule, header
+from .base import OWN, ROBOT, Rule, local_part
 
 _ROBOT_TOKENS = frozenset(
     {
@@ -64,22 +64,23 @@ def _is_robot_token(token: str) -> bool:
 def _notifier_header(msg: Message) -> str | None:
     for name in msg.headers:
         if name in NOTIFIER_HEADERS or name.startswith(NOTIFIER_PREFIXES):
-            return f"{name}: {header(msg, name)[:40]}"
+            return f"{name}: {msg.headers.get(name, '')[:40]}"
     return None
+
+
+@lru_cache(maxsize=16384)
+def is_robot_address(email: str) -> bool:
+    """True for a no-reply or robot local part (noreply, notifications, tip-bot2, root...)."""
+    local = local_part(email)
+    if _NO_REPLY_JOINED.match(local):
+        return True
+    tokens = [t for t in _TOKEN_SPLIT.split(local) if t]
+    return any(_is_robot_token(t) for t in tokens) or _is_robot_token(local.split("+", 1)[0])
 
 
 def _robot_address(msg: Message) -> str | None:
     sender = msg.sender
-    if sender is None:
-        return None
-    local = sender.local.casefold()
-    if _NO_REPLY_JOINED.match(local):
-        return f"From {sender.email}"
-    tokens = [t for t in _TOKEN_SPLIT.split(local) if t]
-    base = local.split("+", 1)[0]
-    if any(_is_robot_token(t) for t in tokens) or _is_robot_token(base):
-        return f"From {sender.email}"
-    return None
+    return f"From {sender.email}" if sender is not None and is_robot_address(sender.email) else None
 
 
 @lru_cache(maxsize=16384)
@@ -91,7 +92,7 @@ def _robot_name(msg: Message) -> str | None:
     sender = msg.sender
     if sender is not None and sender.name and _robot_display_name(sender.name):
         return f"From name {sender.name!r}"
-    mailer = header(msg, "x-mailer")
+    mailer = msg.headers.get("x-mailer", "")
     if mailer and _ROBOT_MAILER_RE.search(mailer):
         return f"X-Mailer: {mailer[:40]}"
     return None

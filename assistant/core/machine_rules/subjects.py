@@ -34,13 +34,15 @@ class SubjectParts:
 
     ``tags`` are the contents of leading ``[...]`` groups; ``head`` is the text before the
     first colon after them (empty when there is no colon); ``whole`` is the subject without
-    its leading and trailing tags; ``tail`` is the content of a closing ``(...)`` group.
+    its leading and trailing tags; ``tail`` is the content of a closing ``(...)`` group;
+    ``rest`` is everything after the leading tags.
     """
 
     tags: tuple[str, ...]
     head: str
     whole: str
     tail: str
+    rest: str
 
     def anchored(self) -> tuple[str, ...]:
         """The pieces a phrase table is matched against: tags, head and whole subject."""
@@ -48,22 +50,26 @@ class SubjectParts:
 
 
 def normalise(text: str) -> str:
-    """Case-fold and collapse white space."""
-    return _SPACES.sub(" ", text).strip().casefold()
+    """Case-fold and collapse white space; Turkish dotted and dotless i fold to ``i``."""
+    folded = _SPACES.sub(" ", text).strip().casefold()
+    if folded.isascii():
+        return folded
+    return folded.replace("i\u0307", "i").replace("ı", "i")
 
 
 @lru_cache(maxsize=16384)
 def subject_parts(subject: str) -> SubjectParts:
     """Split ``subject`` (cached: a mailbox repeats its subjects thread by thread)."""
     text = normalise(subject)
-    lead = _LEADING_TAGS.match(text)
+    lead = _LEADING_TAGS.match(text) if text.startswith("[") else None
     tags = tuple(t.strip() for t in _TAG.findall(lead.group(0))) if lead else ()
     rest = text[lead.end() :] if lead else text
     colon = _COLON.search(rest, 0, MAX_HEAD + 2)
     head = rest[: colon.start()].strip() if colon else ""
-    whole = _TRAILING_TAGS.sub("", rest).strip().rstrip(_END_PUNCT)
-    paren = _TRAILING_PAREN.search(whole)
-    return SubjectParts(tags, head, whole, paren.group(1).strip() if paren else "")
+    whole = _TRAILING_TAGS.sub("", rest).strip() if rest.endswith("]") else rest
+    whole = whole.rstrip(_END_PUNCT)
+    paren = _TRAILING_PAREN.search(whole) if whole.endswith(")") else None
+    return SubjectParts(tags, head, whole, paren.group(1).strip() if paren else "", rest)
 
 
 def match_table(subject: str, table: frozenset[str]) -> str | None:
