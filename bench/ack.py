@@ -506,9 +506,7 @@ def install_wake_recorder() -> None:
 
     original = watch._Idler.__init__
 
-    def init(
-        self: Any, url: Any, folder: str, wake: Callable[[], None], notify: Any = ()
-    ) -> None:
+    def init(self: Any, url: Any, folder: str, wake: Callable[[], None], notify: Any = ()) -> None:
         def recorded() -> None:
             WAKES.append((time.monotonic(), folder))
             wake()

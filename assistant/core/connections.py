@@ -34,9 +34,7 @@ class IdlePlan:
         return len(self.idle)
 
 
-def plan_idle(
-    folders: Sequence[str], budget: int, *, has_idle: bool, has_notify: bool
-) -> IdlePlan:
+def plan_idle(folders: Sequence[str], budget: int, *, has_idle: bool, has_notify: bool) -> IdlePlan:
     """IDLE for ``folders`` (INBOX first) within ``budget`` connections per mailbox."""
     room = max(0, budget - RESERVED)
     if not has_idle or room == 0 or not folders:

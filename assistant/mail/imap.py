@@ -304,4 +304,3 @@ def quote_mailbox(name: str) -> str:
     encoded: bytes = imap_utf7.encode(name)  # untyped library: say what it gives
     text = encoded.decode("ascii")
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
-
