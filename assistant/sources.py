@@ -8,6 +8,7 @@ INTERNALDATE fallback for a missing or broken Date header.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator
@@ -224,7 +225,16 @@ def iter_paths(paths: Iterable[Path]) -> Iterator[RawHeader]:
 
 
 def _one_file(path: Path) -> Iterator[RawHeader]:
-    if is_mbox(path):
-        yield from iter_mbox(path)
-    else:
+    if not is_mbox(path):
         yield RawHeader(_read_header_file(path), str(path))
+        return
+    # One message after an mbox "From " line is a message file like any other: reported by
+    # its path as given, not as "path#0". Reading one ahead keeps big mboxes streamed.
+    messages = iter_mbox(path)
+    first = next(messages, None)
+    second = next(messages, None)
+    if first is not None and second is None:
+        yield dataclasses.replace(first, source=str(path))
+        return
+    yield from (m for m in (first, second) if m is not None)
+    yield from messages

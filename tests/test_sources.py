@@ -127,3 +127,18 @@ def test_crlf_header_blocks_end_cleanly(tmp_path: Path) -> None:
     write_mbox(path, [message(0)], newline=b"\r\n")
     (raw,) = iter_mbox(path)
     assert raw.header.endswith(b"\r\n") and not raw.header.endswith(b"\r\n\r\n")
+
+
+def test_one_message_after_an_mbox_from_line_keeps_its_path(tmp_path: Path) -> None:
+    """A .eml saved by a client that writes an mbox "From " line first is one message: it is
+    reported by the path as given (not "path#0"); a real mbox still gets "#N" per message."""
+    one = tmp_path / "bounce.eml"
+    one.write_bytes(
+        b"From MAILER-DAEMON Mon Nov 16 09:00:00 2026\nFrom: MAILER-DAEMON@mx.test\n"
+        b"Subject: Undelivered Mail Returned to Sender\n\nbody\n"
+    )
+    (only,) = list(iter_paths([one]))
+    assert only.source == str(one)
+    two = tmp_path / "two.mbox"
+    two.write_bytes(one.read_bytes() + b"\n" + one.read_bytes())
+    assert [m.source for m in iter_paths([two])] == [f"{two}#0", f"{two}#1"]
