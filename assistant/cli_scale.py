@@ -126,16 +126,41 @@ def run_watchers(runtime: Runtime, processes: int, log_level: str) -> None:
 
 @click.command()
 @click.option("--config", "config", type=click.Path(path_type=Path), help="TOML settings.")
-def migrate(config: Path | None) -> None:
+@click.option(
+    "--wait",
+    "wait",
+    type=click.FloatRange(min=0),
+    default=0.0,
+    show_default=True,
+    help="Keep retrying this many seconds while the database does not answer yet.",
+)
+def migrate(config: Path | None, wait: float) -> None:
     """Bring the store's schema up to date, then exit (run once before the other processes)."""
     runtime = Runtime.from_env(config)
-
-    async def main() -> None:
-        async with store(runtime.database_url):
-            pass
-
-    asyncio.run(main())
+    asyncio.run(_migrate(runtime.database_url, time.monotonic() + wait))
     click.echo("store is up to date")
+
+
+async def _migrate(database_url: str, deadline: float) -> None:
+    """Open the store (which migrates it), retrying while the database does not answer yet
+    (compose starts migrate beside PostgreSQL; podman-compose ignores service_healthy)."""
+    import asyncpg  # type: ignore[import-untyped]
+    from tortoise import Tortoise
+
+    not_yet = (OSError, asyncpg.CannotConnectNowError, asyncpg.InvalidCatalogNameError)
+    delay = 0.5
+    while True:
+        try:
+            async with store(database_url):
+                return
+        except not_yet as exc:
+            await Tortoise.close_connections()
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise click.ClickException(f"the database did not answer: {exc}") from None
+            click.echo(f"database not ready ({exc}), retrying", err=True)
+            await asyncio.sleep(min(delay, left))
+            delay = min(5.0, delay * 2)
 
 
 @click.command()

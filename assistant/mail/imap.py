@@ -62,6 +62,15 @@ def _token(url: MailURL) -> str:
         raise ConnectError("login", str(exc)) from None
 
 
+def _no_delay(client: IMAPClient) -> None:
+    """Switch Nagle off: imapclient writes a command in pieces, and a piece held back for
+    the server's delayed ACK cost 44 ms per UID SEARCH on Cyrus (0.7 ms without)."""
+    sock = getattr(client._imap, "sock", None)
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
 class ImapSession:
     """One logged-in IMAP connection. Use as a context manager."""
 
@@ -94,6 +103,7 @@ class ImapSession:
             self._drop(client)
             raise ConnectError("protocol", f"{exc.__class__.__name__}: {exc}") from None
         client.normalise_times = False  # keep INTERNALDATE's zone: aware datetimes
+        _no_delay(client)
         return client
 
     def _open(self) -> IMAPClient:

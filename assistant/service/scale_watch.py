@@ -43,6 +43,10 @@ class Held:
 
     mailbox_id: int
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    #: The folders idled on; ``settled`` once they were planned from the stored folders
+    #: (a mailbox never synced has none yet: INBOX only, re-planned after its first sync).
+    folders: tuple[str, ...] = ()
+    settled: bool = False
 
 
 class FleetWatcher:
@@ -110,6 +114,13 @@ class FleetWatcher:
         for mailbox_id in plan.acquire:
             if await fleet.acquire(mailbox_id):
                 await self._take(mailbox_id)
+        await self._settle_idle()
+
+    async def _settle_idle(self) -> None:
+        """Mailboxes taken before their first sync idle on INBOX only: plan them again once
+        their folders are known (Sent then gets its IDLE within the budget)."""
+        for held in [h for h in self.held.values() if not h.settled]:
+            await self._idle_on(held)
 
     async def _take(self, mailbox_id: int) -> None:
         try:
@@ -119,23 +130,39 @@ class FleetWatcher:
             log.warning("cannot watch mailbox", extra={"mailbox_id": mailbox_id, "error": str(exc)})
             await self.fleet.release(mailbox_id)
             return
+        if not supports_idle_url(url):
+            log.warning("no IDLE for this URL", extra={"mailbox": mailbox.name})
         held = Held(mailbox_id)
         self.held[mailbox_id] = held
-        rows = await Folder.filter(mailbox=mailbox, role__in=WATCHED_ROLES).values_list(
+        await self._idle_on(held, mailbox)
+        await self.fleet.request_sync(mailbox_id)  # whatever came while nobody watched
+
+    async def _idle_on(self, held: Held, mailbox: Mailbox | None = None) -> None:
+        """Start (or re-plan) the IDLE tasks of ``held`` from its stored folders."""
+        rows = await Folder.filter(mailbox_id=held.mailbox_id, role__in=WATCHED_ROLES).values_list(
             "name", "role"
         )
         ranked = sorted(rows, key=lambda row: WATCHED_ROLES.index(str(row[1])))
         names = list(dict.fromkeys(["INBOX", *(str(name) for name, _ in ranked)]))
-        folders = list(plan_idle(names, self.budget, has_idle=True, has_notify=False).idle)
+        folders = plan_idle(names, self.budget, has_idle=True, has_notify=False).idle
+        held.settled = bool(rows)
+        if folders == held.folders:
+            return
+        mailbox = mailbox or await Mailbox.get(id=held.mailbox_id)
+        url = credentials.stored_url(mailbox, "imap")
+        for task in held.tasks:
+            task.cancel()  # a re-plan after the first sync: their LOGOUTs end in the background
+        held.tasks, held.folders = [], folders
+        box = mailbox
+
+        async def login_url() -> MailURL:  # a fresh OAuth2 token at every connection
+            return await credentials.with_token(box, url, self.clock)
+
         if supports_idle_url(url):
-
-            async def login_url() -> MailURL:  # a fresh OAuth2 token at every connection
-                return await credentials.with_token(mailbox, url, self.clock)
-
             for name in folders:
-                held.tasks.append(asyncio.create_task(self._folder(mailbox_id, login_url, name)))
-        log.info("watching mailbox", extra={"mailbox": mailbox.name, "folders": folders})
-        await self.fleet.request_sync(mailbox_id)  # whatever came while nobody watched
+                task = asyncio.create_task(self._folder(held.mailbox_id, login_url, name))
+                held.tasks.append(task)
+        log.info("watching mailbox", extra={"mailbox": mailbox.name, "folders": list(folders)})
 
     async def _folder(self, mailbox_id: int, url: UrlSource, name: str) -> None:
         # Forgotten only once a connection has worked a while, never at SELECT: a server
