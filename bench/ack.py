@@ -58,6 +58,7 @@ import asyncio
 import contextlib
 import cProfile
 import functools
+import imaplib
 import json
 import math
 import os
@@ -89,7 +90,7 @@ from assistant.secrets import new_key
 from assistant.service.mailboxes import add_mailbox
 from assistant.store.db import database_url, store
 from assistant.store.models import Mailbox, OutboxItem
-from tests.servers import Dovecot, SmtpSink, server_dir
+from tests.servers import Cyrus, Dovecot, SmtpSink, server_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 P = ParamSpec("P")
@@ -783,8 +784,17 @@ def measure_burst(
     service.window("burst", profile_top)
     started = time.monotonic()
     try:
+        multi = b"MULTIAPPEND" in appender.capabilities()
         for at in range(0, len(clients), chunk):
-            appender.multiappend("INBOX", [c.raw for c in clients[at : at + chunk]])
+            part = [c.raw for c in clients[at : at + chunk]]
+            try:
+                if multi:
+                    appender.multiappend("INBOX", part)
+                    continue
+            except imaplib.IMAP4.error:  # Cyrus 3.6 answers BAD to it: nothing was stored
+                multi = False
+            for raw in part:
+                appender.append("INBOX", raw)
         run.append_s = time.monotonic() - started
         log(
             f"  {len(clients):,} appended in {run.append_s:.2f} s; waiting for the acknowledgements"
@@ -857,8 +867,16 @@ def print_profile(profile: dict[str, Any] | None) -> None:
         print(f"      {cum:7.2f} {100 * cum / total:5.1f}% {calls:9,}  {label}")
 
 
+def imap_server(setup: Setup, base: Path) -> Any:
+    """The run's IMAP server (not started yet: the ``with`` block starts it)."""
+    if setup.server == "cyrus":
+        return Cyrus(base / "cyrus")
+    return Dovecot(base / "dovecot")
+
+
 def our_pids(config: Path) -> list[int]:
-    """This run's Dovecot master (found by its config path) and all its descendants."""
+    """This run's server master (found by its folder in its command line) and all its
+    descendants."""
     pids = []
     for proc in psutil.process_iter(["pid", "cmdline"]):
         if str(config) in " ".join(proc.info["cmdline"] or []):
@@ -899,6 +917,8 @@ class Setup:
     seed: int
     profile: int
     burst_target_s: float
+    #: The IMAP server: "dovecot" or "cyrus" (the matrix's second, unpacked privately).
+    server: str = "dovecot"
     token: str = field(default_factory=lambda: secrets.token_hex(3))
 
 
@@ -911,6 +931,12 @@ def parse_args(argv: Sequence[str] | None) -> Setup:
     ap.add_argument("--floor-samples", type=int, help="raw IDLE samples (default 20)")
     ap.add_argument("--chunk", type=int, default=100, help="messages per MULTIAPPEND")
     ap.add_argument("--seed", type=int, default=20261122, help="random gaps and names")
+    ap.add_argument(
+        "--server",
+        choices=("dovecot", "cyrus"),
+        default="dovecot",
+        help="the IMAP server (cyrus: Debian's, unpacked into .cache/cyrus by scripts/test.sh)",
+    )
     ap.add_argument(
         "--profile",
         type=int,
@@ -929,6 +955,7 @@ def parse_args(argv: Sequence[str] | None) -> Setup:
         seed=args.seed,
         profile=args.profile,
         burst_target_s=TARGET_BURST_S * burst / TARGET_BURST_SIZE,
+        server=args.server,
     )
 
 
@@ -950,10 +977,10 @@ class Outcome:
 def run_all(setup: Setup) -> Outcome:
     """Start the servers and the service, measure, stop everything."""
     rng = Random(setup.seed)
-    with server_dir("ack") as base, Dovecot(base / "dovecot") as dovecot, SmtpSink() as sink:
+    with server_dir("ack") as base, imap_server(setup, base) as dovecot, SmtpSink() as sink:
         for user in (SERVICE_USER, FLOOR_USER):
             dovecot.add_user(user, secrets.token_hex(8))
-        log(f"Dovecot on {dovecot.port}, SMTP sink on {sink.port}; floor: raw IDLE")
+        log(f"{setup.server} on {dovecot.port}, SMTP sink on {sink.port}; floor: raw IDLE")
         floor = measure_floor(dovecot, setup.floor, rng, setup.token)
         with dovecot.client(SERVICE_USER) as first:  # Dovecot creates the Maildir as nobody
             first.select_folder("INBOX")
@@ -972,7 +999,7 @@ def run_all(setup: Setup) -> Outcome:
         recorder = AckRecorder(sink)
         recorder.start()
         service = ServiceProcess(base, env, config)
-        pids = our_pids(dovecot.config)
+        pids = our_pids(dovecot.base_dir)
         try:
             service.start()
             pids += [service.proc.pid] if service.proc else []
@@ -1010,17 +1037,22 @@ def print_report(setup: Setup, out: Outcome) -> dict[str, Any]:
     pass_p50 = lat.missing == 0 and p50 < TARGET_P50_S
     pass_p95 = lat.missing == 0 and p95 < TARGET_P95_S
     pass_burst = burst.acked == burst.size and burst.last_ack_s < setup.burst_target_s
-    print("Followup acknowledgement benchmark: `followup run` against Dovecot + an SMTP sink")
+    server = (
+        f"Dovecot {dovecot_version()} (Maildir, mail_fsync=never)"
+        if setup.server == "dovecot"
+        else "Cyrus IMAP 3.6 (IDLE pushed every imapidlepoll = 1 s)"
+    )
+    print(f"Followup acknowledgement benchmark: `followup run` against {setup.server} + SMTP sink")
     print(
         f"  python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs, "
-        f"Dovecot {dovecot_version()} (Maildir, mail_fsync=never), SQLite store; seed {setup.seed}"
+        f"{server}, SQLite store; seed {setup.seed}"
     )
     print(
         f"  service: `followup run --health-port 0 --config ack.toml` in a child process, "
         f"settings: [guards] max_per_minute = {MAX_PER_MINUTE:,} (default 30), grace 0; "
         f"first sync done {out.ready_s:.1f} s after start"
     )
-    print(f"\n1. Floor: Dovecot IDLE, APPEND completed -> raw idler reads EXISTS ({setup.floor})")
+    print(f"\n1. Floor: the server's IDLE, APPEND done -> raw idler reads EXISTS ({setup.floor})")
     print(f"    {spread(out.floor)}")
     print(
         f"\n2. Arrival to acknowledgement: {setup.arrivals} client messages, random gaps "

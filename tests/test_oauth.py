@@ -297,7 +297,7 @@ async def test_app_only_access_for_a_shared_mailbox(
     assert grant.flow == "app" and grant.refresh_secret is None
 
 
-@BOTH_MECHANISMS
+@pytest.mark.parametrize("lab", ["oauthbearer"], indirect=True)  # XOAUTH2: test_oauth_scale
 async def test_an_idle_watcher_logs_in_again_with_a_fresh_token(lab: Lab) -> None:
     """The scale-out watcher's IDLE connection: after the token died and the server dropped
     the connection, the next login gets a new token and IDLE reports new mail."""
