@@ -73,6 +73,48 @@ def lab_config(
     )
 
 
+def cli_settings(
+    tmp_path: Path,
+    cli_env: dict[str, str],
+    oauth: OAuthServer,
+    client_id: str,
+    user: OAuthUser,
+    smtp: OAuthSmtp,
+) -> dict[str, str]:
+    """The environment of `followup` commands whose settings name the stack as ``lab``."""
+    settings = tmp_path / "followup.toml"
+    settings.write_text(
+        textwrap.dedent(
+            f"""
+            [oauth.lab]
+            client_id = "{client_id}"
+            issuer = "{oauth.issuer}"
+            scope = "{USER_SCOPE}"
+            imap = "imap://{user.host}:{user.port}"
+            smtp = "smtp://{smtp.host}:{smtp.port}"
+            """
+        )
+    )
+    return {**cli_env, "FOLLOWUP_CONFIG": str(settings), "PYTHONUNBUFFERED": "1"}
+
+
+def add_by_oauth(
+    env: dict[str, str], user: OAuthUser, how: str, *more: str
+) -> subprocess.Popen[str]:
+    """`followup mailbox add lab --oauth lab --sign-in HOW`, its output piped."""
+    command = ["mailbox", "add", "lab", "--address", user.name, "--oauth", "lab"]
+    command += ["--sign-in", how, "--team", "@team.example", *more]
+    return subprocess.Popen(
+        [*FOLLOWUP, *command],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+
+
 @dataclass
 class Lab:
     """One OAuth mailbox on the stack, and a way to run `followup run`'s passes on it."""
@@ -348,44 +390,8 @@ def test_the_command_line_connects_by_device_flow(
     smtp_oauth: OAuthSmtp,
 ) -> None:
     oauth.set_lifetimes(device_interval=1)
-    settings = tmp_path / "followup.toml"
-    settings.write_text(
-        textwrap.dedent(
-            f"""
-            [oauth.lab]
-            client_id = "{oauth_client.client_id}"
-            issuer = "{oauth.issuer}"
-            scope = "{USER_SCOPE}"
-            imap = "imap://{oauth_user.host}:{oauth_user.port}"
-            smtp = "smtp://{smtp_oauth.host}:{smtp_oauth.port}"
-            """
-        )
-    )
-    env = {**cli_env, "FOLLOWUP_CONFIG": str(settings), "PYTHONUNBUFFERED": "1"}
-    add = subprocess.Popen(
-        [
-            *FOLLOWUP,
-            "mailbox",
-            "add",
-            "lab",
-            "--address",
-            oauth_user.name,
-            "--oauth",
-            "lab",
-            "--sign-in",
-            "device",
-            "--team",
-            "@team.example",
-            "--grace",
-            "0s",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.DEVNULL,
-        text=True,
-        cwd=ROOT,
-    )
+    env = cli_settings(tmp_path, cli_env, oauth, oauth_client.client_id, oauth_user, smtp_oauth)
+    add = add_by_oauth(env, oauth_user, "device", "--grace", "0s")
     assert add.stdout is not None
     seen = []
     for line in add.stdout:
@@ -546,42 +552,8 @@ def test_the_command_line_signs_in_through_a_browser(
     client = oauth.add_client(
         f"desktop-{secrets.token_hex(3)}", redirect_uris=["http://127.0.0.1/"]
     )
-    settings = tmp_path / "followup.toml"
-    settings.write_text(
-        textwrap.dedent(
-            f"""
-            [oauth.lab]
-            client_id = "{client.client_id}"
-            issuer = "{oauth.issuer}"
-            scope = "{USER_SCOPE}"
-            imap = "imap://{oauth_user.host}:{oauth_user.port}"
-            smtp = "smtp://{smtp_oauth.host}:{smtp_oauth.port}"
-            """
-        )
-    )
-    env = {**cli_env, "FOLLOWUP_CONFIG": str(settings), "PYTHONUNBUFFERED": "1"}
-    add = subprocess.Popen(
-        [
-            *FOLLOWUP,
-            "mailbox",
-            "add",
-            "lab",
-            "--address",
-            oauth_user.name,
-            "--oauth",
-            "lab",
-            "--sign-in",
-            "browser",
-            "--team",
-            "@team.example",
-        ],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        stdin=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
+    env = cli_settings(tmp_path, cli_env, oauth, client.client_id, oauth_user, smtp_oauth)
+    add = add_by_oauth(env, oauth_user, "browser")
     try:
         assert add.stdout is not None and add.stdin is not None
         link = ""
