@@ -14,8 +14,10 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken
 
+from .core.errors import ConfigurationError
 
-class SecretKeyError(RuntimeError):
+
+class SecretKeyError(ConfigurationError, RuntimeError):
     """The key is missing, malformed, or not the one the credentials were stored with."""
 
 

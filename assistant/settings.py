@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from .core.authenticity import Trust
 from .core.clock import BusinessCalendar, CalendarError, holiday_set
 from .core.durations import DurationError, parse_duration
+from .core.errors import ConfigurationError
 from .core.evaluate import MailboxPolicy
 from .core.ladder import DEFAULT_STEPS, Kind, Ladder, Step
 from .core.loops import LoopLimits
@@ -25,7 +26,7 @@ from .core.ownership import OwnershipRules, Person
 from .core.team import PatternError, Team
 
 
-class ConfigError(Exception):
+class ConfigError(ConfigurationError):
     """A configuration that cannot be used; the message says where and why."""
 
 

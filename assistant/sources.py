@@ -16,6 +16,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from .core.errors import UsageError
+
 CHUNK = 1 << 20
 #: A header block larger than this is cut: no real header is that big, a broken file might be.
 MAX_HEADER = 1 << 20
@@ -48,7 +50,7 @@ _MONTHS = {
 Progress = Callable[[int], None]
 
 
-class SourceError(Exception):
+class SourceError(UsageError):
     """A path that is not a readable mbox, Maildir or message file."""
 
 

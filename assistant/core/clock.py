@@ -19,12 +19,14 @@ from functools import cached_property
 from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .errors import ConfigurationError
+
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: How far ``add`` looks for open hours before deciding the calendar is always closed.
 SEARCH_LIMIT_DAYS = 3 * 366
 
 
-class CalendarError(ValueError):
+class CalendarError(ConfigurationError, ValueError):
     """A calendar that cannot be built: unknown zone, malformed hours, no open time at all."""
 
 

@@ -22,6 +22,7 @@ from datetime import date, datetime, time, timedelta
 
 from .clock import BusinessCalendar
 from .durations import Duration, DurationError, DurationTooLong, parse_duration
+from .errors import UsageError
 
 HELP = (
     "Reply with one of these on the first line: done | snooze 2d | snooze until monday | "
@@ -39,7 +40,7 @@ _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 TAG_LIFETIME = timedelta(days=14)
 
 
-class CommandError(ValueError):
+class CommandError(UsageError, ValueError):
     """A reply that is not a command Followup understands; the text says what is expected."""
 
 

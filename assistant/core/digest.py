@@ -16,10 +16,11 @@ from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .clock import DAYS, BusinessCalendar
+from .errors import UsageError
 from .ownership import Person
 
 
-class DigestError(ValueError):
+class DigestError(UsageError, ValueError):
     """A person's digest settings that cannot be used (zone, days or time)."""
 
 

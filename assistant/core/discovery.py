@@ -23,6 +23,7 @@ import idna
 from defusedxml import DefusedXmlException  # type: ignore[import-untyped]
 from defusedxml.ElementTree import fromstring as _defused_fromstring  # type: ignore[import-untyped]
 
+from .errors import RemoteError, UsageError
 from .mail_providers import PROVIDERS, Provider, Security, SignIn
 
 #: One SRV answer (RFC 2782): priority, weight, port, target (``.``: "not offered here").
@@ -53,7 +54,7 @@ _Place = tuple[str, Security, int]
 _UNRESERVED = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-._~")
 
 
-class DiscoveryError(ValueError):
+class DiscoveryError(UsageError, ValueError):
     """Nothing usable was found (or the input is not an address); the message says why."""
 
 
@@ -61,7 +62,7 @@ class AddressError(DiscoveryError):
     """The text is not an email address whose domain can be looked up."""
 
 
-class AutoconfigError(ValueError):
+class AutoconfigError(RemoteError, ValueError):
     """An autoconfig document that cannot be used; the message says why."""
 
 

@@ -6,13 +6,15 @@ import re
 from dataclasses import dataclass
 from datetime import timedelta
 
+from .errors import UsageError
+
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(d|h|m|s)", re.IGNORECASE)
 _UNITS = {"d": 86400, "h": 3600, "m": 60, "s": 1}
 #: Longer than any setting or command needs; past it, date arithmetic would overflow.
 MAX_DAYS = 3650
 
 
-class DurationError(ValueError):
+class DurationError(UsageError, ValueError):
     """A duration string that cannot be read."""
 
 

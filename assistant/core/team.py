@@ -5,9 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .addresses import normalise_email
+from .errors import UsageError
 
 
-class PatternError(ValueError):
+class PatternError(UsageError, ValueError):
     """A team pattern that is neither an address nor ``@domain``."""
 
 

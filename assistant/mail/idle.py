@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 from aioimaplib import aioimaplib
 
 from ..core.backoff import says_limit
+from ..core.errors import ImapError
 from .imap import quote_mailbox
 from .sasl import TokenError, initial_response, token_from
 from .smtp import tls_context
@@ -31,7 +32,7 @@ UrlSource = Callable[[], Awaitable[MailURL]]
 RENEW = 24 * 60.0
 
 
-class IdleError(Exception):
+class IdleError(ImapError):
     """The server refused login, SELECT or IDLE; ``kind`` says which."""
 
     def __init__(self, kind: str, message: str) -> None:

@@ -21,6 +21,7 @@ from imapclient import IMAPClient, imap_utf7
 from imapclient.exceptions import IMAPClientError, LoginError
 
 from ..core.backoff import says_limit
+from ..core.errors import ImapError
 from ..core.folders import assign_roles
 from ..core.signals import FETCH_FIELDS
 from .fetchparse import Fetched, answers, modseq_of, read_fetch, sequence_set, uid_fetch
@@ -34,7 +35,7 @@ FETCH_BATCH = 2000
 HEADER_ITEM = f"BODY.PEEK[HEADER.FIELDS ({' '.join(f.upper() for f in FETCH_FIELDS)})]"
 
 
-class ConnectError(Exception):
+class ConnectError(ImapError):
     """Connecting or logging in failed; ``kind`` names the failure for people and tests."""
 
     def __init__(self, kind: str, message: str) -> None:

@@ -7,10 +7,11 @@ import base64
 import shlex
 import subprocess
 
+from ..core.errors import OAuthError
 from .urls import MailURL
 
 
-class TokenError(ValueError):
+class TokenError(OAuthError, ValueError):
     """No access token could be had; the message names why, never the token."""
 
 

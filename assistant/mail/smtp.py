@@ -11,6 +11,7 @@ from functools import lru_cache
 
 import aiosmtplib
 
+from ..core.errors import SmtpError
 from .sasl import TokenError, initial_response, token_from
 from .urls import MailURL
 
@@ -24,7 +25,7 @@ def tls_context(cafile: str | None) -> ssl.SSLContext:
     return ssl.create_default_context(cafile=cafile)
 
 
-class SendError(Exception):
+class SendError(SmtpError):
     """Sending failed; ``permanent`` errors (5xx) are not retried."""
 
     def __init__(self, message: str, permanent: bool, code: int | None = None) -> None:

@@ -15,6 +15,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import parse_qs, quote, unquote, urlsplit, urlunsplit
 
+from ..core.errors import UsageError
+
 _SCHEMES = {
     "imap": ("imap", "plain", 143),
     "imaps": ("imap", "tls", 993),
@@ -28,7 +30,7 @@ _OPTIONS = {"auth", "token_command", "cafile", "timeout", "insecure"}
 LOOPBACK = ("localhost", "::1")
 
 
-class URLError(ValueError):
+class URLError(UsageError, ValueError):
     """A connection URL that cannot be used; the message never contains the password."""
 
 

@@ -9,6 +9,7 @@ from datetime import datetime
 import aiosmtplib
 from imapclient.exceptions import IMAPClientError
 
+from ..core.errors import UsageError
 from ..core.syncable import InboxView, sync_problems
 from ..core.team import Team
 from ..mail.imap import ConnectError, ImapSession
@@ -26,7 +27,7 @@ from ..store.models import (
 from .loops import active_pauses
 
 
-class MailboxError(ValueError):
+class MailboxError(UsageError, ValueError):
     """A mailbox request that cannot be carried out; the message says why."""
 
 

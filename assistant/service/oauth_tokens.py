@@ -20,12 +20,13 @@ from datetime import datetime
 from typing import Any
 
 import httpx2
-from authlib.integrations.base_client.errors import OAuthError
+from authlib.integrations.base_client.errors import OAuthError as AuthlibError
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from tortoise.expressions import Q
 
 from ..clock import Clock
 from ..core import oauth
+from ..core.errors import OAuthError
 from ..mail.imap import ConnectError
 from ..secrets import decrypt, encrypt
 from ..store.models import Mailbox, OAuthGrant
@@ -37,7 +38,7 @@ REQUEST_TIMEOUT = 20.0
 _OWNER = f"{os.getpid()}-{secrets.token_hex(4)}"
 
 
-class NeedsReauth(ConnectError):
+class NeedsReauth(ConnectError, OAuthError):
     """The provider refused the grant: a person has to connect the mailbox again."""
 
     def __init__(self, mailbox: str, reason: str) -> None:
@@ -48,7 +49,7 @@ class NeedsReauth(ConnectError):
         )
 
 
-class TokenUnavailable(ConnectError):
+class TokenUnavailable(ConnectError, OAuthError):
     """The token endpoint could not be reached or failed; a later try may work."""
 
     def __init__(self, message: str) -> None:
@@ -120,7 +121,7 @@ async def _take_lease(grant: OAuthGrant, now: datetime, steal: bool) -> bool:
 async def _refresh(mailbox: Mailbox, grant: OAuthGrant, clock: Clock) -> str:
     try:
         token = await _request(grant)
-    except OAuthError as exc:
+    except AuthlibError as exc:
         error = str(exc.error or "oauth_error")
         if oauth.needs_reauth(error):
             await mark_needs_reauth(mailbox, grant, f"{error}: {exc.description or ''}", clock)
@@ -142,7 +143,7 @@ async def _request(grant: OAuthGrant) -> dict[str, Any]:
                 await client.fetch_token(grant.token_endpoint, grant_type="client_credentials")
             )
         if grant.refresh_secret is None:
-            raise OAuthError(error="invalid_grant", description="no refresh token stored")
+            raise AuthlibError(error="invalid_grant", description="no refresh token stored")
         refresh = decrypt(grant.refresh_secret)
         return dict(await client.refresh_token(grant.token_endpoint, refresh_token=refresh))
 

@@ -15,6 +15,7 @@ from typing import Any
 
 from ..core.addresses import normalise_email
 from ..core.digest import DigestError, digest_time, person_zone, working_days
+from ..core.errors import UsageError
 from ..core.ownership import Person as CorePerson
 from ..settings import FollowupConfig, people_of
 from ..store.models import Person
@@ -31,7 +32,7 @@ EDITABLE = (
 )
 
 
-class PeopleError(ValueError):
+class PeopleError(UsageError, ValueError):
     """A change to the team that cannot be made; the message says why."""
 
 

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from ..core.errors import UsageError
 from ..render import PARTS, file_sources, renderer_for
 from ..store.models import Mailbox, TemplateVersion
 
@@ -91,7 +92,7 @@ EDGES: tuple[dict[str, Any], ...] = (
 )
 
 
-class TemplateCheckError(ValueError):
+class TemplateCheckError(UsageError, ValueError):
     """A template that would not render; ``problems`` says where and why."""
 
     def __init__(self, problems: list[str]) -> None:

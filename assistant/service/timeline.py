@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
+from ..core.errors import UsageError
 from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage, ThreadEvent, ThreadRecord
 
 
-class TimelineError(LookupError):
+class TimelineError(UsageError, LookupError):
     """No such thread (or the id matches threads in several mailboxes)."""
 
 

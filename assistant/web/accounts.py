@@ -25,6 +25,7 @@ from datetime import timedelta
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
+from ..core.errors import UsageError
 from ..runtime import Runtime
 from ..store.models import User, WebSession
 from .security import LoginLimiter, check_password, hash_password, password_problem
@@ -187,7 +188,7 @@ class Accounts:
         return f"{target.email}: {action} done."
 
 
-class AccountError(ValueError):
+class AccountError(UsageError, ValueError):
     """An account change that is refused; the text is for the page."""
 
 
