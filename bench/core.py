@@ -57,6 +57,7 @@ from assistant.core.headers import parse_message
 from assistant.core.machine import classify
 from assistant.core.model import Message
 from assistant.core.threading import thread_messages
+from assistant.gc_policy import tune_collector
 from assistant.settings import FollowupConfig, build_policy
 
 #: Targets for the full-size run (100,000 messages); time scales with the message count.
@@ -467,6 +468,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
         default=0,
         help="also run parse + evaluate under cProfile and print the top N by tottime",
     )
+    ap.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep CPython's default collector settings (followup tunes them at start)",
+    )
     return ap.parse_args(argv)
 
 
@@ -491,6 +497,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     gen_s = time.perf_counter() - t0
     policy = make_policy()
     print_header(args.seed, box, gen_s)
+    if not args.default_gc:
+        tune_collector()  # as every followup entry point does after its imports
+    collector = "CPython defaults" if args.default_gc else "tuned as followup runs"
+    print(f"  garbage collector: {collector}")
     rss_mailbox = rss_mb()
     peak_reset = reset_peak_rss()
 

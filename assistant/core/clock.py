@@ -24,6 +24,8 @@ from .errors import ConfigurationError
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 #: How far ``add`` looks for open hours before deciding the calendar is always closed.
 SEARCH_LIMIT_DAYS = 3 * 366
+#: The longest run of days ``elapsed`` indexes (a century and more: 1970 to today fits).
+MAX_INDEXED_DAYS = 40_000
 
 
 class CalendarError(ConfigurationError, ValueError):
@@ -97,6 +99,14 @@ class BusinessCalendar:
     _days: dict[date, tuple[tuple[datetime, datetime], ...]] = field(
         default_factory=dict, init=False, repr=False, compare=False, hash=False
     )
+    # Open time from an anchor day's start to each known day's start (negative before the
+    # anchor), over one contiguous run of days: elapsed() is then two lookups, not a day walk.
+    _starts: dict[date, timedelta] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    _run: list[date] = field(
+        default_factory=list, init=False, repr=False, compare=False, hash=False
+    )
 
     @classmethod
     def build(
@@ -139,8 +149,16 @@ class BusinessCalendar:
         start, end = _aware(start), _aware(end)
         if end <= start:
             return timedelta(0)
-        total = timedelta(0)
-        day, last = self._local_day(start) - timedelta(days=1), self._local_day(end)
+        first, last = self._local_day(start), self._local_day(end)
+        if (last - first).days > MAX_INDEXED_DAYS:
+            return self._walk(start, end, first, last)
+        # A day's intervals lie inside that local day, so whole days between are their totals.
+        since = self._start_of(last) - self._start_of(first)
+        return since + self._open_before(end, last) - self._open_before(start, first)
+
+    def _walk(self, start: datetime, end: datetime, first: date, last: date) -> timedelta:
+        """``elapsed`` day by day, for spans too long to index (nonsense dates)."""
+        total, day = timedelta(0), first
         while day <= last:
             for lo, hi in self._open_intervals(day):
                 overlap = min(hi, end) - max(lo, start)
@@ -148,6 +166,38 @@ class BusinessCalendar:
                     total += overlap
             day += timedelta(days=1)
         return total
+
+    def _open_before(self, instant: datetime, day: date) -> timedelta:
+        """Working time on ``day`` (``instant``'s local day) before ``instant``."""
+        return sum(
+            (min(hi, instant) - lo for lo, hi in self._open_intervals(day) if instant > lo),
+            timedelta(0),
+        )
+
+    def _day_total(self, day: date) -> timedelta:
+        return sum((hi - lo for lo, hi in self._open_intervals(day)), timedelta(0))
+
+    def _start_of(self, day: date) -> timedelta:
+        """Working time from the anchor day's start to ``day``'s start, extending the index."""
+        starts, run = self._starts, self._run
+        known = starts.get(day)
+        if known is not None:
+            return known
+        if not run or abs((day - run[0]).days) > MAX_INDEXED_DAYS:
+            starts.clear()  # first use, or a day far from the run: start a new run here
+            starts[day] = timedelta(0)
+            run[:] = [day, day]
+            return timedelta(0)
+        one = timedelta(days=1)
+        low, high = run
+        while high < day:
+            starts[high + one] = starts[high] + self._day_total(high)
+            high += one
+        while low > day:
+            starts[low - one] = starts[low] - self._day_total(low - one)
+            low -= one
+        run[:] = [low, high]
+        return starts[day]
 
     def add(self, start: datetime, duration: timedelta) -> datetime:
         """The earliest instant ``t`` with ``elapsed(start, t) == duration``.

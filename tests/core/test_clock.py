@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -192,3 +193,35 @@ def test_add_all_is_add_for_each(
     cal: BusinessCalendar, start: datetime, ds: list[timedelta]
 ) -> None:
     assert cal.add_all(start, ds) == [cal.add(start, d) for d in ds]
+
+
+def _walked(cal: BusinessCalendar, start: datetime, end: datetime) -> timedelta:
+    """The definition, day by day: every open interval's overlap with [start, end)."""
+    total, day = timedelta(0), start.astimezone(cal.zone).date() - timedelta(days=1)
+    while end > start and day <= end.astimezone(cal.zone).date():
+        for lo, hi in cal._open_intervals(day):
+            total += max(min(hi, end) - max(lo, start), timedelta(0))
+        day += timedelta(days=1)
+    return total
+
+
+@pytest.mark.parametrize(
+    ("zone", "hours"),
+    [
+        ("Europe/London", "Mon-Fri 09:00-17:30"),
+        ("America/New_York", "Mon-Thu 09:00-12:00,13:00-17:00; Fri 09:00-15:00"),
+        ("Australia/Lord_Howe", "Mon-Sun 00:00-24:00"),  # a 30-minute DST shift
+        ("Asia/Kolkata", "Sat 01:30-02:45"),
+    ],
+)
+def test_indexed_elapsed_equals_the_day_walk(zone: str, hours: str) -> None:
+    """``elapsed`` answers from an index of day totals; it must equal walking the days."""
+    cal = BusinessCalendar.build(zone, hours, holiday_set("GB", extra=(date(2026, 3, 3),)))
+    rng = random.Random(zone)
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    for _ in range(1500):
+        start = base + timedelta(seconds=rng.randint(-400 * 86400, 400 * 86400))
+        end = start + timedelta(seconds=rng.choice((rng.randint(0, 3 * 86400), -5, 10**7)))
+        assert cal.elapsed(start, end) == _walked(cal, start, end), (start, end)
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)  # broken Date headers end up here
+    assert cal.elapsed(epoch, base) == _walked(cal, epoch, base)
