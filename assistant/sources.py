@@ -15,6 +15,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from .core.errors import UsageError
 
@@ -97,50 +98,64 @@ def _header_end(buf: bytes, start: int) -> tuple[int, int] | None:
     return None
 
 
+class _MboxReader:
+    """An mbox read in 1 MiB chunks: each step reads on only as far as it needs."""
+
+    def __init__(self, fh: BinaryIO) -> None:
+        self.fh = fh
+        self.buf = fh.read(CHUNK)
+        self.done = len(self.buf)
+        self.eof = not self.buf
+
+    def _more(self) -> bytes:
+        more = self.fh.read(CHUNK)
+        self.done += len(more)
+        self.eof = not more
+        return more
+
+    def header_at(self, pos: int) -> tuple[int, int, tuple[int, int] | None]:
+        """From the ``From_`` line at ``pos``, load until its header block is complete.
+
+        Returns the line's (possibly moved) start, its end, and :func:`_header_end`'s answer."""
+        while True:
+            line_end = self.buf.find(b"\n", pos)
+            found = _header_end(self.buf, line_end + 1) if line_end >= 0 else None
+            if found is not None or self.eof or len(self.buf) - pos > MAX_HEADER:
+                return pos, line_end, found
+            self.buf, pos = self.buf[pos:] + self._more(), 0
+
+    def next_message(self, body: int) -> int | None:
+        """Skip the body at ``body`` without keeping it; the next ``From_`` line, or None."""
+        buf = self.buf
+        search_from = body - 1 if body > 0 and buf[body - 1 : body] == b"\n" else body
+        while True:
+            nxt = self.buf.find(b"\nFrom ", search_from)
+            if nxt >= 0:
+                return nxt + 1
+            if self.eof:
+                return None
+            self.buf, search_from = self.buf[-6:] + self._more(), 0
+
+
 def iter_mbox(path: Path, progress: Progress | None = None) -> Iterator[RawHeader]:
     """Yield the header block of every message of an mbox, reading it in 1 MiB chunks."""
     with open(path, "rb") as fh:
-        buf = fh.read(CHUNK)
-        done = len(buf)
-        if not buf.startswith(b"From "):
+        reader = _MboxReader(fh)
+        if not reader.buf.startswith(b"From "):
             raise SourceError(f"{path}: not an mbox file (it does not start with 'From ')")
-        pos, index, eof = 0, 0, not buf
-        while True:
-            # pos is at a "From " line: load until its header block is complete.
-            while True:
-                line_end = buf.find(b"\n", pos)
-                found = _header_end(buf, line_end + 1) if line_end >= 0 else None
-                if found is not None or eof or len(buf) - pos > MAX_HEADER:
-                    break
-                more = fh.read(CHUNK)
-                done += len(more)
-                eof = not more
-                buf, pos = buf[pos:] + more, 0
-            if line_end < 0:
-                line_end = len(buf) - 1
-            header_start = line_end + 1
+        pos: int | None = 0
+        index = 0
+        while pos is not None:
+            pos, line_end, found = reader.header_at(pos)
+            buf = reader.buf
+            header_start = (line_end if line_end >= 0 else len(buf) - 1) + 1
             header_end, body = found if found is not None else (len(buf), len(buf))
             arrived = _from_line_date(buf[pos:header_start])
             yield RawHeader(buf[header_start:header_end], f"{path}#{index}", arrived)
             index += 1
-            # Skip the body without keeping it: find the next separator, reading on as needed.
-            search_from = body - 1 if body > 0 and buf[body - 1 : body] == b"\n" else body
-            while True:
-                nxt = buf.find(b"\nFrom ", search_from)
-                if nxt >= 0:
-                    pos = nxt + 1
-                    break
-                if eof:
-                    if progress:
-                        progress(done)
-                    return
-                keep = buf[-6:]
-                more = fh.read(CHUNK)
-                done += len(more)
-                eof = not more
-                buf, search_from = keep + more, 0
+            pos = reader.next_message(body)
             if progress:
-                progress(done)
+                progress(reader.done)
 
 
 def _read_header_file(path: Path) -> bytes:

@@ -46,19 +46,7 @@ class WeeklyHours:
         """Parse ``Mon-Fri 09:00-17:30; Sat 10:00-12:00``."""
         days: list[list[Interval]] = [[] for _ in DAYS]
         for part in filter(None, (p.strip() for p in text.split(";"))):
-            match = re.fullmatch(r"([A-Za-z]{3})(?:\s*-\s*([A-Za-z]{3}))?\s+(.+)", part)
-            if not match:
-                raise CalendarError(f"hours {part!r}: expected e.g. 'Mon-Fri 09:00-17:30'")
-            first, last, spans = (
-                match.group(1).lower(),
-                (match.group(2) or match.group(1)).lower(),
-                match.group(3),
-            )
-            if first not in DAYS or last not in DAYS:
-                raise CalendarError(f"hours {part!r}: unknown day name")
-            start, end = DAYS.index(first), DAYS.index(last)
-            indexes = range(start, end + 1) if start <= end else [*range(start, 7), *range(end + 1)]
-            intervals = [_parse_interval(span.strip(), part) for span in spans.split(",")]
+            indexes, intervals = _parse_part(part)
             for idx in indexes:
                 days[idx].extend(intervals)
         for day in days:
@@ -69,6 +57,22 @@ class WeeklyHours:
         if not any(days):
             raise CalendarError(f"hours {text!r}: no open time in the week")
         return cls(tuple(tuple(d) for d in days))
+
+
+def _parse_part(part: str) -> tuple[list[int], list[Interval]]:
+    """``Mon-Fri 09:00-12:00,13:00-17:00``: the weekday indexes and their intervals."""
+    match = re.fullmatch(r"([A-Za-z]{3})(?:\s*-\s*([A-Za-z]{3}))?\s+(.+)", part)
+    if not match:
+        raise CalendarError(f"hours {part!r}: expected e.g. 'Mon-Fri 09:00-17:30'")
+    first = match.group(1).lower()
+    last = (match.group(2) or match.group(1)).lower()
+    if first not in DAYS or last not in DAYS:
+        raise CalendarError(f"hours {part!r}: unknown day name")
+    start, end = DAYS.index(first), DAYS.index(last)
+    # A range may wrap over the weekend: "Sat-Mon".
+    indexes = [*range(start, end + 1)] if start <= end else [*range(start, 7), *range(end + 1)]
+    intervals = [_parse_interval(span.strip(), part) for span in match.group(3).split(",")]
+    return indexes, intervals
 
 
 def _parse_interval(span: str, part: str) -> Interval:

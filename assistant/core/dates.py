@@ -87,6 +87,25 @@ def _lenient(text: str) -> datetime | None:
         return None
 
 
+def _from_header(header: str, problems: list[str]) -> datetime | None:
+    """The Date header's instant: canonical form, then RFC 5322, then repaired, then lenient."""
+    value, has_zone = _canonical(header), True
+    if value is None:
+        odd_zone = ("GMT" in header or "UTC" in header) and _TZ_NAME_OFFSET.search(header)
+        value, has_zone = (None, False) if odd_zone else _from_tuple(header)
+    if value is None:
+        repaired = _repair(header)
+        value, has_zone = _from_tuple(repaired)
+        if value is None:
+            value = _lenient(repaired)
+            has_zone = True
+        word = "malformed" if value is not None else "unparseable"
+        problems.append(f"{word} Date header {header.strip()[:60]!r}")
+    if value is not None and not has_zone:
+        problems.append("Date header without a time zone, read as UTC")
+    return value
+
+
 def parse_date(
     header: str | None, internaldate: datetime | None = None
 ) -> tuple[datetime, str, list[str]]:
@@ -94,34 +113,16 @@ def parse_date(
     problems: list[str] = []
     value: datetime | None = None
     if header and header.strip():
-        value, has_zone = _canonical(header), True
-        if value is None:
-            odd_zone = ("GMT" in header or "UTC" in header) and _TZ_NAME_OFFSET.search(header)
-            value, has_zone = (None, False) if odd_zone else _from_tuple(header)
-        if value is None:
-            repaired = _repair(header)
-            value, has_zone = _from_tuple(repaired)
-            if value is None:
-                value = _lenient(repaired)
-                has_zone = True
-            word = "malformed" if value is not None else "unparseable"
-            problems.append(f"{word} Date header {header.strip()[:60]!r}")
-        if value is not None and not has_zone:
-            problems.append("Date header without a time zone, read as UTC")
-    elif header is None:
-        problems.append("no Date header")
+        value = _from_header(header, problems)
     else:
-        problems.append("empty Date header")
-
-    if internaldate is not None:
-        internal = internaldate if internaldate.tzinfo else internaldate.replace(tzinfo=UTC)
-        internal = internal.astimezone(UTC)
-        if value is None:
-            return internal, "internaldate", problems
-        if abs(value - internal) > PLAUSIBLE_SKEW:
-            problems.append("Date header far from arrival time; using INTERNALDATE")
-            return internal, "internaldate", problems
-        return value, "header", problems
+        problems.append("no Date header" if header is None else "empty Date header")
+    if internaldate is None:
+        return (value, "header", problems) if value is not None else (EPOCH, "missing", problems)
+    internal = internaldate if internaldate.tzinfo else internaldate.replace(tzinfo=UTC)
+    internal = internal.astimezone(UTC)
     if value is None:
-        return EPOCH, "missing", problems
+        return internal, "internaldate", problems
+    if abs(value - internal) > PLAUSIBLE_SKEW:
+        problems.append("Date header far from arrival time; using INTERNALDATE")
+        return internal, "internaldate", problems
     return value, "header", problems

@@ -179,35 +179,43 @@ def _signal_headers(fields: Fields, has_sender: bool) -> dict[str, str]:
     return kept
 
 
-def parse_message(raw: bytes, internaldate: datetime | None = None, source: str = "") -> Message:
-    """Parse raw message bytes (or just their header block) into a header record."""
-    block = header_block(raw)
-    fields, problems = split_fields(block)
-
+def _message_id(fields: Fields, block: bytes, problems: list[str]) -> tuple[str, bool]:
+    """The first usable Message-ID, else one made from the header's bytes (and say so)."""
     ids = parse_ids(_first(fields, "message-id"))
-    synthetic = not ids
-    if synthetic:
-        digest = hashlib.sha1(block).hexdigest()[:20]
-        message_id = f"synthetic.{digest}@followup.invalid"
-        problems.append("no usable Message-ID")
-    else:
-        message_id = ids[0]
+    if ids:
+        return ids[0], False
+    problems.append("no usable Message-ID")
+    return f"synthetic.{hashlib.sha1(block).hexdigest()[:20]}@followup.invalid", True
 
-    senders = _addresses(fields, "from", problems)
-    if not senders:
-        senders = _addresses(fields, "sender", problems)
-    date_header = _first(fields, "date")
-    date, date_source, date_problems = parse_date(
-        decode_text(date_header)[0] if date_header else date_header, internaldate
-    )
-    problems.extend(date_problems)
-    subject = _text(fields, "subject", problems)
 
+def _date(
+    fields: Fields, internaldate: datetime | None, problems: list[str]
+) -> tuple[datetime, str]:
+    header = _first(fields, "date")
+    date, source, found = parse_date(decode_text(header)[0] if header else header, internaldate)
+    problems.extend(found)
+    return date, source
+
+
+def _parents(fields: Fields) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """In-Reply-To and References (capped); Outlook's Thread-Index when both are missing."""
     in_reply_to = parse_ids(_first(fields, "in-reply-to"))[:5]
     references = _cap_references(parse_ids(_first(fields, "references")))
     if not in_reply_to and not references:
         # Outlook's replies may carry only Thread-Index: its conversation is their parent.
         references = outlook_conversation(_first(fields, "thread-index"))
+    return in_reply_to, references
+
+
+def parse_message(raw: bytes, internaldate: datetime | None = None, source: str = "") -> Message:
+    """Parse raw message bytes (or just their header block) into a header record."""
+    block = header_block(raw)
+    fields, problems = split_fields(block)
+    message_id, synthetic = _message_id(fields, block, problems)
+    senders = _addresses(fields, "from", problems) or _addresses(fields, "sender", problems)
+    date, date_source = _date(fields, internaldate, problems)
+    subject = _text(fields, "subject", problems)
+    in_reply_to, references = _parents(fields)
     return Message(
         message_id=message_id,
         synthetic_id=synthetic,

@@ -135,17 +135,12 @@ def _subject_fallback(
     for group in groups:
         first = group.messages[0]
         key = first.subject_key
-        target = None
-        if group.orphan and eligible(first) and not is_generic(key):
-            mine = {p for p in _participants(group.messages) if not shared(p)}
-            for candidate in reversed(by_subject.get(key, [])):
-                last = candidate.messages[-1].date
-                if not (candidate.messages[0].date <= first.date <= last + window):
-                    continue
-                theirs = {p for p in _participants(candidate.messages) if not shared(p)}
-                if mine & theirs:
-                    target = candidate
-                    break
+        joinable = group.orphan and eligible(first) and not is_generic(key)
+        target = (
+            _earlier_same_subject(group, by_subject.get(key, []), shared, window)
+            if joinable
+            else None
+        )
         if target is not None:
             target.messages.extend(group.messages)
             target.messages.sort(key=lambda m: m.date)
@@ -156,6 +151,50 @@ def _subject_fallback(
         if not is_generic(key):
             by_subject.setdefault(key, []).append(group)
     return kept
+
+
+def _earlier_same_subject(
+    group: _Group,
+    candidates: list[_Group],
+    shared: Callable[[str], bool],
+    window: timedelta,
+) -> _Group | None:
+    """The latest earlier thread of the same subject, open within ``window``, that shares a
+    participant (team addresses aside) with ``group``."""
+    if not candidates:
+        return None
+    first = group.messages[0]
+    mine = {p for p in _participants(group.messages) if not shared(p)}
+    for candidate in reversed(candidates):
+        last = candidate.messages[-1].date
+        if not (candidate.messages[0].date <= first.date <= last + window):
+            continue
+        if mine & {p for p in _participants(candidate.messages) if not shared(p)}:
+            return candidate
+    return None
+
+
+def _link_parents(table: _Table, node: _Container) -> None:
+    """Link a placed message under its References chain (the chain's own order kept loose)."""
+    placed_msg = node.message
+    assert placed_msg is not None  # placed containers always hold their message
+    chain = [table.container(mid) for mid in placed_msg.parent_ids]
+    for parent, child in pairwise(chain):
+        _link(parent, child, force=False)
+    if chain:
+        _link(chain[-1], node, force=True)
+
+
+def _root_group(node: _Container) -> _Group | None:
+    """The messages under a root container, oldest first; None for a non-root or an empty one."""
+    if node.parent is not None:
+        return None
+    found = _walk(node)
+    if not found:
+        return None
+    found.sort(key=lambda m: m.date)
+    orphan = node.message is not None and not node.message.parent_ids
+    return _Group(node.id, found, {m.message_id: "header" for m in found[1:]}, orphan)
 
 
 def thread_messages(
@@ -170,32 +209,10 @@ def thread_messages(
     which orphans may be joined by subject (machine mail should not be).
     """
     table = _Table()
-    placed: list[_Container] = []
-    for msg in messages:
-        node = table.place(msg)
-        if node is not None:
-            placed.append(node)
-
+    placed = [node for node in map(table.place, messages) if node is not None]
     for node in placed:
-        placed_msg = node.message
-        assert placed_msg is not None  # placed containers always hold their message
-        chain = [table.container(mid) for mid in placed_msg.parent_ids]
-        for parent, child in pairwise(chain):
-            _link(parent, child, force=False)
-        if chain:
-            _link(chain[-1], node, force=True)
-
-    groups: list[_Group] = []
-    for node in table.by_id.values():
-        if node.parent is not None:
-            continue
-        found = _walk(node)
-        if not found:
-            continue
-        found.sort(key=lambda m: m.date)
-        orphan = node.message is not None and not node.message.parent_ids
-        groups.append(_Group(node.id, found, {m.message_id: "header" for m in found[1:]}, orphan))
-
+        _link_parents(table, node)
+    groups = [group for node in table.by_id.values() if (group := _root_group(node))]
     groups = _subject_fallback(groups, shared, window, eligible)
     threads = [Thread(g.root, tuple(g.messages), g.reasons) for g in groups]
     threads.sort(key=lambda t: (t.messages[0].date, t.id))

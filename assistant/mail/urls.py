@@ -76,41 +76,15 @@ def parse_url(text: str, protocol: str, *, local_options: bool = True) -> MailUR
     except ValueError as exc:
         raise URLError(f"not a valid {protocol} URL: {exc}") from None
     scheme = parts.scheme.lower()
-    known = _SCHEMES.get(scheme)
-    if known is None or known[0] != protocol:
-        allowed = ", ".join(f"{k}://" for k, v in _SCHEMES.items() if v[0] == protocol)
-        raise URLError(f"{protocol} URL must start with one of {allowed} (got {scheme or 'no'}://)")
+    known = _scheme(scheme, protocol)
     if not parts.hostname:
         raise URLError(f"{protocol} URL has no host name")
-    options = {k: v[-1] for k, v in parse_qs(parts.query, keep_blank_values=True).items()}
-    unknown = set(options) - _OPTIONS
-    if unknown:
-        raise URLError(f"unknown {protocol} URL option(s): {', '.join(sorted(unknown))}")
-    local = sorted(set(options) & set(LOCAL_OPTIONS))
-    if local and not local_options:
-        raise URLError(
-            f"{', '.join(local)} can only be set on the server's command line "
-            "(followup mailbox add), never from the web page"
-        )
-    auth = options.get("auth", "password").lower()
-    if auth not in AUTH_KINDS:
-        raise URLError(f"auth must be one of {', '.join(AUTH_KINDS)}")
-    if auth in ("xoauth2", "oauthbearer") and not options.get("token_command"):
-        raise URLError(
-            f"auth={auth} needs token_command=... (a command printing an access token); "
-            "or sign in with the provider: followup mailbox add NAME --oauth PROVIDER"
-        )
+    options = _options(parts.query, protocol, local_options)
+    auth = _auth(options)
     username = unquote(parts.username or "")
     password = unquote(parts.password or "")
-    if protocol == "imap" and not username:
-        raise URLError("imap URL needs a user name: imap://user:password@host")
-    if protocol == "imap" and auth == "password" and not password:
-        raise URLError("imap URL needs a password: imap://user:password@host")
+    _check_credentials(protocol, auth, username, password)
     _check_plaintext(scheme, known[1], parts.hostname, protocol, options)
-    try:
-        timeout = float(options.get("timeout", "30"))
-    except ValueError:
-        raise URLError("timeout must be a number of seconds") from None
     return MailURL(
         protocol=protocol,
         security=known[1],
@@ -121,8 +95,60 @@ def parse_url(text: str, protocol: str, *, local_options: bool = True) -> MailUR
         auth=auth,
         token_command=options.get("token_command"),
         cafile=options.get("cafile"),
-        timeout=timeout,
+        timeout=_timeout(options),
     )
+
+
+def _scheme(scheme: str, protocol: str) -> tuple[str, str, int]:
+    """(protocol, security, default port) of a scheme that belongs to ``protocol``."""
+    known = _SCHEMES.get(scheme)
+    if known is None or known[0] != protocol:
+        allowed = ", ".join(f"{k}://" for k, v in _SCHEMES.items() if v[0] == protocol)
+        raise URLError(f"{protocol} URL must start with one of {allowed} (got {scheme or 'no'}://)")
+    return known
+
+
+def _options(query: str, protocol: str, local_options: bool) -> dict[str, str]:
+    """The query options (last value wins), known ones only, local ones only where allowed."""
+    options = {k: v[-1] for k, v in parse_qs(query, keep_blank_values=True).items()}
+    unknown = set(options) - _OPTIONS
+    if unknown:
+        raise URLError(f"unknown {protocol} URL option(s): {', '.join(sorted(unknown))}")
+    local = sorted(set(options) & set(LOCAL_OPTIONS))
+    if local and not local_options:
+        raise URLError(
+            f"{', '.join(local)} can only be set on the server's command line "
+            "(followup mailbox add), never from the web page"
+        )
+    return options
+
+
+def _auth(options: dict[str, str]) -> str:
+    """The login kind, with what it needs."""
+    auth = options.get("auth", "password").lower()
+    if auth not in AUTH_KINDS:
+        raise URLError(f"auth must be one of {', '.join(AUTH_KINDS)}")
+    if auth in ("xoauth2", "oauthbearer") and not options.get("token_command"):
+        raise URLError(
+            f"auth={auth} needs token_command=... (a command printing an access token); "
+            "or sign in with the provider: followup mailbox add NAME --oauth PROVIDER"
+        )
+    return auth
+
+
+def _check_credentials(protocol: str, auth: str, username: str, password: str) -> None:
+    """IMAP always logs in: a user name, and a password unless a token stands for it."""
+    if protocol == "imap" and not username:
+        raise URLError("imap URL needs a user name: imap://user:password@host")
+    if protocol == "imap" and auth == "password" and not password:
+        raise URLError("imap URL needs a password: imap://user:password@host")
+
+
+def _timeout(options: dict[str, str]) -> float:
+    try:
+        return float(options.get("timeout", "30"))
+    except ValueError:
+        raise URLError("timeout must be a number of seconds") from None
 
 
 def _check_plaintext(
