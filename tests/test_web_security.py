@@ -49,7 +49,7 @@ def test_template_check_names_the_part_and_the_problem() -> None:
 
 
 def test_after_login_only_paths_on_this_site() -> None:
-    from assistant.web.app import _local
+    from assistant.web.auth_pages import _local
 
     assert _local("/threads/support/a1%40c.test") == "/threads/support/a1%40c.test"
     for bad in ("https://evil.test/", "//evil.test/x", "/\\evil.test", "", "javascript:alert(1)"):

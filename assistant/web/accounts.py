@@ -51,7 +51,7 @@ async def verify(user: User | None, password: str) -> bool:
 
 
 class Accounts:
-    """Sessions and the account pages' decisions; the handlers in ``app`` call these."""
+    """Sessions and the account pages' decisions; the pages' handlers call these."""
 
     def __init__(self, runtime: Runtime, limiter: LoginLimiter, exposed: bool) -> None:
         self.runtime, self.limiter = runtime, limiter
@@ -200,6 +200,16 @@ CHANGES: dict[str, tuple[str, object]] = {
     "demote": ("role", "member"),
     "delete": ("", None),
 }
+
+
+async def any_account() -> bool:
+    """Whether anyone has an account yet (before the first, only setup is open)."""
+    return await User.exists()
+
+
+async def every_account() -> list[User]:
+    """Every account, by address."""
+    return await User.all().order_by("email")
 
 
 async def _active_admins(except_id: int) -> int:
