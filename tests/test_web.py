@@ -5,7 +5,7 @@ A new admin: first run, connect a mailbox (a wrong password first: the form says
 login), edit the acknowledgement with an error (refused, the error shown) then fixed, preview,
 watch the next acknowledgement use it, roll back. A member cannot edit templates; a forged
 form post is refused. Screenshots of the main pages are saved (``$FOLLOWUP_ARTIFACTS`` or the
-test's temporary folder).
+test's temporary folder). A mailbox connected on the page keeps the INBOX its test found.
 """
 
 from __future__ import annotations
@@ -244,3 +244,44 @@ async def test_an_admin_connects_edits_watches_it_go_out_and_rolls_back(
         base + "/templates/acknowledge", form={"subject": "x", "text": "x", "html": "x"}
     )
     assert forged.status == 403 and "CSRF" in await forged.text()
+
+
+async def test_a_mailbox_connected_on_the_page_keeps_the_inbox_it_was_tested_with(
+    tmp_path: Path, secret_key: str, imap_user: ImapUser, smtp_sink: SmtpSink
+) -> None:
+    """The connection test's INBOX (UIDVALIDITY, UIDNEXT) is stored with the mailbox, as the
+    command line and the OAuth2 sign-in store it: mail arriving before the first sync is new
+    mail, not history."""
+    import httpx2
+
+    from assistant.runtime import Runtime
+    from assistant.settings import FollowupConfig
+    from assistant.store.db import store
+    from assistant.store.models import Folder
+    from assistant.web.app import create_app
+
+    url = f"sqlite://{tmp_path}/followup.sqlite3"
+    async with store(url):
+        app = create_app(Runtime(url, tmp_path, FollowupConfig()))
+        transport = httpx2.ASGITransport(app=app)
+        async with httpx2.AsyncClient(transport=transport, base_url="http://127.0.0.1") as web:
+
+            async def post(path: str, **values: str) -> httpx2.Response:
+                page = (await web.get(path)).text
+                csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+                assert csrf, page[:300]
+                return await web.post(path, data={"csrf": csrf.group(1), **values})
+
+            password = "correct horse battery"
+            await post("/setup", email="admin@example.com", password=password, confirm=password)
+            connected = await post(
+                "/mailboxes",
+                name="support",
+                address="support@example.com",
+                imap=imap_user.url,
+                smtp=f"smtp://{smtp_sink.host}:{smtp_sink.port}",
+                team="@example.com",
+            )
+            assert "Connected support" in connected.text
+        inbox = await Folder.get(mailbox__name="support", role="inbox")
+        assert inbox.first_uidnext is not None and inbox.first_uidvalidity is not None
