@@ -122,7 +122,6 @@ def replay_table(
     console: Console, reports: list[ThreadReport], now: datetime, messages: int, show_all: bool
 ) -> None:
     """Print the human-readable replay: waiting threads, most waiting first."""
-    counts = Counter(r.state.state for r in reports)
     shown = [r for r in reports if show_all or r.state.state is State.AWAITING_TEAM]
     shown.sort(key=lambda r: r.waiting_business or timedelta(0), reverse=True)
     table = Table(title=f"Threads at {now:%Y-%m-%d %H:%M} UTC", show_lines=False, expand=False)
@@ -133,20 +132,25 @@ def replay_table(
     table.add_column("owner", overflow="fold")
     table.add_column("actions at now", overflow="fold")
     for r in shown:
-        who = r.state.client.email if r.state.client else ", ".join(_participants(r)[:2])
-        owner = f"{r.assignment.owner}\n[dim]{r.assignment.rule}[/]" if r.assignment.owner else ""
-        style = _STATE_STYLE[r.state.state]
-        table.add_row(
-            r.thread.subject or "(no subject)",
-            who,
-            f"[{style}]{r.state.state}[/]",
-            _fmt_wait(r.waiting_business),
-            owner,
-            _fmt_actions(r, now),
-        )
+        table.add_row(*_replay_row(r, now))
     console.print(table)
+    counts = Counter(r.state.state for r in reports)
     due = sum(len(r.decision.actions) for r in reports)
     summary = ", ".join(f"{counts[s]} {s}" for s in State)
     console.print(f"{messages} messages, {len(reports)} threads: {summary}; {due} actions due.")
     if not show_all and len(shown) < len(reports):
         console.print("[dim](threads not waiting on the team are hidden; --all shows them)[/]")
+
+
+def _replay_row(r: ThreadReport, now: datetime) -> tuple[str, ...]:
+    who = r.state.client.email if r.state.client else ", ".join(_participants(r)[:2])
+    owner = f"{r.assignment.owner}\n[dim]{r.assignment.rule}[/]" if r.assignment.owner else ""
+    style = _STATE_STYLE[r.state.state]
+    return (
+        r.thread.subject or "(no subject)",
+        who,
+        f"[{style}]{r.state.state}[/]",
+        _fmt_wait(r.waiting_business),
+        owner,
+        _fmt_actions(r, now),
+    )

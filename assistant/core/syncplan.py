@@ -74,18 +74,27 @@ def plan_sync(cursor: Cursor, status: ServerStatus, condstore: bool) -> Plan:
             None,
             f"UIDVALIDITY changed {cursor.uidvalidity} -> {status.uidvalidity}",
         )
+    return _incremental(cursor, status, condstore)
+
+
+def _modseq_moved(cursor: Cursor, status: ServerStatus) -> bool:
+    """Flags changed since the last sync (both sides know a HIGHESTMODSEQ, and it moved)."""
+    return (
+        status.highestmodseq is not None
+        and cursor.highestmodseq is not None
+        and status.highestmodseq != cursor.highestmodseq
+    )
+
+
+def _incremental(cursor: Cursor, status: ServerStatus, condstore: bool) -> Plan:
+    """Steps for a folder already synced under the same UIDVALIDITY."""
     steps: list[Step] = []
     reasons: list[str] = []
     if status.uidnext > cursor.last_uid + 1 and status.uidnext != cursor.uidnext:
         steps.append(Step.FETCH_NEW)
         reasons.append(f"UIDNEXT {cursor.uidnext} -> {status.uidnext}")
     changed_since = None
-    if (
-        condstore
-        and status.highestmodseq is not None
-        and cursor.highestmodseq is not None
-        and status.highestmodseq != cursor.highestmodseq
-    ):
+    if condstore and _modseq_moved(cursor, status):
         steps.append(Step.FETCH_FLAGS)
         changed_since = cursor.highestmodseq
         reasons.append(f"HIGHESTMODSEQ {cursor.highestmodseq} -> {status.highestmodseq}")

@@ -209,7 +209,7 @@ def uid_fetch(imap: imaplib.IMAP4, uid_set: str, query: str) -> list[Any]:
     """
     tag: bytes = imap._command("UID", "FETCH", uid_set, query)
     connection = cast(BinaryIO, imap.file)  # typeshed says text: it is imaplib's "rb" file
-    readline, read = connection.readline, connection.read
+    readline = connection.readline
     done = tag + b" "
     out: list[Any] = []
     try:
@@ -220,18 +220,7 @@ def uid_fetch(imap: imaplib.IMAP4, uid_set: str, query: str) -> list[Any]:
             line = line[:-2]
             fetch = _FETCH_LINE.match(line)
             if fetch is not None:
-                dat = fetch.group(1) + b" " + fetch.group(2)
-                while (literal := _LITERAL.search(dat)) is not None:
-                    size = int(literal.group(1))
-                    body = read(size)
-                    if len(body) != size:
-                        raise imap.abort("connection closed inside a FETCH literal")
-                    out.append((dat, body))
-                    dat = readline()
-                    if not dat.endswith(b"\r\n"):
-                        raise imap.abort("connection closed inside a FETCH response")
-                    dat = dat[:-2]
-                out.append(dat)
+                _read_literals(imap, fetch.group(1) + b" " + fetch.group(2), connection, out)
             elif line.startswith(done):
                 status = line[len(done) :].split(b" ", 1)[0]
                 if status != b"OK":
@@ -241,6 +230,22 @@ def uid_fetch(imap: imaplib.IMAP4, uid_set: str, query: str) -> list[Any]:
                 _untagged(imap, line)
     finally:
         imap.tagged_commands.pop(tag, None)
+
+
+def _read_literals(imap: imaplib.IMAP4, dat: bytes, connection: BinaryIO, out: list[Any]) -> None:
+    """The rest of one FETCH response: each ``{n}`` literal read as ``(text, literal)``, then
+    the trailing text, appended to ``out``."""
+    while (literal := _LITERAL.search(dat)) is not None:
+        size = int(literal.group(1))
+        body = connection.read(size)
+        if len(body) != size:
+            raise imap.abort("connection closed inside a FETCH literal")
+        out.append((dat, body))
+        dat = connection.readline()
+        if not dat.endswith(b"\r\n"):
+            raise imap.abort("connection closed inside a FETCH response")
+        dat = dat[:-2]
+    out.append(dat)
 
 
 def _untagged(imap: imaplib.IMAP4, line: bytes) -> None:

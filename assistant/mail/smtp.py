@@ -113,15 +113,9 @@ class SmtpSender:
         except aiosmtplib.SMTPRecipientsRefused as exc:
             codes = [r.code for r in exc.recipients]
             raise SendError(f"recipient refused: {exc}", all(c >= 500 for c in codes)) from None
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            await self.close()
-            raise SendError(f"SMTP login refused: {exc.message}", True, exc.code) from None
-        except aiosmtplib.SMTPResponseException as exc:
-            await self.close()
-            raise SendError(f"SMTP {exc.code} {exc.message}", exc.code >= 500, exc.code) from None
         except (aiosmtplib.SMTPException, OSError) as exc:
-            await self.close()
-            raise SendError(f"SMTP connection: {exc.__class__.__name__}: {exc}", False) from None
+            await self.close()  # the session's state is unknown: start afresh next time
+            raise _send_error(exc) from None
         if refused:
             raise SendError(f"recipients refused: {sorted(refused)}", True)
 
@@ -134,3 +128,12 @@ class SmtpSender:
             await client.quit()
         except (aiosmtplib.SMTPException, OSError):
             client.close()
+
+
+def _send_error(exc: aiosmtplib.SMTPException | OSError) -> SendError:
+    """What a failed SMTP exchange means: permanent (5xx, a refused login) or worth a retry."""
+    if isinstance(exc, aiosmtplib.SMTPAuthenticationError):
+        return SendError(f"SMTP login refused: {exc.message}", True, exc.code)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return SendError(f"SMTP {exc.code} {exc.message}", exc.code >= 500, exc.code)
+    return SendError(f"SMTP connection: {exc.__class__.__name__}: {exc}", False)

@@ -151,28 +151,35 @@ def _default(model: type[Model], field: Field[Any]) -> Callable[[], Any]:
     return required
 
 
+def _json_reader(decode: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def json(v: Any) -> Any:
+        kind = type(v)
+        return decode(v) if kind is str or kind is bytes else v
+
+    return json
+
+
+def _when(v: Any) -> Any:
+    """A stored instant as an aware datetime (SQLite hands back text, naive means UTC)."""
+    if isinstance(v, str):
+        v = datetime.fromisoformat(v)
+    if isinstance(v, datetime) and v.tzinfo is None:
+        return v.replace(tzinfo=UTC)
+    return v
+
+
+def _flag(v: Any) -> bool | None:
+    return None if v is None else bool(v)
+
+
 def _reader(field: Field[Any]) -> Callable[[Any], Any]:
     """A fast raw-value-to-Python conversion for the column types we read in bulk."""
     if isinstance(field, JSONField):
-        decode = field.decoder
-
-        def json(v: Any) -> Any:
-            kind = type(v)
-            return decode(v) if kind is str or kind is bytes else v
-
-        return json
+        return _json_reader(field.decoder)
     if isinstance(field, DatetimeField):
-
-        def when(v: Any) -> Any:
-            if isinstance(v, str):
-                v = datetime.fromisoformat(v)
-            if isinstance(v, datetime) and v.tzinfo is None:
-                return v.replace(tzinfo=UTC)
-            return v
-
-        return when
+        return _when
     if isinstance(field, BooleanField):
-        return lambda v: None if v is None else bool(v)
+        return _flag
     if isinstance(field, CharField) or type(field) in _PLAIN:
         return _same  # text and integers come back as they went in
     return field.to_python_value
