@@ -1,13 +1,19 @@
-"""Where the service keeps its state, from the environment (12-factor style).
+"""The process's settings, built once at start from the settings file and the environment,
+then passed down (nothing below an entry point reads ``os.environ``).
 
 - ``FOLLOWUP_DATABASE_URL``: ``postgres://user:pass@host/db`` or ``sqlite:///path``; default
   an SQLite file in the data directory.
-- ``FOLLOWUP_DATA_DIR``: default ``~/.local/share/followup``.
+- ``FOLLOWUP_DATA_DIR``: default ``~/.local/share/followup`` (``followup run --data-dir``).
 - ``FOLLOWUP_CONFIG``: the TOML settings file (business hours, ladder, people); optional.
 - ``FOLLOWUP_SECRET_KEY`` / ``FOLLOWUP_SECRET_KEY_FILE``: see :mod:`assistant.secrets`.
 - ``FOLLOWUP_REDIS_URL`` (or ``[scale] redis_url``): switches ``followup watch`` and
   ``followup worker`` to the scale-out mode (arq on Redis); unset, everything runs in one
   process (``followup run``).
+- ``FOLLOWUP_LOG_LEVEL``: the arq worker's log level when started as ``arq
+  workers.WorkerSettings`` (``followup worker --log-level`` otherwise).
+- ``FOLLOWUP_JOB_TIMEOUT`` (or ``[scale] job_timeout``): seconds an arq job may run.
+- ``FOLLOWUP_OAUTH_<NAME>_CLIENT_SECRET``: ``[oauth.<name>]``'s client secret, kept out of
+  the file.
 """
 
 from __future__ import annotations
@@ -23,9 +29,61 @@ from .core.durations import Duration
 from .core.evaluate import MailboxPolicy
 from .core.ladder import Kind
 from .core.ownership import Person
-from .settings import FollowupConfig, build_policy, load_config
+from .settings import (
+    ConfigError,
+    FollowupConfig,
+    build_policy,
+    load_config,
+    with_client_secrets,
+)
 from .store.db import database_url
 from .store.models import Mailbox
+
+NO_REDIS = (
+    "the scale-out mode needs Redis: set FOLLOWUP_REDIS_URL (or [scale] redis_url), "
+    "e.g. redis://127.0.0.1:6379/0; without it, `followup run` does everything in one process"
+)
+
+
+@dataclass(frozen=True)
+class Environment:
+    """The ``FOLLOWUP_*`` variables the settings are built from, read in one place."""
+
+    data_dir: Path
+    config_path: Path | None = None
+    database_url: str | None = None
+    redis_url: str | None = None
+    log_level: str = "INFO"
+    job_timeout: float | None = None
+    #: ``FOLLOWUP_OAUTH_<NAME>_CLIENT_SECRET`` variables, by name.
+    oauth_secrets: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def read(cls, environ: Mapping[str, str] | None = None) -> Environment:
+        """Read ``environ`` (the process's environment by default)."""
+        env = os.environ if environ is None else environ
+        home_data = Path.home() / ".local" / "share" / "followup"
+        return cls(
+            data_dir=Path(env.get("FOLLOWUP_DATA_DIR") or home_data),
+            config_path=Path(env["FOLLOWUP_CONFIG"]) if env.get("FOLLOWUP_CONFIG") else None,
+            database_url=env.get("FOLLOWUP_DATABASE_URL") or None,
+            redis_url=env.get("FOLLOWUP_REDIS_URL") or None,
+            log_level=env.get("FOLLOWUP_LOG_LEVEL") or "INFO",
+            job_timeout=_seconds(env, "FOLLOWUP_JOB_TIMEOUT"),
+            oauth_secrets={
+                k: v
+                for k, v in env.items()
+                if k.startswith("FOLLOWUP_OAUTH_") and k.endswith("_CLIENT_SECRET")
+            },
+        )
+
+
+def _seconds(env: Mapping[str, str], name: str) -> float | None:
+    text = env.get(name, "").strip()
+    try:
+        return float(text) if text else None
+    except ValueError:
+        raise ConfigError(f"{name}={text!r} is not a number") from None
 
 
 @dataclass(frozen=True)
@@ -38,21 +96,41 @@ class Runtime:
     redis_url: str | None = None
     #: The process's one clock, chosen by the entry point (tests pass one they move).
     clock: Clock = field(default_factory=SystemClock)
+    #: The log level of processes started for this one (arq workers, watchers).
+    log_level: str = "INFO"
+    #: Seconds an arq job may run before it is cancelled (and retried).
+    job_timeout: float = 300.0
 
     @classmethod
-    def from_env(cls, config_path: Path | None = None, clock: Clock | None = None) -> Runtime:
-        """Read the environment (and the settings file it names); ``clock`` defaults to the
-        real time (an entry point's choice: this is called by entry points only)."""
-        data_dir = Path(
-            os.environ.get("FOLLOWUP_DATA_DIR") or Path.home() / ".local" / "share" / "followup"
+    def from_env(
+        cls,
+        config_path: Path | None = None,
+        clock: Clock | None = None,
+        *,
+        data_dir: Path | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> Runtime:
+        """Read the environment (and the settings file it names); an argument given by the
+        command line wins over its variable. ``clock`` defaults to the real time (an entry
+        point's choice: this is called by entry points only)."""
+        env = Environment.read(environ)
+        where = data_dir or env.data_dir
+        config = with_client_secrets(load_config(config_path or env.config_path), env.oauth_secrets)
+        return cls(
+            database_url(env.database_url, where),
+            where,
+            config,
+            env.redis_url or config.scale.redis_url or None,
+            clock or SystemClock(),
+            log_level=env.log_level,
+            job_timeout=env.job_timeout or config.scale.job_timeout,
         )
-        path = config_path or (
-            Path(os.environ["FOLLOWUP_CONFIG"]) if os.environ.get("FOLLOWUP_CONFIG") else None
-        )
-        url = database_url(os.environ.get("FOLLOWUP_DATABASE_URL"), data_dir)
-        config = load_config(path)
-        redis = os.environ.get("FOLLOWUP_REDIS_URL") or config.scale.redis_url
-        return cls(url, data_dir, config, redis or None, clock or SystemClock())
+
+    def queue_url(self) -> str:
+        """The Redis URL of the scale-out mode, or an error saying how to set it."""
+        if not self.redis_url:
+            raise ConfigError(NO_REDIS)
+        return self.redis_url
 
     def policy(self, mailbox: Mailbox, people: Mapping[str, Person] | None = None) -> MailboxPolicy:
         """The rules for one stored mailbox: its team and address, the file's hours and

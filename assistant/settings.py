@@ -7,8 +7,8 @@ See ``config/followup.example.toml`` for the documented format.
 
 from __future__ import annotations
 
-import os
 import tomllib
+from collections.abc import Mapping
 from datetime import date, datetime
 from pathlib import Path
 from typing import Annotated, Literal
@@ -211,9 +211,9 @@ class OAuthClientConfig(_Model):
     smtp: str | None = Field(default=None, description="server URL, e.g. smtps://host:465")
 
     def secret(self, name: str) -> str | None:
-        """The client secret: from the file, else from the environment."""
-        env = f"FOLLOWUP_OAUTH_{name.upper().replace('-', '_')}_CLIENT_SECRET"
-        return self.client_secret or os.environ.get(env) or None
+        """The client secret: from the file, else from the environment (put in at start by
+        :func:`with_client_secrets`)."""
+        return self.client_secret or None
 
 
 class DiscoveryConfig(_Model):
@@ -282,6 +282,23 @@ def load_config(path: Path | None) -> FollowupConfig:
         return FollowupConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_format_error(path, exc)) from None
+
+
+def secret_variable(name: str) -> str:
+    """The environment variable that holds OAuth client ``name``'s secret."""
+    return f"FOLLOWUP_OAUTH_{name.upper().replace('-', '_')}_CLIENT_SECRET"
+
+
+def with_client_secrets(cfg: FollowupConfig, environ: Mapping[str, str]) -> FollowupConfig:
+    """``cfg`` with each OAuth client's secret taken from ``environ`` (variables named by
+    :func:`secret_variable`) where the file gives none: secrets can stay out of files."""
+    filled = {
+        name: client
+        if client.client_secret or not environ.get(secret_variable(name))
+        else client.model_copy(update={"client_secret": environ[secret_variable(name)]})
+        for name, client in cfg.oauth.items()
+    }
+    return cfg.model_copy(update={"oauth": filled})
 
 
 def _steps(cfg: LadderConfig) -> tuple[Step, ...]:

@@ -2,14 +2,15 @@
 
 People in the store are the truth for the running service; ``[[people]]`` in the settings
 file still work (``followup replay`` has no store) and the store's entry wins for the same
-address. Every change is checked before it is written: a time zone that does not exist, a
-digest time that is not HH:MM, working days that are not days, a backup who is not a
-person, or someone being their own backup is refused with a message naming the value.
+address (:func:`roster` is that one list, for the service and ``followup people list``).
+Every change is checked before it is written: a time zone that does not exist, a digest time
+that is not HH:MM, working days that are not days, a backup who is not a person, or someone
+being their own backup is refused with a message naming the value.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, fields, replace
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import datetime
 from typing import Any
 
@@ -51,9 +52,28 @@ async def load_people() -> dict[str, CorePerson]:
     return {row.email: to_core(row) for row in await Person.all().order_by("email")}
 
 
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A person the service counts, and where they are written."""
+
+    person: CorePerson
+    #: ``"store"`` (``followup people add``, the web page) or ``"settings"`` (the file's
+    #: ``[[people]]``); the store's entry wins for the same address.
+    source: str
+
+
+async def roster(config: FollowupConfig) -> list[Member]:
+    """Everyone the service counts as a person: the settings file's people, overridden and
+    extended by the store's, each marked by where it comes from (the file's order, then the
+    store's newcomers by address)."""
+    members = {email: Member(p, "settings") for email, p in people_of(config).items()}
+    members.update({email: Member(p, "store") for email, p in (await load_people()).items()})
+    return list(members.values())
+
+
 async def everyone(config: FollowupConfig) -> dict[str, CorePerson]:
-    """The settings file's people, overridden and extended by the store's."""
-    return {**people_of(config), **await load_people()}
+    """The people of :func:`roster`, by address."""
+    return {m.person.email: m.person for m in await roster(config)}
 
 
 def _address(value: str) -> str:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Awaitable, Callable
+import logging
+from collections.abc import Awaitable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 import click
+from imapclient.exceptions import IMAPClientError
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -20,59 +22,33 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from .cli_input import in_one_line, password_for
-from .clock import Clock
-from .core.durations import DurationError, parse_duration
-from .core.team import PatternError
-from .mail.urls import MailURL, URLError
-from .report import wide_console
-from .runtime import Runtime
-from .secrets import SecretKeyError, new_key
-from .service import credentials
-from .service.ingest import SyncReport, sync_mailbox
-from .service.loops import lift_pause
-from .service.mailboxes import (
+from ..core.durations import DurationError, parse_duration
+from ..mail.imap import ConnectError
+from ..mail.urls import MailURL
+from ..report import wide_console
+from ..runtime import Runtime
+from ..secrets import decrypt, new_key
+from ..service import credentials
+from ..service.ingest import SyncReport, sync_mailbox
+from ..service.loops import lift_pause
+from ..service.mailboxes import (
     ConnectionCheck,
-    InboxMark,
     MailboxError,
+    MailboxSummary,
     add_mailbox,
     check_connection,
     get_mailbox,
     mailbox_urls,
-    parse_urls,
     summaries,
 )
-from .service.sentcopy import sent_copy_text
-from .settings import ConfigError
-from .store.db import store
+from ..service.oauth_connect import resolve, save_grant, tested_token
+from ..service.sentcopy import sent_copy_text
+from ..store.models import OAuthGrant
+from .common import config_option, run_with_store
+from .input import password_for
+from .oauth import SignIn, Way, connect_any, sign_in, store_grant
 
 T = TypeVar("T")
-EXPECTED = (MailboxError, URLError, PatternError, SecretKeyError, ConfigError, DurationError)
-
-
-def run_with_store(
-    config: Path | None, work: Callable[[Runtime], Awaitable[T]], clock: Clock | None = None
-) -> T:
-    """Open the store, run ``work``, close; expected errors become one-line messages.
-    ``clock`` is the command's time (``--now``); the real time otherwise."""
-
-    async def main() -> T:
-        runtime = Runtime.from_env(config, clock)
-        async with store(runtime.database_url):
-            return await work(runtime)
-
-    try:
-        return asyncio.run(main())
-    except EXPECTED as exc:
-        raise click.ClickException(str(exc)) from None
-
-
-config_option = click.option(
-    "--config",
-    "config",
-    type=click.Path(path_type=Path),
-    help="TOML settings (or FOLLOWUP_CONFIG).",
-)
 
 
 def _since(value: str | None, now: datetime) -> datetime | None:
@@ -144,58 +120,56 @@ def mailbox_add(
 
     With only --address, the servers and the way to sign in are looked up (provider by MX,
     autoconfig, SRV records); --imap/--smtp URLs or --oauth PROVIDER say it yourself."""
-    chosen = {role: name for role, name in (("sent", sent), ("archive", archive)) if name}
-    try:
-        grace_seconds = int(parse_duration(grace).real().total_seconds())
-    except DurationError as exc:
-        raise click.BadParameter(str(exc), param_hint="--grace") from None
-
+    chosen = {role: folder for role, folder in (("sent", sent), ("archive", archive)) if folder}
+    new = NewMailbox(name, address, list(team), owner, _grace(grace), since, shadow, sent_copy)
     imap = password_for(imap, "IMAP") if imap else None
     smtp = password_for(smtp, "SMTP") if smtp else None
-
-    async def work(runtime: Runtime) -> None:
-        from .cli_oauth import Way, connect_any
-
-        way = Way(provider, imap, smtp, how, app, chosen, no_check)
-        inbox, urls, connected = await connect_any(runtime, address, way)
-        now = runtime.clock.now()
-        box = await add_mailbox(
-            name,
-            address,
-            *urls,
-            list(team),
-            owner,
-            grace_seconds,
-            now,
-            _since(since, now),
-            inbox=inbox,
-            chosen=chosen,
-        )
-        if connected is not None:
-            from .cli_oauth import store
-
-            await store(runtime, box, connected)
-        box.dry_run, box.sent_copy = shadow, sent_copy
-        await box.save(update_fields=["dry_run", "sent_copy"])
-
-    run_with_store(config, work)
+    way = Way(provider, imap, smtp, how, app, chosen, no_check)
+    run_with_store(config, lambda runtime: new.add(runtime, way))
     click.echo(f"mailbox {name!r} added; run `followup sync {name}` to read it")
 
 
-async def tested(
-    imap: str, smtp: str | None, chosen: dict[str, str], no_check: bool
-) -> InboxMark | None:
-    """The connection test before storing (``None`` when skipped)."""
-    if no_check:
-        return None
-    imap_url, smtp_url = parse_urls(imap, smtp)
-    check = await check_connection(imap_url, smtp_url, chosen)
-    if not (check.imap_ok and check.smtp_ok is not False):
-        raise MailboxError(
-            "connection test failed, nothing stored: "
-            + "; ".join(e for e in (check.imap_error, check.smtp_error) if e)
+def _grace(value: str) -> int:
+    try:
+        return int(parse_duration(value).real().total_seconds())
+    except DurationError as exc:
+        raise click.BadParameter(str(exc), param_hint="--grace") from None
+
+
+@dataclass(frozen=True, slots=True)
+class NewMailbox:
+    """What ``mailbox add`` stores besides the connection."""
+
+    name: str
+    address: str
+    team: list[str]
+    owner: str | None
+    grace_seconds: int
+    since: str | None
+    dry_run: bool
+    sent_copy: str
+
+    async def add(self, runtime: Runtime, way: Way) -> None:
+        """Connect (sign in, look up, or test the typed URLs), then store the mailbox."""
+        inbox, urls, connected = await connect_any(runtime, self.address, way)
+        now = runtime.clock.now()
+        history = _since(self.since, now)
+        box = await add_mailbox(
+            self.name,
+            self.address,
+            *urls,
+            self.team,
+            self.owner,
+            self.grace_seconds,
+            now,
+            history,
+            inbox=inbox,
+            chosen=way.chosen,
         )
-    return check.inbox
+        if connected is not None:
+            await store_grant(runtime, box, connected)
+        box.dry_run, box.sent_copy = self.dry_run, self.sent_copy
+        await box.save(update_fields=["dry_run", "sent_copy"])
 
 
 @mailbox.command("list")
@@ -217,17 +191,22 @@ def mailbox_list(config: Path | None) -> None:
         table.add_row(
             name, r.address, r.imap, str(r.folders), str(r.messages), str(r.awaiting), last
         )
-        notes = [
-            r.paused and f"[red]{r.paused}[/] (followup mailbox resume {r.name})",
-            r.reauth is not None
-            and f"[red]NEEDS RE-AUTHORISATION[/] ({r.reauth}): followup mailbox reconnect {r.name}",
-            r.failing and r.reauth is None and f"[red]FAILING[/] {r.failing}",
-            r.quarantined and f"[yellow]{r.quarantined} quarantined[/] (see the web page)",
-            *(f"[yellow]no automatic mail to[/] {sender}" for sender in r.paused_senders),
-        ]
-        for note in filter(None, notes):
-            table.add_row("", str(note), *[""] * 5)
+        for note in _notes(r):
+            table.add_row("", note, *[""] * 5)
     wide_console().print(table)
+
+
+def _notes(r: MailboxSummary) -> list[str]:
+    """What needs a person's attention about one mailbox, a line each."""
+    notes = [
+        r.paused and f"[red]{r.paused}[/] (followup mailbox resume {r.name})",
+        r.reauth is not None
+        and f"[red]NEEDS RE-AUTHORISATION[/] ({r.reauth}): followup mailbox reconnect {r.name}",
+        r.failing and r.reauth is None and f"[red]FAILING[/] {r.failing}",
+        r.quarantined and f"[yellow]{r.quarantined} quarantined[/] (see the web page)",
+        *(f"[yellow]no automatic mail to[/] {sender}" for sender in r.paused_senders),
+    ]
+    return [str(note) for note in notes if note]
 
 
 @mailbox.command("test")
@@ -318,4 +297,47 @@ def mailbox_resume(name: str, sender: str | None, config: Path | None) -> None:
     click.echo(f"{name}: {what} resumed" + (f" (was: {reason})" if reason else " (was not paused)"))
 
 
-from . import cli_oauth  # noqa: E402,F401  (registers `mailbox reconnect`)
+@mailbox.command("reconnect")
+@click.argument("name")
+@click.option("--sign-in", "how", type=click.Choice(["auto", "device", "browser"]), default="auto")
+@config_option
+def mailbox_reconnect(name: str, how: SignIn, config: Path | None) -> None:
+    """Sign NAME in again (after consent was revoked or the sign-in expired); what arrived
+    meanwhile is synced and acknowledged as usual."""
+
+    async def work(runtime: Runtime) -> None:
+        box = await get_mailbox(name)
+        grant = await OAuthGrant.get_or_none(mailbox_id=box.id)
+        if grant is None:
+            raise MailboxError(f"mailbox {name!r} does not sign in with OAuth2")
+        client = await resolve(grant.provider, runtime.config)
+        flow, token = await sign_in(client, how, grant.flow == "app")
+        smtp = decrypt(box.smtp_secret) if box.smtp_secret else None
+        # Signed in as another account, the servers refuse: the old grant stays as it was.
+        await tested_token(client, decrypt(box.imap_secret), smtp, token, box.chosen_folders())
+        await save_grant(box, client, flow, token, runtime.clock)
+
+    run_with_store(config, work)
+    click.echo(f"mailbox {name!r} reconnected")
+
+
+def sync_failure(name: str, exc: Exception) -> str:
+    """What a failed sync says, in one line."""
+    text = f"{type(exc).__name__}: {exc}"[:300]
+    if isinstance(exc, ConnectError):
+        return f"{name}: cannot connect ({exc.kind}): {exc}"
+    if isinstance(exc, IMAPClientError | OSError):
+        return f"{name}: the server broke off the sync ({text}); run it again: it resumes"
+    return f"{name}: the sync failed ({text})"
+
+
+async def in_one_line(name: str, work: Awaitable[T]) -> T:
+    """Await ``work`` (a sync of mailbox ``name``); any failure becomes a one-line
+    :class:`MailboxError`, never a traceback (the debug log keeps it)."""
+    try:
+        return await work
+    except MailboxError:
+        raise
+    except Exception as exc:
+        logging.getLogger("followup.sync").debug("sync failed", exc_info=True)
+        raise MailboxError(sync_failure(name, exc)) from None

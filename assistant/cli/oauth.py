@@ -1,5 +1,5 @@
-"""OAuth2 on the command line: ``followup mailbox add NAME --oauth PROVIDER`` and
-``followup mailbox reconnect NAME``.
+"""Connecting a mailbox from the command line (``followup mailbox add`` and ``mailbox
+reconnect``): typed URLs, servers looked up by address, or an OAuth2 sign-in.
 
 A person signs in with the device grant where the provider offers it for mail (Microsoft),
 else in a browser through a loopback redirect (Google), with a copy-paste fallback for a
@@ -13,24 +13,21 @@ import asyncio
 import dataclasses
 import sys
 import threading
-from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import click
 
-from .cli_input import password_for
-from .cli_mailbox import config_option, mailbox, run_with_store, tested
-from .runtime import Runtime
-from .secrets import decrypt
-from .service.find_servers import find_servers
-from .service.mailboxes import (
+from ..runtime import Runtime
+from ..service.find_servers import find_servers
+from ..service.mailboxes import (
     ConnectionCheck,
     InboxMark,
     MailboxError,
-    get_mailbox,
+    check_connection,
+    parse_urls,
 )
-from .service.oauth_connect import (
+from ..service.oauth_connect import (
     Client,
     app_token,
     authorization_url,
@@ -41,7 +38,8 @@ from .service.oauth_connect import (
     save_grant,
     tested_token,
 )
-from .store.models import Mailbox, OAuthGrant
+from ..store.models import Mailbox
+from .input import password_for
 
 #: How a person signs in: "device", "browser", or "auto" (device when offered).
 SignIn = str
@@ -190,30 +188,22 @@ class Connected:
     check: ConnectionCheck
 
 
-async def store(runtime: Runtime, box: Mailbox, connected: Connected) -> None:
+async def store_grant(runtime: Runtime, box: Mailbox, connected: Connected) -> None:
     """Keep the grant with the new (or reconnected) mailbox."""
     await save_grant(box, connected.client, connected.flow, connected.token, runtime.clock)
 
 
-@mailbox.command("reconnect")
-@click.argument("name")
-@click.option("--sign-in", "how", type=click.Choice(["auto", "device", "browser"]), default="auto")
-@config_option
-def mailbox_reconnect(name: str, how: SignIn, config: Path | None) -> None:
-    """Sign NAME in again (after consent was revoked or the sign-in expired); what arrived
-    meanwhile is synced and acknowledged as usual."""
-
-    async def work(runtime: Runtime) -> None:
-        box = await get_mailbox(name)
-        grant = await OAuthGrant.get_or_none(mailbox_id=box.id)
-        if grant is None:
-            raise MailboxError(f"mailbox {name!r} does not sign in with OAuth2")
-        client = await resolve(grant.provider, runtime.config)
-        flow, token = await sign_in(client, how, grant.flow == "app")
-        smtp = decrypt(box.smtp_secret) if box.smtp_secret else None
-        # Signed in as another account, the servers refuse: the old grant stays as it was.
-        await tested_token(client, decrypt(box.imap_secret), smtp, token, box.chosen_folders())
-        await save_grant(box, client, flow, token, runtime.clock)
-
-    run_with_store(config, work)
-    click.echo(f"mailbox {name!r} reconnected")
+async def tested(
+    imap: str, smtp: str | None, chosen: dict[str, str], no_check: bool
+) -> InboxMark | None:
+    """The connection test before storing (``None`` when skipped)."""
+    if no_check:
+        return None
+    imap_url, smtp_url = parse_urls(imap, smtp)
+    check = await check_connection(imap_url, smtp_url, chosen)
+    if not (check.imap_ok and check.smtp_ok is not False):
+        raise MailboxError(
+            "connection test failed, nothing stored: "
+            + "; ".join(e for e in (check.imap_error, check.smtp_error) if e)
+        )
+    return check.inbox

@@ -10,44 +10,24 @@ from typing import Any
 import click
 from rich.table import Table
 
-from .cli_mailbox import config_option, run_with_store
-from .clock import Clock, FixedClock, SystemClock
-from .core.digest import DigestError, digest_day, person_zone
-from .report import wide_console
-from .runtime import Runtime
-from .service.digest import DigestReport, build_digest, load_board, send_digests
-from .service.people import PeopleError, add_person, everyone, remove_person, set_person
-from .service.templates import active_sources
-from .service.timeline import Timeline, TimelineError, timeline
-from .store.models import Person
+from ..core.digest import digest_day, person_zone
+from ..report import wide_console
+from ..runtime import Runtime
+from ..service.digest import DigestReport, build_digest, load_board, send_digests
+from ..service.people import (
+    Member,
+    PeopleError,
+    add_person,
+    everyone,
+    remove_person,
+    roster,
+    set_person,
+)
+from ..service.templates import active_sources
+from ..service.timeline import Timeline, timeline
+from .common import clock_at, config_option, now_option, run_with_store
 
-
-def _clock(value: str | None) -> Clock:
-    """The command's clock: fixed at ``--now`` when given, else the real time."""
-    if not value:
-        return SystemClock()
-    try:
-        when = datetime.fromisoformat(value)
-    except ValueError:
-        raise click.BadParameter(
-            f"{value!r}: expected an ISO time, e.g. 2026-11-23T08:30+00:00"
-        ) from None
-    return FixedClock(when if when.tzinfo else when.replace(tzinfo=UTC))
-
-
-now_option = click.option("--now", "now", help="Pretend it is this time (ISO 8601), for previews.")
-
-
-def _guard(work: Any) -> Any:
-    """Turn the team's expected errors into one-line messages."""
-
-    async def wrapped(runtime: Runtime) -> Any:
-        try:
-            return await work(runtime)
-        except (PeopleError, DigestError, TimelineError) as exc:
-            raise click.ClickException(str(exc)) from None
-
-    return wrapped
+PREVIEW_NOW = "Pretend it is this time (ISO 8601), for previews."
 
 
 # --- people ----------------------------------------------------------------------------
@@ -94,7 +74,7 @@ def _values(**kw: Any) -> dict[str, Any]:
 def people_add(email: str, config: Path | None, **kw: Any) -> None:
     """Add a team member."""
     values = _values(**kw)
-    row = run_with_store(config, _guard(lambda rt: add_person(email, at=rt.clock.now(), **values)))
+    row = run_with_store(config, lambda rt: add_person(email, at=rt.clock.now(), **values))
     click.echo(f"added {row.email}")
 
 
@@ -105,7 +85,7 @@ def people_add(email: str, config: Path | None, **kw: Any) -> None:
 def people_set(email: str, config: Path | None, **kw: Any) -> None:
     """Change a team member (only the options given change)."""
     values = _values(**kw)
-    row = run_with_store(config, _guard(lambda _: set_person(email, **values)))
+    row = run_with_store(config, lambda _: set_person(email, **values))
     click.echo(f"updated {row.email}")
 
 
@@ -114,7 +94,7 @@ def people_set(email: str, config: Path | None, **kw: Any) -> None:
 @config_option
 def people_remove(email: str, config: Path | None) -> None:
     """Remove a team member."""
-    run_with_store(config, _guard(lambda _: remove_person(email)))
+    run_with_store(config, lambda _: remove_person(email))
     click.echo(f"removed {email}")
 
 
@@ -122,24 +102,26 @@ def people_remove(email: str, config: Path | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="JSON instead of a table.")
 @config_option
 def people_list(as_json: bool, config: Path | None) -> None:
-    """List the team."""
-
-    async def rows(_: Runtime) -> list[Person]:
-        return await Person.all().order_by("email")
-
-    found = run_with_store(config, rows)
+    """List the team: the people the service counts, from the store and the settings file
+    (``source`` says which; the store's entry wins for the same address)."""
+    listed = run_with_store(config, lambda runtime: roster(runtime.config))
+    found = sorted(listed, key=lambda m: m.person.email)
     if as_json:
-        click.echo(json.dumps([{k: getattr(p, k) for k in _COLUMNS} for p in found], indent=2))
+        click.echo(json.dumps([_member(m) for m in found], indent=2))
         return
     if not found:
         click.echo("no people yet: followup people add EMAIL --name ... --timezone ...")
         return
     table = Table()
-    for col in _COLUMNS:
+    for col in (*_COLUMNS, "source"):
         table.add_column(col.replace("_", " "))
-    for p in found:
-        table.add_row(*(_cell(getattr(p, k)) for k in _COLUMNS))
+    for m in found:
+        table.add_row(*(_cell(getattr(m.person, k)) for k in _COLUMNS), m.source)
     wide_console().print(table)
+
+
+def _member(member: Member) -> dict[str, Any]:
+    return {**{k: getattr(member.person, k) for k in _COLUMNS}, "source": member.source}
 
 
 _COLUMNS = (
@@ -171,16 +153,16 @@ def digest() -> None:
 
 @digest.command("preview")
 @click.argument("person")
-@now_option
+@now_option(PREVIEW_NOW)
 @click.option(
     "--html", "html_out", type=click.Path(path_type=Path), help="Also write the HTML part here."
 )
 @config_option
 def digest_preview(
-    person: str, now: str | None, html_out: Path | None, config: Path | None
+    person: str, now: datetime | None, html_out: Path | None, config: Path | None
 ) -> None:
     """Render PERSON's digest as it would go out now (nothing is sent)."""
-    clock = _clock(now)
+    clock = clock_at(now)
     when = clock.now()
 
     async def render(runtime: Runtime) -> tuple[str, str, str, str | None]:
@@ -194,7 +176,7 @@ def digest_preview(
         note = None if due else "(not due at this time: outside their digest hour or working days)"
         return built.subject, built.text, built.html, note or built.error
 
-    subject, text, html, note = run_with_store(config, _guard(render), clock)
+    subject, text, html, note = run_with_store(config, render, clock)
     click.echo(f"Subject: {subject}\n")
     click.echo(text)
     if note:
@@ -205,17 +187,17 @@ def digest_preview(
 
 
 @digest.command("send")
-@now_option
+@now_option(PREVIEW_NOW)
 @click.option("--dry-run", is_flag=True, help="Record what would be sent, send nothing.")
 @config_option
-def digest_send(now: str | None, dry_run: bool, config: Path | None) -> None:
+def digest_send(now: datetime | None, dry_run: bool, config: Path | None) -> None:
     """Send every digest that is due now (each person once a day, whatever else runs)."""
-    clock = _clock(now)
+    clock = clock_at(now)
 
     async def work(runtime: Runtime) -> DigestReport:
         return await send_digests(runtime, runtime.clock.now(), dry_run)
 
-    report = run_with_store(config, _guard(work), clock)
+    report = run_with_store(config, work, clock)
     click.echo(
         f"digests: {report.planned} planned, {report.empty} empty (not sent), "
         f"{report.already} already done today"
@@ -239,7 +221,7 @@ def thread() -> None:
 @config_option
 def thread_show(thread_id: str, mailbox: str | None, as_json: bool, config: Path | None) -> None:
     """Print a thread's timeline: messages, automatic mails, owner changes, each with its rule."""
-    found: Timeline = run_with_store(config, _guard(lambda _: timeline(thread_id, mailbox)))
+    found: Timeline = run_with_store(config, lambda _: timeline(thread_id, mailbox))
     r = found.record
     if as_json:
         click.echo(
