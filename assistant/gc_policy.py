@@ -17,6 +17,8 @@ YOUNG_THRESHOLD = 50_000
 
 def tune_collector() -> None:
     """Move what start-up built out of the collector's sight and collect less often."""
+    if gc.get_threshold()[0] == YOUNG_THRESHOLD:
+        return  # tuned already (one command may import several modules)
     gc.collect()
     gc.freeze()  # imported modules and settings: alive until exit, never worth scanning
     _, middle, old = gc.get_threshold()

@@ -15,6 +15,7 @@ from arq import cron, func
 from arq.connections import RedisSettings
 
 from assistant.core.errors import FollowupError
+from assistant.gc_policy import tune_collector
 from assistant.logs import setup_logging
 from assistant.runtime import Environment, Runtime
 from assistant.store.db import close_store, open_store
@@ -46,6 +47,7 @@ async def startup(ctx: dict[str, Any]) -> None:
         setup_logging(runtime.log_level)
     await open_store(runtime.database_url)
     ctx["runtime"] = runtime
+    tune_collector()  # everything is imported and open: keep it out of every collection
 
 
 async def shutdown(ctx: dict[str, Any]) -> None:

@@ -15,6 +15,7 @@ import click
 
 from ..clock import Clock, FixedClock, SystemClock
 from ..core.errors import FollowupError
+from ..gc_policy import tune_collector
 
 if TYPE_CHECKING:  # the store's modules load with the commands that use them (not replay)
     from ..runtime import Runtime
@@ -48,6 +49,7 @@ class LazyGroup(click.Group):
         module_name, attr = target.split(":")
         command = getattr(importlib.import_module(module_name), attr)
         assert isinstance(command, click.Command)
+        tune_collector()  # after the command's imports: they stay out of every collection
         return command
 
     def invoke(self, ctx: click.Context) -> Any:
