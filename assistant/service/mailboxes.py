@@ -190,12 +190,7 @@ async def add_mailbox(
 
     ``inbox`` (from the connection test) fixes the history cut-off now: a client who writes
     between connecting and the first sync is new mail, not history."""
-    if await Mailbox.exists(name=name):
-        raise MailboxError(f"a mailbox named {name!r} exists already")
-    if "@" not in address:
-        raise MailboxError(f"--address {address!r} is not an email address")
-    Team.from_patterns(team, address)  # raises PatternError with a clear message
-    parse_urls(imap, smtp)
+    await _check_new(name, address, imap, smtp, team)
     box = await Mailbox.create(
         name=name,
         address=address.lower(),
@@ -219,6 +214,16 @@ async def add_mailbox(
             first_uidvalidity=inbox.uidvalidity,
         )
     return box
+
+
+async def _check_new(name: str, address: str, imap: str, smtp: str | None, team: list[str]) -> None:
+    """Refuse, with a clear message, what ``add_mailbox`` could not store or use."""
+    if await Mailbox.exists(name=name):
+        raise MailboxError(f"a mailbox named {name!r} exists already")
+    if "@" not in address:
+        raise MailboxError(f"--address {address!r} is not an email address")
+    Team.from_patterns(team, address)  # raises PatternError with a clear message
+    parse_urls(imap, smtp)
 
 
 async def get_mailbox(name: str) -> Mailbox:
