@@ -41,9 +41,8 @@ from ..service.mailboxes import (
     mailbox_urls,
     summaries,
 )
-from ..service.oauth_connect import resolve, save_grant, tested_token
+from ..service.oauth_connect import grant_of, resolve, save_grant, tested_token
 from ..service.sentcopy import sent_copy_text
-from ..store.models import OAuthGrant
 from .common import config_option, run_with_store
 from .input import password_for
 from .oauth import SignIn, Way, connect_any, sign_in, store_grant
@@ -307,9 +306,7 @@ def mailbox_reconnect(name: str, how: SignIn, config: Path | None) -> None:
 
     async def work(runtime: Runtime) -> None:
         box = await get_mailbox(name)
-        grant = await OAuthGrant.get_or_none(mailbox_id=box.id)
-        if grant is None:
-            raise MailboxError(f"mailbox {name!r} does not sign in with OAuth2")
+        grant = await grant_of(box)
         client = await resolve(grant.provider, runtime.config)
         flow, token = await sign_in(client, how, grant.flow == "app")
         smtp = decrypt(box.smtp_secret) if box.smtp_secret else None

@@ -13,7 +13,7 @@ import asyncio
 import dataclasses
 import sys
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import click
@@ -38,8 +38,10 @@ from ..service.oauth_connect import (
     save_grant,
     tested_token,
 )
-from ..store.models import Mailbox
 from .input import password_for
+
+if TYPE_CHECKING:  # the ORM only as a type: entry points call service functions
+    from ..store.models import Mailbox
 
 #: How a person signs in: "device", "browser", or "auto" (device when offered).
 SignIn = str

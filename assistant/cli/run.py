@@ -19,11 +19,10 @@ from ..core.errors import FollowupError
 from ..logs import setup_logging
 from ..mail.urls import redact
 from ..runtime import Runtime
-from ..service.mailboxes import MailboxError
+from ..service.mailboxes import MailboxError, every_mailbox
 from ..service.run import Service
 from ..service.watch import MailboxWatcher
 from ..store.db import store
-from ..store.models import Mailbox
 from .common import config_option, log_level_option, reported, run_in_store
 
 log = logging.getLogger("followup.scale")
@@ -58,7 +57,7 @@ def watch(
 async def _watch_here(runtime: Runtime, poll: float, use_idle: bool) -> None:
     """Watch every mailbox in this process until SIGINT or SIGTERM."""
     log = logging.getLogger("followup.watch")
-    mailboxes = await Mailbox.all().order_by("name")
+    mailboxes = await every_mailbox()
     if not mailboxes:
         raise MailboxError("no mailboxes to watch: followup mailbox add ...")
     watchers = [

@@ -226,6 +226,11 @@ async def _check_new(name: str, address: str, imap: str, smtp: str | None, team:
     parse_urls(imap, smtp)
 
 
+async def every_mailbox() -> list[Mailbox]:
+    """Every connected mailbox, by name."""
+    return await Mailbox.all().order_by("name")
+
+
 async def get_mailbox(name: str) -> Mailbox:
     """The mailbox called ``name``, or a clear error listing the known ones."""
     mailbox = await Mailbox.get_or_none(name=name)

@@ -170,6 +170,14 @@ def _grant_row(client: Client, flow: str) -> OAuthGrant:
     )
 
 
+async def grant_of(box: Mailbox) -> OAuthGrant:
+    """The mailbox's stored OAuth2 grant; :class:`MailboxError` when it signs in otherwise."""
+    grant = await OAuthGrant.get_or_none(mailbox_id=box.id)
+    if grant is None:
+        raise MailboxError(f"mailbox {box.name!r} does not sign in with OAuth2")
+    return grant
+
+
 async def save_grant(
     mailbox: Mailbox, client: Client, flow: str, token: dict[str, Any], clock: Clock
 ) -> OAuthGrant:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from starlette.requests import Request
@@ -20,9 +20,11 @@ from starlette.templating import Jinja2Templates
 
 from ..core.errors import UsageError
 from ..runtime import Runtime
-from ..store.models import User
 from .accounts import Accounts, any_account
 from .security import csrf_ok, csrf_token
+
+if TYPE_CHECKING:  # the ORM only as a type: entry points call service functions
+    from ..store.models import User
 
 PAGES = Jinja2Templates(directory=str(Path(__file__).parent / "templates"))
 Health = Callable[[], Awaitable[dict[str, Any]]]

@@ -38,12 +38,12 @@ CLOCK_CALLS = {"now", "utcnow", "today", "time", "monotonic", "perf_counter"}
 
 
 def core_files() -> list[Path]:
-    files = sorted(CORE.glob("*.py"))
+    files = sorted(CORE.rglob("*.py"))  # machine_rules/ too
     assert len(files) > 10, "core modules not found"
     return files
 
 
-@pytest.mark.parametrize("path", core_files(), ids=lambda p: p.name)
+@pytest.mark.parametrize("path", core_files(), ids=lambda p: str(p.relative_to(CORE)))
 def test_core_module_is_pure(path: Path) -> None:
     tree = ast.parse(path.read_text(), filename=str(path))
     for node in ast.walk(tree):
@@ -60,7 +60,8 @@ def test_core_module_is_pure(path: Path) -> None:
                 assert top not in FORBIDDEN_MODULES, f"{path.name} imports from {node.module}"
                 assert top != "assistant", f"{path.name} imports from {node.module}"
             else:
-                assert node.level == 1, (
+                depth = len(path.relative_to(CORE).parts)  # 1 in core, 2 in machine_rules/
+                assert node.level <= depth, (
                     f"{path.name} reaches outside core: {'.' * node.level}{node.module}"
                 )
         elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
