@@ -12,6 +12,7 @@ Grammar (case-insensitive; the first line of the reply that is not empty and not
 
 ``#N`` picks the N-th thread of a digest; a reply to a reminder is about that reminder's
 thread. Anything else is a :class:`CommandError` whose message is the help text's first line.
+Who may act through which mail: :mod:`.command_rules`.
 """
 
 from __future__ import annotations
@@ -21,8 +22,25 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from .clock import BusinessCalendar
+from .command_rules import TAG_LIFETIME, TAG_RULES, Tagged, TagUse
 from .durations import Duration, DurationError, DurationTooLong, parse_duration
 from .errors import UsageError
+from .rules import vet
+
+__all__ = [
+    "HELP",
+    "MAX_SNOOZE_DAYS",
+    "TAG_LIFETIME",
+    "VERBS",
+    "WEEKDAYS",
+    "Command",
+    "CommandError",
+    "Tagged",
+    "command_line",
+    "parse_command",
+    "snooze_until",
+    "tag_refusal",
+]
 
 HELP = (
     "Reply with one of these on the first line: done | snooze 2d | snooze until monday | "
@@ -36,38 +54,15 @@ _ITEM = re.compile(r"\s#(\d+)$")
 _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 
 
-#: A reply command works this long after the mail it answers went out.
-TAG_LIFETIME = timedelta(days=14)
-
-
 class CommandError(UsageError, ValueError):
     """A reply that is not a command Followup understands; the text says what is expected."""
 
 
-@dataclass(frozen=True, slots=True)
-class Tagged:
-    """The mail a command replies to, as the command's sender may use it."""
-
-    addressee: str
-    sent_at: datetime | None
-    #: The mail was about an earlier waiting episode of its thread than the current one.
-    stale: bool = False
-
-
 def tag_refusal(tagged: Tagged, sender: str, now: datetime) -> tuple[str, str] | None:
-    """Why a team member may not act through this mail: ``(rule, reason)``, else None.
-    A tag is bound to the person it was sent to, expires, and dies with its episode."""
-    if sender.lower() != tagged.addressee.lower():
-        return (
-            "command-not-yours",
-            f"that mail went to {tagged.addressee}: only they can act on it.",
-        )
-    if tagged.sent_at is None or now - tagged.sent_at > TAG_LIFETIME:
-        days = TAG_LIFETIME.days
-        return "command-expired", f"commands work for {days} days after the mail; use the web page."
-    if tagged.stale:
-        return "command-stale-episode", "the conversation has moved on since that reminder."
-    return None
+    """Why a team member may not act through this mail: ``(rule, reason)``, else None
+    (the rules: :data:`.command_rules.TAG_RULES`)."""
+    found = vet(TagUse(tagged, sender, now), TAG_RULES)
+    return (found.rule, found.reason) if found is not None else None
 
 
 @dataclass(frozen=True, slots=True)

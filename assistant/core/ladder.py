@@ -29,6 +29,7 @@ from .durations import Duration
 from .model import Address
 from .outbox import idempotency_key
 from .ownership import Person
+from .rules import is_history, team_replied
 from .state import History, State, ThreadState
 
 
@@ -157,13 +158,8 @@ def promised_reply(
 
 
 def _is_history(case: Case, ladder: Ladder) -> bool:
-    """Whether the waiting episode began before the mailbox was connected: the store's
-    verdict (UID and INTERNALDATE) where known, else the ladder's ``acknowledge_since``."""
-    first = case.state.episode_start
-    if case.ack_eligible is not None:
-        return not case.ack_eligible
-    since = ladder.acknowledge_since
-    return since is not None and first is not None and first.date < since
+    """History, not new mail (:func:`.rules.is_history`, the one place that decides)."""
+    return is_history(case.state, case.ack_eligible, ladder.acknowledge_since)
 
 
 def _ack(case: Case, step: Step, history: History, ladder: Ladder) -> Action | Skip:
@@ -173,10 +169,9 @@ def _ack(case: Case, step: Step, history: History, ladder: Ladder) -> Action | S
     key = step_key(case, step)
     if key in history.sent:
         return Skip("ack-once-per-thread", step.name, "already acknowledged")
-    if state.last_team_reply is not None:
-        return Skip(
-            "no-ack-after-human-reply", step.name, "the team already replied in this thread"
-        )
+    replied = team_replied(state)  # decided there once, for planning and sending alike
+    if replied is not None:
+        return Skip(replied.rule, step.name, replied.reason)
     if _is_history(case, ladder):
         return Skip("no-ack-for-history", step.name, "arrived before the mailbox was connected")
     if dmarc_failed(first, ladder.trust):
@@ -218,23 +213,28 @@ def schedule(
             if isinstance(result, Action):
                 result = replace(result, promised_by=promise)
         else:
-            key = step_key(case, step)
-            when = deadlines[step.name]
-            recipient = _recipient(case, step.kind)
-            if key in history.sent:
-                result = Skip("step-once-per-episode", step.name, "already done")
-            elif step.kind is Kind.CLIENT_UPDATE and _is_history(case, ladder):
-                # Followup never writes first to a client who wrote before it was connected.
-                result = Skip("no-client-mail-for-history", step.name, "history, not new mail")
-            elif recipient is None:
-                result = Skip("no-recipient", step.name, f"nobody to send {step.kind} to")
-            else:
-                result = Action(step.name, step.kind, when, key, case.thread_id, recipient)
+            result = _timed(case, step, history, ladder, deadlines[step.name])
         if isinstance(result, Skip):
             skipped.append(result)
         else:
             actions.append(result)
     return actions, skipped
+
+
+def _timed(
+    case: Case, step: Step, history: History, ladder: Ladder, when: datetime
+) -> Action | Skip:
+    """A business-time step due at ``when``, or why it will not run."""
+    key = step_key(case, step)
+    recipient = _recipient(case, step.kind)
+    if key in history.sent:
+        return Skip("step-once-per-episode", step.name, "already done")
+    if step.kind is Kind.CLIENT_UPDATE and _is_history(case, ladder):
+        # Followup never writes first to a client who wrote before it was connected.
+        return Skip("no-client-mail-for-history", step.name, "history, not new mail")
+    if recipient is None:
+        return Skip("no-recipient", step.name, f"nobody to send {step.kind} to")
+    return Action(step.name, step.kind, when, key, case.thread_id, recipient)
 
 
 def decide(

@@ -22,9 +22,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..core.body_text import body_text
-from ..core.commands import HELP, Command, CommandError, Tagged, parse_command, tag_refusal
+from ..core.command_rules import SILENT_RULES, TAG_RULES, Reply, Tagged, TagUse
+from ..core.commands import HELP, Command, CommandError, parse_command
 from ..core.evaluate import MailboxPolicy
 from ..core.outbox import message_id_for
+from ..core.rules import vet
 from ..mail.imap import ImapSession
 from ..mail.urls import MailURL
 from ..render import renderer_for
@@ -33,9 +35,10 @@ from ..signing import command_signature_ok, read_command_address
 from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage, ThreadRecord
 from . import credentials
 from .actions import apply_action
-from .deliver import COMMAND_REPLY, DIGEST
+from .deliver import DIGEST
 from .evaluate import reevaluate
 from .outbox import load_thread
+from .outgoing import COMMAND_REPLY
 from .people import everyone
 from .storing import database_answers, quarantine
 from .templates import active_sources
@@ -150,17 +153,19 @@ async def _one(
     assert tag is not None
     target = await OutboxItem.get_or_none(id=tag[0])
     sender = (row.sender or "").lower()
-    refusal = _refusal(target, tag[1], mailbox, sender, policy)
-    if refusal is not None or target is None:
-        report.refused.append(refusal or "command-bad-signature")
-        extra = {"mailbox": mailbox.name, "rule": refusal, "from": sender}
+    refusal = vet(_reply(target, tag[1], mailbox, sender, policy), SILENT_RULES)
+    if refusal is not None:
+        report.refused.append(refusal.rule)
+        extra = {"mailbox": mailbox.name, "rule": refusal.rule, "from": sender}
         log.warning("command refused", extra=extra | {"message_id": row.message_id})
         return  # never answered: whoever forged it would be fed
+    assert target is not None  # a tag naming no row is unsigned: refused above
     try:
-        problem = tag_refusal(await _tagged_mail(mailbox, policy, target), sender, now)
+        use = TagUse(await _tagged_mail(mailbox, policy, target), sender, now)
+        problem = vet(use, TAG_RULES)
         if problem is not None:
-            report.refused.append(problem[0])
-            raise CommandError(problem[1])
+            report.refused.append(problem.rule)
+            raise CommandError(problem.reason)
         command = parse_command(body_text(raw) if raw else "")
         answer, thread = await _apply(runtime, mailbox, policy, target, command, sender, now)
         understood = True
@@ -171,21 +176,17 @@ async def _one(
     report.answered += 1
 
 
-def _refusal(
+def _reply(
     target: OutboxItem | None, signature: str, mailbox: Mailbox, sender: str, policy: MailboxPolicy
-) -> str | None:
-    """The named rule refusing a command outright (silently), else None."""
-    if target is None or not command_signature_ok(target.id, target.recipient, signature):
-        return "command-bad-signature"
-    if target.mailbox_id != mailbox.id:  # type: ignore[attr-defined]
-        return "command-wrong-mailbox"
-    if sender not in policy.people and sender not in policy.team:
-        return "command-from-stranger"
-    return None
+) -> Reply:
+    """The facts of :data:`SILENT_RULES` (checking the signature needs the secret key)."""
+    signed = target is not None and command_signature_ok(target.id, target.recipient, signature)
+    same = target is not None and target.mailbox_id == mailbox.id  # type: ignore[attr-defined]
+    return Reply(signed, same, sender, policy.people, policy.team)
 
 
 async def _tagged_mail(mailbox: Mailbox, policy: MailboxPolicy, target: OutboxItem) -> Tagged:
-    """The replied-to mail as :func:`tag_refusal` reads it: a reminder about an earlier
+    """The replied-to mail as :data:`TAG_RULES` read it: a reminder about an earlier
     waiting episode than the thread's current one is stale (a digest is about many)."""
     stale = False
     if target.kind != DIGEST:

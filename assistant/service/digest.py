@@ -40,7 +40,7 @@ from ..runtime import Runtime
 from ..settings import FollowupConfig, people_of
 from ..signing import read_unsubscribe_token, unsubscribe_token
 from ..store.models import Mailbox, OutboxItem, Person, ThreadRecord
-from .deliver import DIGEST, Deliverer, thread_link
+from .deliver import DIGEST, Deliverer, send_lease, thread_link
 from .people import everyone, store_copy
 from .templates import active_sources
 
@@ -289,9 +289,8 @@ async def send_digests(runtime: Runtime, now: datetime, dry_run: bool = False) -
     ).exists():
         return report
     people = await everyone(runtime.config)
-    deliverer = Deliverer(
-        mailbox, runtime.policy(mailbox, people), runtime.config, dry_run, runtime.clock
-    )
+    policy, lease = runtime.policy(mailbox, people), send_lease()  # read once per delivery
+    deliverer = Deliverer(mailbox, policy, runtime.config, dry_run, runtime.clock, lease)
     await deliverer.deliver_due(now, kinds=(DIGEST,))
     return report
 

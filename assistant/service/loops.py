@@ -26,13 +26,11 @@ from ..core.loops import (
 )
 from ..core.machine import RULES_BY_NAME
 from ..core.outbox import is_own_message_id
+from ..core.outbox_states import COUNTED, SENT
 from ..store.models import Folder, Mailbox, OutboxItem, SenderPause, StoredMessage
 
 log = logging.getLogger("followup.loops")
 
-SENT = ("accepted", "sent")
-#: Rows that went (or may have gone) out: what the throttle and the recipient rule count.
-COUNTED = ("sending", "accepted", "sent")
 #: Mail to clients (threaded into the client's conversation).
 CLIENT_KINDS = (str(Kind.ACKNOWLEDGE), str(Kind.CLIENT_UPDATE))
 

@@ -4,8 +4,9 @@ A row is written as soon as a thread starts waiting, with its due time in the fu
 grace period); the deliverer sends it when due, re-checking every guard at that moment. The
 unique idempotency key makes planning repeatable: planning a thread twice adds nothing.
 Every ladder step is planned the same way (acknowledgement, owner reminder, escalations,
-client update); the deliverer asks the core again at send time, so a reply, a done mark, a
-snooze or an owner change in between is honoured.
+client update), unless a rule of :data:`assistant.core.send_rules.PLAN_RULES` says no; the
+deliverer asks the core again at send time, so a reply, a done mark, a snooze or an owner
+change in between is honoured.
 """
 
 from __future__ import annotations
@@ -15,19 +16,18 @@ from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 
-from ..core.cutoff import is_new_mail
 from ..core.evaluate import MailboxPolicy
-from ..core.ladder import Case, Kind, schedule
+from ..core.ladder import Action, Case, Kind, schedule
 from ..core.model import Thread, Verdict
 from ..core.outbox import message_id_for
+from ..core.rules import Copy, new_mail, vet
+from ..core.send_rules import PLAN_RULES, PlanFacts
 from ..core.state import History, State, ThreadState, thread_state
 from ..core.threading import thread_messages
 from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage, ThreadRecord
 from ..store.records import to_message
 from .evaluate import archived, folder_roles
 from .storing import quarantine_thread
-
-PLANNED_KINDS = tuple(Kind)
 
 
 @dataclass(frozen=True)
@@ -71,18 +71,19 @@ async def load_thread(
 
 async def ack_eligible(mailbox: Mailbox, loaded: LoadedThread) -> bool:
     """True when the client's first waiting message reached INBOX after the mailbox was
-    connected (:func:`assistant.core.cutoff.is_new_mail`: UID and INTERNALDATE, never Date)."""
+    connected: the facts from the store, the decision :func:`assistant.core.rules.new_mail`."""
     start = loaded.state.episode_start
     if start is None:
         return False
     inbox = await Folder.get_or_none(mailbox=mailbox, role="inbox")
     if inbox is None:
         return False
-    return any(
-        is_new_mail(row.uid, row.internaldate, inbox.first_uidnext, mailbox.connected_at)
+    copies = [
+        Copy(row.message_id, row.uid, row.internaldate)
         for row in loaded.rows
-        if row.message_id == start.message_id and row.folder_id == inbox.id
-    )
+        if row.folder_id == inbox.id
+    ]
+    return new_mail(start, copies, inbox.first_uidnext, mailbox.connected_at)
 
 
 async def thread_history(
@@ -133,35 +134,39 @@ async def plan_thread(
     case = await thread_case(mailbox, loaded, policy, record)
     history = await thread_history(mailbox, thread_id, record)
     actions, _skips = schedule(case, history, policy.ladder, policy.calendar)
-    domain = mailbox.address.rpartition("@")[2] or "followup.invalid"
     start = loaded.state.episode_start
     created = []
     for action in actions:
-        if action.kind not in PLANNED_KINDS or action.recipient is None:
+        if vet(PlanFacts(action, acknowledged), PLAN_RULES) is not None:
             continue
-        if action.kind is Kind.ACKNOWLEDGE and acknowledged:
-            # Acknowledged before under another thread id (threads merge and re-root as
-            # mail arrives): at most one acknowledgement per conversation, whatever its id.
-            continue
-        try:
-            created.append(
-                await OutboxItem.create(
-                    mailbox=mailbox,
-                    key=action.key,
-                    kind=str(action.kind),
-                    rule=action.rule,
-                    thread_id=thread_id,
-                    reply_to_message_id=start.message_id if start else None,
-                    recipient=action.recipient,
-                    message_id=message_id_for(action.key, domain),
-                    due_at=action.due,
-                    promised_by=action.promised_by,
-                    created_at=now,
-                )
-            )
-        except IntegrityError:
-            continue  # planned before: the key is unique, nothing to add
+        row = await _create(mailbox, thread_id, action, start.message_id if start else None, now)
+        if row is not None:
+            created.append(row)
     return created
+
+
+async def _create(
+    mailbox: Mailbox, thread_id: str, action: Action, reply_to: str | None, now: datetime
+) -> OutboxItem | None:
+    """The outbox row of ``action``, filed under ``thread_id`` as evaluated (None: it was
+    planned before, its key is unique)."""
+    domain = mailbox.address.rpartition("@")[2] or "followup.invalid"
+    try:
+        return await OutboxItem.create(
+            mailbox=mailbox,
+            key=action.key,
+            kind=str(action.kind),
+            rule=action.rule,
+            thread_id=thread_id,
+            reply_to_message_id=reply_to,
+            recipient=action.recipient,
+            message_id=message_id_for(action.key, domain),
+            due_at=action.due,
+            promised_by=action.promised_by,
+            created_at=now,
+        )
+    except IntegrityError:
+        return None
 
 
 async def plan_pending(mailbox: Mailbox, policy: MailboxPolicy, now: datetime) -> list[OutboxItem]:

@@ -14,7 +14,7 @@ from ..runtime import Runtime
 from ..store.models import Mailbox, OutboxItem, ThreadRecord
 from .commands import handle_commands
 from .crash import crash_point
-from .deliver import ACTIVE, Deliverer, DeliveryReport
+from .deliver import ACTIVE, Deliverer, DeliveryReport, send_lease
 from .ingest import SyncReport, sync_mailbox
 from .loops import detect_loops
 from .outbox import plan_pending
@@ -58,7 +58,8 @@ async def deliver_mailbox(
     if not await has_due(mailbox, now):
         return None
     policy = await mailbox_policy(runtime, mailbox)
-    deliverer = Deliverer(mailbox, policy, runtime.config, dry_run, runtime.clock)
+    lease = send_lease()  # FOLLOWUP_SEND_LEASE_SECONDS, read once per delivery
+    deliverer = Deliverer(mailbox, policy, runtime.config, dry_run, runtime.clock, lease)
     return await deliverer.deliver_due(now)
 
 
