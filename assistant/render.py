@@ -1,8 +1,9 @@
 """Render automatic mail from Jinja templates, sandboxed and strict; never send a broken one.
 
-Each kind (``acknowledge``, the ladder's reminders and updates, digests, command answers)
-has ``subject.j2``, ``text.j2`` and ``html.j2`` in the templates folder. Rendering runs in
-Jinja's :class:`SandboxedEnvironment` with :class:`StrictUndefined`, HTML autoescaped. When a
+Each kind with a template (:data:`assistant.core.mail_kinds.TEMPLATED`: ``acknowledge``, the
+ladder's reminders and updates, digests, command answers) has ``subject.j2``, ``text.j2`` and
+``html.j2`` in the templates folder. Rendering runs in Jinja's :class:`SandboxedEnvironment`
+with :class:`StrictUndefined`, HTML autoescaped. When a
 template fails (syntax error, unknown variable, sandbox violation), the error is returned with
 the built-in default rendered instead, so the caller records the problem and still sends a
 correct mail.
@@ -25,11 +26,13 @@ from jinja2 import FileSystemLoader, StrictUndefined, TemplateSyntaxError
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .core.mail_kinds import MAIL_KINDS
 from .core.text import decode_text
 
 PARTS = ("subject", "text", "html")
 
-#: Last-resort templates, used when the configured ones fail.
+#: Last-resort templates, used when the configured ones fail; keyed by the registry's
+#: ``KindSpec.builtin`` (a test checks every key is named there, and every name is a key).
 BUILTIN: dict[str, dict[str, str]] = {
     "acknowledge": {
         "subject": "Re: {{ thread_subject }}",
@@ -89,11 +92,11 @@ BUILTIN: dict[str, dict[str, str]] = {
         "html": "<p>{{ answer }}</p>{% if not understood %}<p>{{ help }}</p>{% endif %}",
     },
 }
-#: Kinds that share a built-in default.
-BUILTIN_ALIASES = {
-    "remind_owner": "notice",
-    "escalate_backup": "notice",
-    "escalate_lead": "notice",
+#: Kinds whose built-in default has another name (shared by several kinds), from the registry.
+BUILTIN_ALIASES: dict[str, str] = {
+    kind.value: spec.builtin
+    for kind, spec in MAIL_KINDS.items()
+    if spec.builtin is not None and spec.builtin != kind
 }
 
 

@@ -26,6 +26,7 @@ from enum import StrEnum
 from .authenticity import Trust, dmarc_failed, reply_address
 from .clock import BusinessCalendar
 from .durations import Duration
+from .mail_kinds import MailKind, spec
 from .model import Address
 from .outbox import idempotency_key
 from .ownership import Person
@@ -34,13 +35,18 @@ from .state import History, State, ThreadState
 
 
 class Kind(StrEnum):
-    """What an action does; each kind has its own template."""
+    """What an action does: the registry's ladder kinds (:data:`.mail_kinds.LADDER`, same
+    values; a separate enum so a configured step cannot name a digest)."""
 
-    ACKNOWLEDGE = "acknowledge"
-    REMIND_OWNER = "remind_owner"
-    ESCALATE_BACKUP = "escalate_backup"
-    ESCALATE_LEAD = "escalate_lead"
-    CLIENT_UPDATE = "client_update"
+    ACKNOWLEDGE = MailKind.ACKNOWLEDGE.value
+    REMIND_OWNER = MailKind.REMIND_OWNER.value
+    ESCALATE_BACKUP = MailKind.ESCALATE_BACKUP.value
+    ESCALATE_LEAD = MailKind.ESCALATE_LEAD.value
+    CLIENT_UPDATE = MailKind.CLIENT_UPDATE.value
+
+
+#: The ladder's mail to the client (the rest goes to the team), as the registry says.
+_TO_CLIENT = frozenset(kind for kind in Kind if spec(kind).to_client)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,9 +138,14 @@ def client_address(state: ThreadState, kind: Kind) -> Address | None:
 
 
 def _recipient(case: Case, kind: Kind) -> str | None:
-    if kind in (Kind.ACKNOWLEDGE, Kind.CLIENT_UPDATE):
+    if kind in _TO_CLIENT:
         client = client_address(case.state, kind)
         return client.email if client else None
+    return _team_recipient(case, kind)
+
+
+def _team_recipient(case: Case, kind: Kind) -> str | None:
+    """Who on the team a reminder or an escalation goes to."""
     owner = case.people.get(case.owner or "")
     if kind is Kind.REMIND_OWNER:
         if owner is not None and owner.away and owner.backup:

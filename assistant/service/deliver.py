@@ -37,6 +37,7 @@ from typing import Any
 from ..clock import Clock
 from ..core.evaluate import MailboxPolicy
 from ..core.loops import throttled
+from ..core.mail_kinds import RENDERED_WHEN_PLANNED, MailKind
 from ..core.outbox_states import ACTIVE as ACTIVE  # re-exported for its old importers
 from ..core.outbox_states import Status, advance, retry_delay
 from ..core.rules import Postpone
@@ -49,7 +50,6 @@ from . import credentials
 from .crash import crash_point
 from .loops import CLIENT_KINDS, sent_to_clients
 from .outbox import LoadedThread, load_thread
-from .outgoing import COMMAND_REPLY as COMMAND_REPLY
 from .outgoing import build_message, render_context
 from .outgoing import thread_link as thread_link
 from .send_guards import Guards
@@ -58,11 +58,11 @@ from .templates import active_sources
 
 log = logging.getLogger("followup.deliver")
 
-DIGEST = "digest"
+DIGEST = MailKind.DIGEST.value
 #: A notice to the admins (a mailbox needs re-authorisation), written when planned.
-ADMIN_NOTICE = "admin_notice"
+ADMIN_NOTICE = MailKind.ADMIN_NOTICE.value
 #: Rendered when planned (no thread to re-check): digests, answers to reply commands, notices.
-STORED_KINDS = (DIGEST, COMMAND_REPLY, ADMIN_NOTICE)
+STORED_KINDS = RENDERED_WHEN_PLANNED
 #: How long a row being sent is left alone by other processes (longer than any SMTP send).
 SEND_LEASE = timedelta(seconds=300)
 #: Shortens :data:`SEND_LEASE`, for the tests that kill senders (read by :func:`send_lease`).

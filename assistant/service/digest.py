@@ -31,8 +31,10 @@ from ..core.digest import (
     team_summary,
 )
 from ..core.evaluate import MailboxPolicy
-from ..core.ladder import Kind, promised_reply
+from ..core.ladder import promised_reply
+from ..core.mail_kinds import Audience, kinds_where
 from ..core.outbox import message_id_for
+from ..core.outbox_states import ACTIVE
 from ..core.ownership import Person as CorePerson
 from ..core.state import State, ThreadState
 from ..render import format_when, renderer_for
@@ -46,7 +48,8 @@ from .templates import active_sources
 
 log = logging.getLogger("followup.digest")
 
-ESCALATIONS = (str(Kind.ESCALATE_BACKUP), str(Kind.ESCALATE_LEAD), str(Kind.REMIND_OWNER))
+#: The ladder's mail to the team: who was already escalated to, per thread.
+ESCALATIONS = kinds_where(lambda s: s.ladder and s.audience is Audience.TEAM)
 
 
 @dataclass
@@ -284,9 +287,7 @@ async def send_digests(runtime: Runtime, now: datetime, dry_run: bool = False) -
     mailbox = await sender_mailbox(runtime)
     if mailbox is None:
         return report
-    if not await OutboxItem.filter(
-        mailbox=mailbox, kind=DIGEST, status__in=("pending", "retry", "sending", "accepted")
-    ).exists():
+    if not await OutboxItem.filter(mailbox=mailbox, kind=DIGEST, status__in=ACTIVE).exists():
         return report
     people = await everyone(runtime.config)
     policy, lease = runtime.policy(mailbox, people), send_lease()  # read once per delivery

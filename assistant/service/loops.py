@@ -13,7 +13,6 @@ from typing import Any
 
 from tortoise.exceptions import IntegrityError
 
-from ..core.ladder import Kind
 from ..core.loops import (
     Answer,
     LoopLimits,
@@ -25,14 +24,15 @@ from ..core.loops import (
     recipient_signature,
 )
 from ..core.machine import RULES_BY_NAME
+from ..core.mail_kinds import TO_CLIENT
 from ..core.outbox import is_own_message_id
 from ..core.outbox_states import COUNTED, SENT
 from ..store.models import Folder, Mailbox, OutboxItem, SenderPause, StoredMessage
 
 log = logging.getLogger("followup.loops")
 
-#: Mail to clients (threaded into the client's conversation).
-CLIENT_KINDS = (str(Kind.ACKNOWLEDGE), str(Kind.CLIENT_UPDATE))
+#: Mail to clients (threaded into the client's conversation, counted by the client throttle).
+CLIENT_KINDS = TO_CLIENT
 
 
 async def detect_loops(

@@ -17,6 +17,7 @@ from typing import Any
 from tortoise.queryset import QuerySet
 
 from ..core.errors import UsageError
+from ..core.mail_kinds import spec
 from ..core.ownership import Person
 from ..core.state import State
 from ..render import Rendered, renderer_for
@@ -63,9 +64,25 @@ class EditorView:
     boxes: list[Mailbox]
 
 
-async def version_counts() -> dict[str, int]:
-    """How many versions of each kind were saved for every mailbox."""
-    return {k: await TemplateVersion.filter(kind=k, mailbox=None).count() for k in KINDS}
+@dataclass(frozen=True, slots=True)
+class KindEntry:
+    """One line of the template list: a kind, what it is for, and who receives it."""
+
+    kind: str
+    description: str
+    audience: str
+    #: How many versions were saved for every mailbox (0: the default file is in use).
+    versions: int
+
+
+async def kind_list() -> list[KindEntry]:
+    """Every kind with a template, in the registry's order, with its saved versions."""
+    entries = []
+    for kind in KINDS:
+        about = spec(kind)
+        versions = await TemplateVersion.filter(kind=kind, mailbox=None).count()
+        entries.append(KindEntry(kind, about.description, str(about.audience), versions))
+    return entries
 
 
 async def open_editor(runtime: Runtime, kind: str, mailbox: str | None) -> Editor:

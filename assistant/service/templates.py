@@ -16,18 +16,12 @@ from datetime import datetime
 from typing import Any
 
 from ..core.errors import UsageError
+from ..core.mail_kinds import TEMPLATED
 from ..render import PARTS, file_sources, renderer_for
 from ..store.models import Mailbox, TemplateVersion
 
-KINDS = (
-    "acknowledge",
-    "remind_owner",
-    "escalate_backup",
-    "escalate_lead",
-    "client_update",
-    "digest",
-    "command_reply",
-)
+#: The kinds an admin may edit: every kind of mail with a template, in the registry's order.
+KINDS = TEMPLATED
 
 #: A value for every variable a template may use, for checking and as the preview fallback.
 SAMPLE: dict[str, Any] = {

@@ -9,8 +9,7 @@ from urllib.parse import quote
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..service.template_editor import Edit, Editor, Sources, open_editor, version_counts
-from ..service.templates import KINDS
+from ..service.template_editor import Edit, Editor, Sources, kind_list, open_editor
 from .pages import PAGES, Web
 
 
@@ -22,8 +21,7 @@ class TemplatePages:
 
     async def kinds(self, request: Request) -> Response:
         await self.web.user(request, "admin")
-        counts = await version_counts()
-        return self.web.page(request, "templates.html", kinds=KINDS, versions=counts)
+        return self.web.page(request, "templates.html", kinds=await kind_list())
 
     async def edit(self, request: Request) -> Response:
         """The editor; a POST presses one of its buttons first."""
