@@ -115,3 +115,5 @@ TO_CLIENT = kinds_where(lambda s: s.to_client)
 LADDER = kinds_where(lambda s: s.ladder)
 #: Rendered when planned (no thread to re-check at send time): every kind off the ladder.
 RENDERED_WHEN_PLANNED = kinds_where(lambda s: not s.ladder)
+#: Ladder steps after the acknowledgement: re-decided by the core at send time.
+LATER_STEPS = tuple(k for k in LADDER if k != MailKind.ACKNOWLEDGE)

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from ..core.mail_kinds import MailKind
 from ..store.models import OutboxItem, ThreadRecord
 from .templates import KINDS
 
@@ -52,7 +53,7 @@ async def numbers(now: datetime) -> Numbers:
     sent = {
         kind: await OutboxItem.filter(kind=kind, status="sent", sent_at__gte=since).count()
         for kind in KINDS
-        if kind != "command_reply"
+        if kind != MailKind.COMMAND_REPLY  # answers to people, not follow-ups
     }
     return Numbers(table, top, sent)
 

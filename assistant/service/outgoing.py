@@ -14,6 +14,7 @@ from ..core.compose import Notice, Outgoing, compose, compose_notice
 from ..core.digest import business_hours
 from ..core.evaluate import MailboxPolicy
 from ..core.ladder import promised_reply
+from ..core.mail_kinds import MailKind
 from ..core.model import Address
 from ..core.ownership import Person
 from ..core.subject import strip_prefixes
@@ -24,7 +25,7 @@ from ..store.models import Mailbox, OutboxItem, ThreadRecord
 from .loops import CLIENT_KINDS
 from .outbox import LoadedThread
 
-COMMAND_REPLY = "command_reply"
+COMMAND_REPLY = str(MailKind.COMMAND_REPLY)
 
 
 def thread_link(config: FollowupConfig, mailbox: str, thread_id: str) -> str:

@@ -13,6 +13,7 @@ from ..core.durations import parse_duration
 from ..core.evaluate import MailboxPolicy
 from ..core.ladder import Kind
 from ..core.loops import LoopLimits
+from ..core.mail_kinds import LATER_STEPS
 from ..core.outbox_states import COUNTED, Status
 from ..core.rules import Outcome, vet
 from ..core.send_rules import (
@@ -31,12 +32,7 @@ from .loops import loop_rule
 from .outbox import LoadedThread, thread_case, thread_history
 
 #: Ladder steps after the acknowledgement: re-decided by the core at send time.
-LADDER_KINDS = (
-    str(Kind.REMIND_OWNER),
-    str(Kind.ESCALATE_BACKUP),
-    str(Kind.ESCALATE_LEAD),
-    str(Kind.CLIENT_UPDATE),
-)
+LADDER_KINDS = LATER_STEPS
 
 #: Gathers one costly fact of an acknowledgement's check.
 Gather = Callable[[OutboxItem, LoadedThread, AckFacts, datetime], Awaitable[AckFacts]]
