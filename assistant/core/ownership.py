@@ -14,6 +14,7 @@ The rotation is a counter passed in and handed back, so the function stays pure.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from .model import Address
@@ -63,7 +64,7 @@ def assign_owner(
     client: Address | None,
     subject: str,
     rules: OwnershipRules,
-    people: dict[str, Person],
+    people: Mapping[str, Person],
     assigned_to: str | None = None,
     rotation_at: int = 0,
 ) -> Assignment:
@@ -79,23 +80,30 @@ def assign_owner(
     return chosen
 
 
+def _by_client(client: Address, rules: OwnershipRules, rotation_at: int) -> Assignment | None:
+    owner = rules.by_address.get(client.email)
+    if owner:
+        return Assignment(owner, "sender-address", rotation_at)
+    domain = client.domain
+    while domain:
+        owner = rules.by_domain.get(domain)
+        if owner:
+            return Assignment(owner, "sender-domain", rotation_at)
+        domain = domain.partition(".")[2]
+    return None
+
+
 def _by_rules(
     client: Address | None,
     subject: str,
     rules: OwnershipRules,
-    people: dict[str, Person],
+    people: Mapping[str, Person],
     rotation_at: int,
 ) -> Assignment:
     if client is not None:
-        owner = rules.by_address.get(client.email)
-        if owner:
-            return Assignment(owner, "sender-address", rotation_at)
-        domain = client.domain
-        while domain:
-            owner = rules.by_domain.get(domain)
-            if owner:
-                return Assignment(owner, "sender-domain", rotation_at)
-            domain = domain.partition(".")[2]
+        by_client = _by_client(client, rules, rotation_at)
+        if by_client is not None:
+            return by_client
     lowered = subject.casefold()
     for keyword, owner in rules.by_keyword:
         if keyword.casefold() in lowered:

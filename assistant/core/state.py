@@ -15,7 +15,7 @@ mail") is not an answer to the client and does not stop the clock.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -65,14 +65,27 @@ def _is_team_reply(msg: Message, team: Team) -> bool:
     return not recipients or any(a.email not in team for a in recipients)
 
 
-def thread_state(
-    thread: Thread,
-    team: Team,
-    verdict_of: Callable[[Message], Verdict],
-    history: History | None = None,
-) -> ThreadState:
-    """Decide the state of ``thread``; ``verdict_of`` tells machine mail from human mail."""
-    history = history or History()
+def is_archived(thread: Thread, team: Team, places_of: Callable[[str], Iterable[str]]) -> bool:
+    """The archive rule: True when the client's messages are no longer in INBOX but are in
+    the archive, so the team filed the conversation (a reply from the client lands in INBOX
+    again). ``places_of`` names the folder roles (``inbox``, ``archive``...) holding a
+    Message-ID's copies."""
+    places = {
+        place
+        for m in thread.messages
+        if m.sender is not None and m.sender.email not in team
+        for place in places_of(m.message_id)
+    }
+    return "archive" in places and "inbox" not in places
+
+
+#: What one walk over a thread's messages found: waiting since, the message that started the
+#: wait, the client's last message, the team's last reply, human messages, machine rules.
+_Walk = tuple[datetime | None, Message | None, Message | None, datetime | None, int, list[str]]
+
+
+def _walk(thread: Thread, team: Team, verdict_of: Callable[[Message], Verdict]) -> _Walk:
+    # Locals, not attributes, in the loop: this runs once per message of the mailbox.
     waiting_since: datetime | None = None
     episode_start: Message | None = None
     last_client: Message | None = None
@@ -94,7 +107,20 @@ def thread_state(
         last_client = msg
         if waiting_since is None:
             waiting_since, episode_start = msg.date, msg
+    return waiting_since, episode_start, last_client, last_team, humans, rules
 
+
+def thread_state(
+    thread: Thread,
+    team: Team,
+    verdict_of: Callable[[Message], Verdict],
+    history: History | None = None,
+) -> ThreadState:
+    """Decide the state of ``thread``; ``verdict_of`` tells machine mail from human mail."""
+    history = history or History()
+    waiting_since, episode_start, last_client, last_team, humans, rules = _walk(
+        thread, team, verdict_of
+    )
     if humans == 0:
         reason = f"only machine mail ({', '.join(sorted(set(rules)))})"
         return ThreadState(State.IGNORED, machine_rules=tuple(rules), reason=reason)

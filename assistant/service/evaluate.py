@@ -6,6 +6,11 @@ thread, not the mailbox. A large change (a first sync) re-threads the whole mail
 group of linked messages at a time (:mod:`assistant.core.components`): the same threads as
 one pass over everything, in memory bounded by the group. (Round-robin owners are then dealt
 group by group, so which thread gets whom differs from one pass; each still gets one.)
+
+Every decision is the core's: :func:`assistant.core.evaluate.evaluate_thread` (state, owner,
+timeline lines, first response) and the archive rule, the same a replay runs. This module
+reads the rows (:mod:`.thread_rows`), hands each thread its record's earlier values, and
+writes the results in one transaction per group.
 """
 
 from __future__ import annotations
@@ -14,108 +19,36 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
-from typing import Any, NamedTuple
+from typing import Any
 
 from tortoise.transactions import in_transaction
 
 from ..core.components import LinkGroups
-from ..core.evaluate import MailboxPolicy
-from ..core.model import Address, Message, Thread, Verdict
-from ..core.ownership import assign_owner
-from ..core.state import History, State, thread_state
-from ..core.subject import is_generic
+from ..core.evaluate import MailboxPolicy, Prior, ThreadEvaluation, evaluate_thread
+from ..core.model import Message, Thread, Verdict
+from ..core.state import History, is_archived
 from ..core.threading import thread_messages
 from ..store.bulk import execute_many, insert_rows, select_rows
 from ..store.models import (
     Folder,
     Mailbox,
-    MessageRef,
     StoredMessage,
     ThreadEvent,
     ThreadRecord,
 )
 from ..store.records import to_message
+from .thread_rows import (
+    CHUNK,
+    Loaded,
+    chunks,
+    existing_records,
+    load_group,
+    related,
+    stored_verdict,
+)
 
 #: Above this many changed messages, re-thread the whole mailbox in one pass.
 FULL_PASS = 2000
-CHUNK = 500
-
-
-def _chunks(values: list[str] | list[int]) -> Iterable[list[str] | list[int]]:
-    for i in range(0, len(values), CHUNK):
-        yield values[i : i + CHUNK]
-
-
-async def _related(mailbox: Mailbox, seeds: list[StoredMessage]) -> list[StoredMessage]:
-    ids = {r.message_id for r in seeds}
-    linked = set(ids)
-    for r in seeds:
-        linked.update(r.references)
-        linked.update(r.in_reply_to)
-    subjects = sorted({r.subject_key for r in seeds if not is_generic(r.subject_key)})
-    found: dict[int, StoredMessage] = {r.id: r for r in seeds}
-    for chunk in _chunks(sorted(linked)):
-        for row in await StoredMessage.filter(mailbox=mailbox, message_id__in=chunk):
-            found[row.id] = row
-    for chunk in _chunks(sorted(ids)):
-        ref_rows = await MessageRef.filter(mailbox=mailbox, ref_id__in=chunk).values_list(
-            "message_id", flat=True
-        )
-        for row in await StoredMessage.filter(id__in=list(ref_rows)):
-            found[row.id] = row
-    for chunk in _chunks(subjects):
-        for row in await StoredMessage.filter(mailbox=mailbox, subject_key__in=chunk):
-            found[row.id] = row
-    thread_ids = sorted({r.thread_id for r in found.values() if r.thread_id})
-    for chunk in _chunks(thread_ids):
-        for row in await StoredMessage.filter(mailbox=mailbox, thread_id__in=chunk):
-            found[row.id] = row
-    return list(found.values())
-
-
-class _Row(NamedTuple):
-    """A stored row as a full pass reads it: what threading and thread state read, not the
-    raw signal headers (verdicts are stored), which stay empty."""
-
-    id: int
-    message_id: str
-    synthetic_id: bool
-    in_reply_to: list[str]
-    references: list[str]
-    sender: str | None
-    sender_name: str
-    to: list[list[str]]
-    cc: list[list[str]]
-    reply_to: list[list[str]]
-    date: datetime
-    date_source: str
-    subject: str
-    subject_key: str
-    uid: int
-    machine_rule: str | None
-    thread_id: str | None
-    folder_id: int
-    headers: dict[str, str]
-    issues: tuple[str, ...]
-
-
-#: The columns a full pass reads (every :class:`_Row` field but the two left empty).
-ROW_COLUMNS = _Row._fields[:-2]
-_EMPTY: tuple[dict[str, str], tuple[str, ...]] = ({}, ())
-
-
-@dataclass(slots=True)
-class _Slim:
-    """What the write-back needs of a row read in a full pass."""
-
-    id: int
-    message_id: str
-    thread_id: str | None
-    folder_id: int
-
-
-def _verdict(row: Any) -> Verdict:
-    return Verdict(machine=True, rule=row.machine_rule) if row.machine_rule else Verdict(False)
 
 
 _RECORD_FIELDS = (
@@ -140,23 +73,7 @@ _RECORD_FIELDS = (
 _WRITTEN_FIELDS = [*_RECORD_FIELDS, "revision", "unplanned", "updated_at"]
 
 
-async def _existing(mailbox: Mailbox, thread_ids: list[str]) -> dict[str, ThreadRecord]:
-    found: dict[str, ThreadRecord] = {}
-    for chunk in _chunks(thread_ids):
-        for record in await ThreadRecord.filter(mailbox=mailbox, thread_id__in=chunk):
-            found[record.thread_id] = record
-    return found
-
-
 _CARRIED = ("assigned_to", "done_at", "snoozed_until", "answered_at", "first_response_s")
-
-
-@dataclass
-class _Evaluation:
-    """A thread's new record values, and the timeline lines the change adds."""
-
-    values: dict[str, object]
-    events: list[dict[str, object]]
 
 
 def archived(
@@ -165,15 +82,11 @@ def archived(
     roles: dict[int, str],
     policy: MailboxPolicy,
 ) -> bool:
-    """True when the client's messages are no longer in INBOX but are in the archive: the
-    team filed the conversation (a reply from the client lands in INBOX again)."""
-    places = {
-        roles.get(row.folder_id, "other")
-        for m in thread.messages
-        if m.sender is not None and m.sender.email not in policy.team
-        for row in rows_of(m.message_id)
-    }
-    return "archive" in places and "inbox" not in places
+    """The archive rule (:func:`assistant.core.state.is_archived`) over stored rows: each
+    row's folder role is where that copy of the message is."""
+    return is_archived(
+        thread, policy.team, lambda mid: [roles.get(r.folder_id, "other") for r in rows_of(mid)]
+    )
 
 
 async def folder_roles(mailbox: Mailbox) -> dict[int, str]:
@@ -181,52 +94,21 @@ async def folder_roles(mailbox: Mailbox) -> dict[int, str]:
     return {f.id: f.role for f in await Folder.filter(mailbox=mailbox)}
 
 
-def _evaluate_thread(
-    thread: Thread,
-    policy: MailboxPolicy,
-    verdicts: dict[str, Verdict],
-    before: ThreadRecord | SimpleNamespace | None,
-    rotation: list[int],
-    filed: bool = False,
-) -> _Evaluation:
-    """State and owner of ``thread``, given its record ``before`` this change (if any).
+def _prior(before: SimpleNamespace | None) -> Prior | None:
+    if before is None:
+        return None
+    return Prior(before.state, before.waiting_since, before.owner, before.owner_rule)
 
-    The owner is fixed when the thread starts waiting (the same ``waiting_since``
-    keeps the same owner, whatever the rules say later); an explicit assignment wins.
-    """
+
+def _record_values(
+    thread: Thread, before: SimpleNamespace | None, evaluation: ThreadEvaluation
+) -> dict[str, object]:
+    """The thread record's new values: the evaluation's, and what the record carries on."""
     carried = {name: getattr(before, name) for name in _CARRIED} if before else {}
-    history = History(done_at=before.done_at if before else None, archived=filed)
-    state = thread_state(thread, policy.team, lambda m: verdicts[m.message_id], history)
-    owner = rule = None
-    events: list[dict[str, object]] = []
-    was_waiting = before is not None and before.state == str(State.AWAITING_TEAM)
-    if state.state is State.AWAITING_TEAM:
-        same_episode = (
-            was_waiting and before is not None and before.waiting_since == state.waiting_since
-        )
-        if same_episode and before is not None and before.owner:
-            owner, rule = before.owner, before.owner_rule
-        else:
-            assignment = assign_owner(
-                state.client,
-                thread.subject,
-                policy.ownership,
-                dict(policy.people),
-                before.assigned_to if before else None,
-                rotation[0],
-            )
-            rotation[0] = assignment.rotation_next
-            owner, rule = assignment.owner, assignment.rule
-            when = state.waiting_since or thread.last_date
-            events.append(_event(thread.id, when, "owner", rule, owner or "nobody"))
-    if before is None or before.state != str(state.state):
-        events.append(_event(thread.id, thread.last_date, "state", str(state.state), state.reason))
-    if was_waiting and state.state is State.AWAITING_CLIENT and state.last_team_reply:
-        assert before is not None and before.waiting_since is not None
-        carried["answered_at"] = state.last_team_reply
-        spent = policy.calendar.elapsed(before.waiting_since, state.last_team_reply)
-        carried["first_response_s"] = int(spent.total_seconds())
-    values: dict[str, object] = {
+    if evaluation.first_response is not None:
+        carried["answered_at"], carried["first_response_s"] = evaluation.first_response
+    state = evaluation.state
+    return {
         "subject": thread.subject,
         "state": str(state.state),
         "reason": state.reason,
@@ -234,17 +116,17 @@ def _evaluate_thread(
         "client": state.client.email if state.client else None,
         "last_message_at": thread.last_date,
         "message_count": len(thread.messages),
-        "owner": owner,
-        "owner_rule": rule,
+        "owner": evaluation.owner,
+        "owner_rule": evaluation.owner_rule,
         **carried,
     }
-    return _Evaluation(values, events)
 
 
-def _event(
-    thread_id: str, at: object, kind: str, rule: str | None, detail: str
-) -> dict[str, object]:
-    return {"thread_id": thread_id, "at": at, "kind": kind, "rule": rule or "", "detail": detail}
+def _event_rows(thread: Thread, evaluation: ThreadEvaluation) -> list[dict[str, object]]:
+    return [
+        {"thread_id": thread.id, "at": e.at, "kind": e.kind, "rule": e.rule, "detail": e.detail}
+        for e in evaluation.events(thread)
+    ]
 
 
 async def reevaluate(
@@ -256,25 +138,23 @@ async def reevaluate(
     Returns the ids of the threads whose records were written."""
     if not changed:
         return []
-    pass_ = _Pass(mailbox, policy, [mailbox.rotation_at or 0], await folder_roles(mailbox), now)
-    start_rotation = pass_.rotation[0]
+    pass_ = _Pass(mailbox, policy, mailbox.rotation_at or 0, await folder_roles(mailbox), now)
+    start_rotation = pass_.rotation
     if len(changed) > FULL_PASS:
         # A first sync (or any large change) re-threads the whole mailbox, one group of
         # linked messages at a time: memory follows the group, not the mailbox.
         for ids in await link_groups(mailbox):
-            await pass_.rethread(await _load_group(ids))
+            await pass_.rethread(await load_group(ids))
     else:
-        rows = await _related(mailbox, await StoredMessage.filter(id__in=changed))
+        rows = await related(mailbox, await StoredMessage.filter(id__in=changed))
         await pass_.rethread(
-            (rows, [to_message(r) for r in rows], {r.message_id: _verdict(r) for r in rows})
+            (rows, [to_message(r) for r in rows], {r.message_id: stored_verdict(r) for r in rows})
         )
-    if pass_.rotation[0] != start_rotation:
-        mailbox.rotation_at = pass_.rotation[0]
+    if pass_.rotation != start_rotation:
+        mailbox.rotation_at = pass_.rotation
         await mailbox.save(update_fields=["rotation_at"])
     return pass_.written
 
-
-Loaded = tuple[list[Any], list[Message], dict[str, Verdict]]
 
 #: Most rows re-threaded at once in a full pass (a larger linked group is taken whole).
 GROUP = 10_000
@@ -300,21 +180,83 @@ async def link_groups(mailbox: Mailbox) -> list[list[int]]:
             return links.groups(GROUP)
 
 
-async def _load_group(ids: list[int]) -> Loaded:
-    """Rows ``ids`` as slim rows, messages and verdicts: each row is turned into its message
-    as it is read, keeping only what the write-back needs."""
-    rows: list[Any] = []
-    messages: list[Message] = []
-    verdicts: dict[str, Verdict] = {}
-    addresses: dict[tuple[str, str], Address] = {}
-    for chunk in _chunks(ids):
-        marks = ",".join("?" * len(chunk))
-        for values in await select_rows(StoredMessage, ROW_COLUMNS, f"id IN ({marks})", chunk):
-            row = _Row._make((*values, *_EMPTY))
-            messages.append(to_message(row, addresses))
-            verdicts[row.message_id] = _verdict(row)
-            rows.append(_Slim(row.id, row.message_id, row.thread_id, row.folder_id))
-    return rows, messages, verdicts
+@dataclass
+class _Group:
+    """One closed group of rows, threaded, with what the rows said before re-threading."""
+
+    verdicts: dict[str, Verdict]
+    threads: list[Thread]
+    by_message_id: dict[str, list[Any]]
+    #: Each message's thread ids before this pass (rows are re-pointed as threads are done).
+    old_ids: dict[str, list[str]]
+    old_thread_ids: set[str]
+
+    def verdict_of(self, msg: Message) -> Verdict:
+        """The stored verdict of ``msg``."""
+        return self.verdicts[msg.message_id]
+
+    def rows_of(self, message_id: str) -> list[Any]:
+        """The rows (one per folder copy) of ``message_id``."""
+        return self.by_message_id.get(message_id, [])
+
+    def gone(self) -> list[str]:
+        """Thread ids the group's rows carried and no thread of the group has now."""
+        return sorted(self.old_thread_ids - {t.id for t in self.threads})
+
+
+def _thread_group(loaded: Loaded, policy: MailboxPolicy) -> _Group:
+    rows, messages, verdicts = loaded
+    by_message_id: dict[str, list[Any]] = {}
+    for item in rows:
+        by_message_id.setdefault(item.message_id, []).append(item)
+    threads = thread_messages(
+        messages,
+        shared=policy.team.__contains__,
+        eligible=lambda m: verdicts[m.message_id].human,
+    )
+    old_ids = {
+        m.message_id: [r.thread_id for r in by_message_id.get(m.message_id, []) if r.thread_id]
+        for t in threads
+        for m in t.messages
+    }
+    old_thread_ids = {r.thread_id for r in rows if r.thread_id}
+    return _Group(verdicts, threads, by_message_id, old_ids, old_thread_ids)
+
+
+@dataclass
+class _Batch:
+    """What one group writes, in one transaction."""
+
+    mailbox_id: int
+    now: datetime
+    moved: list[Any] = field(default_factory=list)
+    create: list[dict[str, object]] = field(default_factory=list)
+    update: list[ThreadRecord] = field(default_factory=list)
+    events: list[dict[str, object]] = field(default_factory=list)
+
+    def move_rows(self, thread: Thread, group: _Group) -> None:
+        """Point the rows of ``thread``'s messages at it."""
+        for m in thread.messages:
+            for row in group.rows_of(m.message_id):
+                if row.thread_id != thread.id:
+                    row.thread_id = thread.id
+                    self.moved.append(row)
+
+    def store(self, thread_id: str, record: ThreadRecord | None, values: dict[str, object]) -> None:
+        """Create or update the thread's record, marked for planning in the same transaction:
+        a crash before the planner ran leaves the mark, and the next pass (any process) plans
+        the thread. ``now`` is what auto_now would write, from the caller's clock."""
+        if record is None:
+            self.create.append(
+                {"mailbox_id": self.mailbox_id, "thread_id": thread_id, "updated_at": self.now}
+                | values
+                | {"revision": 1, "unplanned": True}
+            )
+            return
+        record.update_from_dict(values)
+        record.revision, record.unplanned = (record.revision or 0) + 1, True
+        record.updated_at = self.now
+        self.update.append(record)
 
 
 @dataclass
@@ -324,7 +266,7 @@ class _Pass:
 
     mailbox: Mailbox
     policy: MailboxPolicy
-    rotation: list[int]
+    rotation: int
     roles: dict[int, str]
     now: datetime
     written: list[str] = field(default_factory=list)
@@ -337,66 +279,45 @@ class _Pass:
         """Thread one closed group of rows (no message outside it links to one inside),
         evaluate its threads against their records and write everything in one
         transaction."""
-        rows, messages, verdicts = loaded
-        mailbox, policy = self.mailbox, self.policy
-        by_message_id: dict[str, list[Any]] = {}
-        for item in rows:
-            by_message_id.setdefault(item.message_id, []).append(item)
-        old_thread_ids = {r.thread_id for r in rows if r.thread_id}
-        threads = thread_messages(
-            messages,
-            shared=policy.team.__contains__,
-            eligible=lambda m: verdicts[m.message_id].human,
-        )
-        del messages
-        old_ids = {
-            m.message_id: [r.thread_id for r in by_message_id.get(m.message_id, []) if r.thread_id]
-            for t in threads
-            for m in t.messages
-        }
-        existing = await _existing(
-            mailbox, sorted({t.id for t in threads} | {i for ids in old_ids.values() for i in ids})
-        )
-        first = self.first_seen
+        group = _thread_group(loaded, self.policy)
+        wanted = {t.id for t in group.threads} | {i for ids in group.old_ids.values() for i in ids}
+        existing = await existing_records(self.mailbox, sorted(wanted))
         for thread_id, found in existing.items():
-            if thread_id not in first:
-                first[thread_id] = SimpleNamespace(**{f: getattr(found, f) for f in _RECORD_FIELDS})
-        moved: list[Any] = []
-        create: list[dict[str, object]] = []
-        update: list[ThreadRecord] = []
-        events: list[dict[str, object]] = []
-        now = self.now  # what auto_now would write, from the caller's clock
-        for thread in threads:
-            record = existing.get(thread.id)  # in the table now: updated, else created
-            # A thread that merged or re-rooted keeps what its earlier record knew.
-            before = first.get(thread.id) or next(
-                (first[i] for m in thread.messages for i in old_ids[m.message_id] if i in first),
-                None,
-            )
-            filed = archived(thread, lambda mid: by_message_id.get(mid, []), self.roles, policy)
-            evaluation = _evaluate_thread(thread, policy, verdicts, before, self.rotation, filed)
-            events += evaluation.events
-            for m in thread.messages:
-                for row in by_message_id.get(m.message_id, []):
-                    if row.thread_id != thread.id:
-                        row.thread_id = thread.id
-                        moved.append(row)
-            # Marked for planning in the same transaction: a crash before the planner ran
-            # leaves the mark, and the next pass (any process) plans the thread.
-            if record is None:
-                create.append(
-                    {"mailbox_id": mailbox.id, "thread_id": thread.id, "updated_at": now}
-                    | evaluation.values
-                    | {"revision": 1, "unplanned": True}
-                )
-            else:
-                record.update_from_dict(evaluation.values)
-                record.revision, record.unplanned = (record.revision or 0) + 1, True
-                record.updated_at = now
-                update.append(record)
-        gone = sorted(old_thread_ids - {t.id for t in threads})
-        await _write(mailbox, moved, create, update, gone, events)
-        self.written += [t.id for t in threads]
+            if thread_id not in self.first_seen:
+                values = {f: getattr(found, f) for f in _RECORD_FIELDS}
+                self.first_seen[thread_id] = SimpleNamespace(**values)
+        batch = _Batch(self.mailbox.id, self.now)
+        for thread in group.threads:
+            self._evaluate(thread, group, existing.get(thread.id), batch)
+        await _write(self.mailbox, batch, group.gone())
+        self.written += [t.id for t in group.threads]
+
+    def _before(self, thread: Thread, group: _Group) -> SimpleNamespace | None:
+        """What the thread's record held before the pass; a thread that merged or re-rooted
+        keeps what its earlier record knew."""
+        first = self.first_seen
+        return first.get(thread.id) or next(
+            (first[i] for m in thread.messages for i in group.old_ids[m.message_id] if i in first),
+            None,
+        )
+
+    def _evaluate(
+        self, thread: Thread, group: _Group, record: ThreadRecord | None, batch: _Batch
+    ) -> None:
+        """Evaluate ``thread`` (the core decides) and add its writes to ``batch``."""
+        before = self._before(thread, group)
+        history = History(
+            done_at=before.done_at if before else None,
+            assigned_to=before.assigned_to if before else None,
+            archived=archived(thread, group.rows_of, self.roles, self.policy),
+        )
+        evaluation = evaluate_thread(
+            thread, self.policy, group.verdict_of, history, self.rotation, _prior(before)
+        )
+        self.rotation = evaluation.rotation_next
+        batch.events += _event_rows(thread, evaluation)
+        batch.move_rows(thread, group)
+        batch.store(thread.id, record, _record_values(thread, before, evaluation))
 
 
 async def _set_thread_ids(moved: list[Any]) -> None:
@@ -410,25 +331,18 @@ async def _set_thread_ids(moved: list[Any]) -> None:
         )
 
 
-async def _write(
-    mailbox: Mailbox,
-    moved: list[Any],
-    create: list[dict[str, object]],
-    update: list[ThreadRecord],
-    gone: list[str],
-    events: list[dict[str, object]],
-) -> None:
+async def _write(mailbox: Mailbox, batch: _Batch, gone: list[str]) -> None:
     async with in_transaction():
-        await insert_rows(ThreadEvent, [{**e, "mailbox_id": mailbox.id} for e in events])
-        if moved:
-            await _set_thread_ids(moved)
-        await insert_rows(ThreadRecord, create, batch=CHUNK)
-        if update:
-            await ThreadRecord.bulk_update(update, fields=_WRITTEN_FIELDS, batch_size=CHUNK)
+        await insert_rows(ThreadEvent, [{**e, "mailbox_id": mailbox.id} for e in batch.events])
+        if batch.moved:
+            await _set_thread_ids(batch.moved)
+        await insert_rows(ThreadRecord, batch.create, batch=CHUNK)
+        if batch.update:
+            await ThreadRecord.bulk_update(batch.update, fields=_WRITTEN_FIELDS, batch_size=CHUNK)
         # A thread id this group no longer uses may still be another group's (its messages
         # not re-threaded yet, or re-threaded under that id): only an id no row carries any
         # more is gone.
-        for chunk in _chunks(gone):
+        for chunk in chunks(gone):
             used = await StoredMessage.filter(mailbox=mailbox, thread_id__in=chunk).values_list(
                 "thread_id", flat=True
             )
