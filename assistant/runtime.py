@@ -12,12 +12,19 @@ then passed down (nothing below an entry point reads ``os.environ``).
 - ``FOLLOWUP_LOG_LEVEL``: the arq worker's log level when started as ``arq
   workers.WorkerSettings`` (``followup worker --log-level`` otherwise).
 - ``FOLLOWUP_JOB_TIMEOUT`` (or ``[scale] job_timeout``): seconds an arq job may run.
+- ``FOLLOWUP_SEND_LEASE_SECONDS``: how long a row being sent is left alone by other
+  processes (default :data:`SEND_LEASE`; the tests that kill senders shorten it).
+- ``FOLLOWUP_SYNC_WORKERS``: parse processes of a large fetch (a first sync); ``0`` parses
+  inline, a value that is not a number too (with a warning); default one per core but one.
+- ``FOLLOWUP_SELF_FILING_SMTP_HOSTS`` (comma-separated): more SMTP hosts that file what they
+  send in Sent themselves, for ``sent_copy = auto`` (beside the built-in table).
 - ``FOLLOWUP_OAUTH_<NAME>_CLIENT_SECRET``: ``[oauth.<name>]``'s client secret, kept out of
   the file.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -39,6 +46,11 @@ from .settings import (
 from .store.db import database_url
 from .store.models import Mailbox
 
+log = logging.getLogger("followup.runtime")
+
+#: How long a row being sent is left alone by other processes (longer than any SMTP send).
+SEND_LEASE = timedelta(seconds=300)
+
 NO_REDIS = (
     "the scale-out mode needs Redis: set FOLLOWUP_REDIS_URL (or [scale] redis_url), "
     "e.g. redis://127.0.0.1:6379/0; without it, `followup run` does everything in one process"
@@ -55,6 +67,10 @@ class Environment:
     redis_url: str | None = None
     log_level: str = "INFO"
     job_timeout: float | None = None
+    send_lease: float | None = None
+    #: None: one parse process per core but one.
+    sync_workers: int | None = None
+    self_filing_hosts: tuple[str, ...] = ()
     #: ``FOLLOWUP_OAUTH_<NAME>_CLIENT_SECRET`` variables, by name.
     oauth_secrets: Mapping[str, str] = field(default_factory=dict)
 
@@ -70,6 +86,9 @@ class Environment:
             redis_url=env.get("FOLLOWUP_REDIS_URL") or None,
             log_level=env.get("FOLLOWUP_LOG_LEVEL") or "INFO",
             job_timeout=_seconds(env, "FOLLOWUP_JOB_TIMEOUT"),
+            send_lease=_seconds(env, "FOLLOWUP_SEND_LEASE_SECONDS"),
+            sync_workers=_workers(env, "FOLLOWUP_SYNC_WORKERS"),
+            self_filing_hosts=_names(env, "FOLLOWUP_SELF_FILING_SMTP_HOSTS"),
             oauth_secrets={
                 k: v
                 for k, v in env.items()
@@ -86,6 +105,23 @@ def _seconds(env: Mapping[str, str], name: str) -> float | None:
         raise ConfigError(f"{name}={text!r} is not a number") from None
 
 
+def _workers(env: Mapping[str, str], name: str) -> int | None:
+    """A count of processes (negative: none); one that is not a number means none, with a
+    warning (parsing inline is always correct, only slower)."""
+    text = env.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return max(0, int(text))
+    except ValueError:
+        log.warning("%s=%r is not a number: parsing inline", name, text)
+        return 0
+
+
+def _names(env: Mapping[str, str], name: str) -> tuple[str, ...]:
+    return tuple(h.strip() for h in env.get(name, "").split(",") if h.strip())
+
+
 @dataclass(frozen=True)
 class Runtime:
     """Resolved locations and the loaded settings file."""
@@ -100,6 +136,12 @@ class Runtime:
     log_level: str = "INFO"
     #: Seconds an arq job may run before it is cancelled (and retried).
     job_timeout: float = 300.0
+    #: How long a delivery pass holds a row it sends (``FOLLOWUP_SEND_LEASE_SECONDS``).
+    send_lease: timedelta = SEND_LEASE
+    #: Parse processes of a large fetch; None: one per core but one (``FOLLOWUP_SYNC_WORKERS``).
+    sync_workers: int | None = None
+    #: More SMTP hosts that file their own copy in Sent (``FOLLOWUP_SELF_FILING_SMTP_HOSTS``).
+    self_filing_hosts: tuple[str, ...] = ()
 
     @classmethod
     def from_env(
@@ -124,6 +166,9 @@ class Runtime:
             clock or SystemClock(),
             log_level=env.log_level,
             job_timeout=env.job_timeout or config.scale.job_timeout,
+            send_lease=SEND_LEASE if env.send_lease is None else timedelta(seconds=env.send_lease),
+            sync_workers=env.sync_workers,
+            self_filing_hosts=env.self_filing_hosts,
         )
 
     def queue_url(self) -> str:

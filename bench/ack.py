@@ -459,17 +459,17 @@ def _timed_sync(name: str, fn: Callable[P, R]) -> Callable[P, R]:
 #: (module, attribute path, stage name, is it async): what the child times. Each name is
 #: patched where the caller looks it up. Indentation in the report follows this order.
 TIMED: tuple[tuple[str, str, str, bool], ...] = (
-    ("assistant.service.watch", "MailboxWatcher.check", "check (sync_folders)", True),
+    ("assistant.runners.watch", "MailboxWatcher.check", "check (sync_folders)", True),
     ("assistant.service.ingest", "sync_folder", "  sync_folder", True),
     ("assistant.service.ingest", "_fetch_new", "    _fetch_new (IMAP fetch + store)", True),
     ("assistant.service.ingest", "_fetch_list", "      _fetch_list (IMAP FETCH)", False),
     ("assistant.service.prepare", "prepare_batch", "      prepare_batch (parse)", False),
     ("assistant.service.ingest", "store_batch", "      store_batch (insert)", True),
     ("assistant.service.ingest", "reevaluate", "  reevaluate (threads)", True),
-    ("assistant.service.run", "Service._after_change", "after_change (plan + deliver)", True),
+    ("assistant.runners.run", "Service._after_change", "after_change (plan + deliver)", True),
     ("assistant.service.pipeline", "handle_commands", "  handle_commands", True),
     ("assistant.service.pipeline", "plan_pending", "  plan_pending", True),
-    ("assistant.service.run", "Service.deliver", "  Service.deliver (incl. lock wait)", True),
+    ("assistant.runners.run", "Service.deliver", "  Service.deliver (incl. lock wait)", True),
     ("assistant.service.deliver", "Deliverer.deliver_due", "    deliver_due", True),
     ("assistant.service.deliver", "Deliverer._throttled", "      _throttled (per minute)", True),
     ("assistant.service.deliver", "load_thread", "      load_thread", True),
@@ -503,7 +503,7 @@ def install_timers() -> None:
 def install_wake_recorder() -> None:
     """Record when each of the service's IDLE threads wakes the watcher, and for which folder
     (``time.monotonic`` is the system-wide CLOCK_MONOTONIC: comparable with the parent's)."""
-    from assistant.service import watch
+    from assistant.runners import watch
 
     original = watch._Idler.__init__
 
@@ -537,7 +537,7 @@ LOOP: list[asyncio.AbstractEventLoop] = []
 
 def install_loop_capture() -> None:
     """Keep the service's event loop, so cProfile can be switched on in its thread."""
-    from assistant.service.run import Service
+    from assistant.runners.run import Service
 
     original = Service.run
 

@@ -92,7 +92,8 @@ from assistant.clock import SystemClock
 from assistant.core.evaluate import MailboxPolicy
 from assistant.mail.imap import FETCH_BATCH, HEADER_ITEM, ImapSession
 from assistant.mail.urls import parse_url
-from assistant.runtime import Runtime
+from assistant.runners.watch import MailboxWatcher
+from assistant.runtime import Environment, Runtime
 from assistant.secrets import decrypt, new_key
 from assistant.service import evaluate as evaluate_mod
 from assistant.service import ingest
@@ -101,7 +102,6 @@ from assistant.service import storing as storing_mod
 from assistant.service.folders import open_folders
 from assistant.service.ingest import SyncReport, sync_folders, sync_mailbox
 from assistant.service.mailboxes import add_mailbox
-from assistant.service.watch import MailboxWatcher
 from assistant.settings import FollowupConfig
 from assistant.store.db import database_url, store
 from assistant.store.models import Folder, Mailbox, StoredMessage, ThreadRecord
@@ -471,6 +471,7 @@ async def child_first_followup(account: Account, db: str, profile: int) -> dict[
     async with store(db):
         mailbox = await _new_mailbox(account)
         policy = _policy(db, mailbox)
+        workers = prepare_mod.Preparer(workers=Environment.read().sync_workers).workers
         probe = Probe()
         prof = cProfile.Profile() if profile else None
         if prof is None:
@@ -480,7 +481,7 @@ async def child_first_followup(account: Account, db: str, profile: int) -> dict[
         wall0, cpu0 = time.perf_counter(), time.process_time()
         if prof is not None:
             prof.enable()
-        report = await sync_mailbox(mailbox, policy, clock=SystemClock())
+        report = await sync_mailbox(mailbox, policy, clock=SystemClock(), workers=workers)
         if prof is not None:
             prof.disable()
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -493,7 +494,7 @@ async def child_first_followup(account: Account, db: str, profile: int) -> dict[
         "cpu_s": cpu,
         # The parse workers (stopped and reaped by the end of the sync): their CPU, and
         # their peak RSS counted once per worker on top of this process's own peak.
-        "workers": prepare_mod.default_workers(),
+        "workers": workers,
         "workers_cpu_s": kids.ru_utime + kids.ru_stime - kids0.ru_utime - kids0.ru_stime,
         "main_peak_mb": peak,
         "worker_peak_mb": kids.ru_maxrss / 1024 if kids.ru_utime > kids0.ru_utime else 0.0,

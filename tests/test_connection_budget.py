@@ -17,7 +17,7 @@ import pytest
 from assistant.clock import SystemClock
 from assistant.core.backoff import Backoff, says_limit
 from assistant.core.connections import plan_idle
-from assistant.service.watch import MailboxWatcher
+from assistant.runners.watch import MailboxWatcher
 from assistant.store.db import store
 from assistant.store.models import Mailbox, ThreadRecord
 from tests.conftest import ImapUser, add_test_mailbox, test_policy

@@ -31,7 +31,7 @@ import pytest
 from assistant.clock import FixedClock, SystemClock
 from assistant.mail.idle import watch_folder
 from assistant.mail.imap import ConnectError
-from assistant.runtime import Runtime
+from assistant.runtime import Environment, Runtime
 from assistant.secrets import decrypt
 from assistant.service import credentials
 from assistant.service.deliver import Deliverer, DeliveryReport
@@ -129,9 +129,12 @@ class Lab:
     mailbox: Mailbox | None = None
 
     def runtime(self, later: float = 0.0) -> Runtime:
-        """A runtime whose clock stands ``later`` seconds from now."""
+        """A runtime whose clock stands ``later`` seconds from now (the test process's
+        environment read as an entry point reads it)."""
         now = datetime.now(UTC) + timedelta(seconds=later)
-        return Runtime(self.url, Path("."), self.config, clock=FixedClock(now))
+        hosts = Environment.read().self_filing_hosts
+        clock = FixedClock(now)
+        return Runtime(self.url, Path("."), self.config, clock=clock, self_filing_hosts=hosts)
 
     async def connect(self, name: str = "lab") -> Mailbox:
         """Sign in by the device grant (approved on the server's page, as a person would)."""
@@ -162,7 +165,10 @@ class Lab:
         mailbox = await Mailbox.get(id=self.mailbox.id)
         await sync_and_plan(runtime, mailbox, runtime.clock.now())
         policy = await mailbox_policy(runtime, mailbox)
-        deliverer = Deliverer(mailbox, policy, self.config, clock=runtime.clock)
+        hosts = runtime.self_filing_hosts
+        deliverer = Deliverer(
+            mailbox, policy, self.config, clock=runtime.clock, self_filing_hosts=hosts
+        )
         return await deliverer.deliver_due(runtime.clock.now())
 
     def refreshes(self) -> int:

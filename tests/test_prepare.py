@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from assistant.mail.fetchparse import Fetched
+from assistant.runtime import Environment
 from assistant.service import prepare
 from assistant.service.prepare import Preparer, Target, default_workers, prepare_batch
 from assistant.store.bulk import insert_columns
@@ -70,15 +71,23 @@ async def test_pooled_rows_equal_inline_rows_and_a_dead_worker_loses_nothing(
             preparer.close()
 
 
-def test_workers_follow_the_setting_and_the_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_workers_follow_the_setting_and_the_cores(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def preparer() -> Preparer:  # as the entry points pass the setting down
+        return Preparer(workers=Environment.read().sync_workers)
+
     monkeypatch.setenv("FOLLOWUP_SYNC_WORKERS", "3")
-    assert default_workers() == 3
+    assert preparer().workers == 3
     monkeypatch.setenv("FOLLOWUP_SYNC_WORKERS", "0")
-    assert default_workers() == 0 and not Preparer().wants_pool(10**6)
+    assert preparer().workers == 0 and not preparer().wants_pool(10**6)
     monkeypatch.setenv("FOLLOWUP_SYNC_WORKERS", "many")
-    assert default_workers() == 0  # a bad value parses inline (and says so in the log)
+    with caplog.at_level(logging.WARNING):
+        assert preparer().workers == 0  # a bad value parses inline (and says so in the log)
+    assert "FOLLOWUP_SYNC_WORKERS='many' is not a number" in caplog.text
     monkeypatch.delenv("FOLLOWUP_SYNC_WORKERS")
-    assert default_workers() == max(0, len(os.sched_getaffinity(0)) - 1)
+    cores = max(0, len(os.sched_getaffinity(0)) - 1)
+    assert preparer().workers == default_workers() == cores == Preparer().workers
     assert Preparer(workers=1).wants_pool(prepare.POOL_MIN)
     assert not Preparer(workers=1).wants_pool(prepare.POOL_MIN - 1)
 

@@ -3,11 +3,12 @@ arq worker in its ``ctx``, with the command line's choices over the variables.""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
-from assistant.runtime import Environment, Runtime
+from assistant.runtime import SEND_LEASE, Environment, Runtime
 from assistant.settings import ConfigError
 from workers.settings import worker_options
 
@@ -34,6 +35,26 @@ def test_the_environment_is_read_in_one_place(tmp_path: Path) -> None:
     assert env.log_level == "DEBUG" and env.job_timeout == 15.0
     with pytest.raises(ConfigError, match="FOLLOWUP_JOB_TIMEOUT"):
         Environment.read({"FOLLOWUP_JOB_TIMEOUT": "soon"})
+
+
+def test_the_delivery_and_sync_variables_reach_the_runtime(tmp_path: Path) -> None:
+    """FOLLOWUP_SEND_LEASE_SECONDS, FOLLOWUP_SYNC_WORKERS and FOLLOWUP_SELF_FILING_SMTP_HOSTS
+    are read at start, into the settings passed down (nothing reads them later)."""
+    environ = {
+        "FOLLOWUP_DATA_DIR": str(tmp_path),
+        "FOLLOWUP_SEND_LEASE_SECONDS": "6",
+        "FOLLOWUP_SYNC_WORKERS": "2",
+        "FOLLOWUP_SELF_FILING_SMTP_HOSTS": " smtp.a.test, ,smtp.b.test ",
+    }
+    runtime = Runtime.from_env(environ=environ)
+    assert runtime.send_lease == timedelta(seconds=6) and runtime.sync_workers == 2
+    assert runtime.self_filing_hosts == ("smtp.a.test", "smtp.b.test")
+    default = Runtime.from_env(environ={"FOLLOWUP_DATA_DIR": str(tmp_path)})
+    assert default.send_lease == SEND_LEASE == timedelta(seconds=300)
+    assert default.sync_workers is None and default.self_filing_hosts == ()
+    assert Environment.read({"FOLLOWUP_SYNC_WORKERS": "-3"}).sync_workers == 0
+    with pytest.raises(ConfigError, match="FOLLOWUP_SEND_LEASE_SECONDS"):
+        Environment.read({"FOLLOWUP_SEND_LEASE_SECONDS": "soon"})
 
 
 def test_the_command_line_wins_and_secrets_stay_out_of_files(tmp_path: Path) -> None:

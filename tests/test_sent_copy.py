@@ -3,7 +3,8 @@ server that files what it accepts in the user's Sent folder over IMAP (as Gmail,
 365, iCloud and Zoho do), both stores.
 
 A provider is "recognised" here through the documented ``FOLLOWUP_SELF_FILING_SMTP_HOSTS``
-(the loopback sink is no table entry); the table itself is tested in tests/core.
+(the loopback sink is no table entry), read as the entry points read it
+(:meth:`Environment.read`); the table itself is tested in tests/core.
 """
 
 from __future__ import annotations
@@ -30,12 +31,11 @@ from imapclient import IMAPClient
 from assistant.clock import FixedClock
 from assistant.mail.imap import ImapSession
 from assistant.mail.urls import parse_url
-from assistant.runtime import Runtime
+from assistant.runtime import Environment, Runtime
 from assistant.service.deliver import DeliveryReport
 from assistant.service.digest import send_digests
 from assistant.service.people import add_person
 from assistant.service.pipeline import deliver_mailbox, sync_and_plan
-from assistant.service.sentcopy import EXTRA_HOSTS_ENV
 from assistant.settings import FollowupConfig
 from assistant.store.db import store
 from assistant.store.models import Folder, Mailbox, OutboxItem, ThreadRecord
@@ -112,10 +112,17 @@ class Desk:
     mailbox: Mailbox
     config: FollowupConfig
 
+    def runtime(self, now: datetime) -> Runtime:
+        """The settings at ``now``, with the test process's environment (:func:`recognised`)
+        read as an entry point reads it."""
+        hosts = Environment.read().self_filing_hosts
+        clock = FixedClock(now)
+        return Runtime(self.url, Path("."), self.config, clock=clock, self_filing_hosts=hosts)
+
     async def cycle(self, now: datetime) -> DeliveryReport | None:
         """Sync, plan and deliver at ``now``, as `followup run` does."""
         mailbox = await Mailbox.get(id=self.mailbox.id)
-        runtime = Runtime(self.url, Path("."), self.config, clock=FixedClock(now))
+        runtime = self.runtime(now)
         await sync_and_plan(runtime, mailbox, now)
         return await deliver_mailbox(runtime, mailbox, now)
 
@@ -136,7 +143,7 @@ class Desk:
 @pytest.fixture
 def recognised(monkeypatch: pytest.MonkeyPatch) -> None:
     """The loopback SMTP server counts as a provider that files its own copy."""
-    monkeypatch.setenv(EXTRA_HOSTS_ENV, "127.0.0.1")
+    monkeypatch.setenv("FOLLOWUP_SELF_FILING_SMTP_HOSTS", "127.0.0.1")
 
 
 @pytest.fixture
@@ -274,7 +281,7 @@ async def test_imap_trouble_keeps_the_rows_accepted_and_a_later_pass_files_them(
     desk.client_mail("q2@d.test", "bert@d.test")
     now = datetime.now(UTC)
     mailbox = await Mailbox.get(id=desk.mailbox.id)
-    runtime = Runtime(desk.url, Path("."), desk.config, clock=FixedClock(now))
+    runtime = desk.runtime(now)
     await sync_and_plan(runtime, mailbox, now)
     sent = await Folder.get(mailbox=mailbox, role="sent")
     await Folder.filter(id=sent.id).update(name="Gone")  # SELECT fails: a NO from the server
@@ -312,13 +319,13 @@ async def test_a_digest_filed_late_by_the_provider_has_one_copy(
         owner_rule="mailbox-default",
         updated_at=DIGEST_DAY,
     )
-    runtime = Runtime(desk.url, Path("."), desk.config, clock=FixedClock(DIGEST_DAY))
+    runtime = desk.runtime(DIGEST_DAY)
     await send_digests(runtime, DIGEST_DAY)
     row = await OutboxItem.get(kind="digest")
     assert row.status == "accepted" and len(desk.sink.received) == 1
     desk.sink.file_held()
     later = DIGEST_DAY + timedelta(minutes=3)
-    await send_digests(Runtime(desk.url, Path("."), desk.config, clock=FixedClock(later)), later)
+    await send_digests(desk.runtime(later), later)
     await row.refresh_from_db()
     assert row.status == "sent" and desk.copies(row.key) == 1
     assert len(desk.sink.received) == 1

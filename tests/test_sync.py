@@ -561,6 +561,9 @@ async def test_a_first_sync_parsed_in_worker_processes(
     used: list[prepare.Preparer] = []
 
     class Ready(prepare.Preparer):
+        def __init__(self, workers: int | None = None) -> None:
+            super().__init__(workers=1)  # one parse process (FOLLOWUP_SYNC_WORKERS=1)
+
         def start(self) -> None:
             super().start()
             assert self._ready is not None
@@ -570,7 +573,6 @@ async def test_a_first_sync_parsed_in_worker_processes(
     monkeypatch.setattr(prepare, "POOL_MIN", 1)
     monkeypatch.setattr(ingest, "Preparer", Ready)
     monkeypatch.setattr(ingest, "STORE_BATCH", 2)
-    monkeypatch.setenv("FOLLOWUP_SYNC_WORKERS", "1")
     await test_first_sync_stores_headers_and_thread_states(env)
     assert used and used[0].pooled_batches == 3 and used[0].inline_batches == 0
     assert not used[0].running  # stopped with the sync

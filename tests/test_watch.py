@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from assistant.clock import SystemClock
+from assistant.runners.watch import MailboxWatcher
 from assistant.service import ingest
-from assistant.service.watch import MailboxWatcher
 from assistant.store.db import store
 from assistant.store.models import Mailbox, StoredMessage, ThreadRecord
 from tests.conftest import ImapUser, add_test_mailbox, test_policy

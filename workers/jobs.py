@@ -13,9 +13,9 @@ from typing import Any
 
 from arq import Retry
 
+from assistant.runners.fleet import Fleet
 from assistant.runtime import Runtime
 from assistant.service.digest import plan_digests, sender_mailbox
-from assistant.service.fleet import Fleet
 from assistant.service.pipeline import deliver_mailbox, has_due, plan_mailbox, sync_and_plan
 from assistant.store.models import Folder, Mailbox
 

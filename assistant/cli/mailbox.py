@@ -221,7 +221,7 @@ def mailbox_test(name: str, config: Path | None) -> None:
         ready = await credentials.with_token(box, imap, runtime.clock)
         smtp = await credentials.with_token(box, smtp, runtime.clock) if smtp else None
         check = await check_connection(ready, smtp, box.chosen_folders())
-        return imap, check, sent_copy_text(box)
+        return imap, check, sent_copy_text(box, runtime.self_filing_hosts)
 
     imap, check, copies = run_with_store(config, work)
     out = wide_console()
@@ -262,7 +262,10 @@ def sync(name: str, since: str | None, config: Path | None) -> None:
         async def work(runtime: Runtime) -> SyncReport:
             box = await get_mailbox(name)
             history = _since(since, runtime.clock.now())
-            syncing = sync_mailbox(box, runtime.policy(box), history, progress, clock=runtime.clock)
+            policy, workers = runtime.policy(box), runtime.sync_workers
+            syncing = sync_mailbox(
+                box, policy, history, progress, clock=runtime.clock, workers=workers
+            )
             return await in_one_line(name, syncing)
 
         report = run_with_store(config, work)

@@ -18,10 +18,10 @@ import click
 from ..core.errors import FollowupError
 from ..logs import setup_logging
 from ..mail.urls import redact
+from ..runners.run import Service
+from ..runners.watch import MailboxWatcher
 from ..runtime import Runtime
 from ..service.mailboxes import MailboxError, every_mailbox
-from ..service.run import Service
-from ..service.watch import MailboxWatcher
 from ..store.db import store
 from .common import config_option, log_level_option, reported, run_in_store
 
@@ -68,6 +68,7 @@ async def _watch_here(runtime: Runtime, poll: float, use_idle: bool) -> None:
             use_idle=use_idle,
             clock=runtime.clock,
             budget=runtime.config.imap.max_connections,
+            sync_workers=runtime.sync_workers,
         )
         for m in mailboxes
     ]
@@ -146,8 +147,8 @@ def _watch_process(
     from workers.settings import redis_settings
 
     from ..clock import SystemClock
-    from ..service.fleet import Fleet
-    from ..service.scale_watch import FleetWatcher
+    from ..runners.fleet import Fleet
+    from ..runners.scale_watch import FleetWatcher
 
     setup_logging(log_level)
     faulthandler.register(signal.SIGUSR1, all_threads=True)  # `kill -USR1`: where is it?

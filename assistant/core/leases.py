@@ -2,7 +2,7 @@
 
 Each live watcher aims at its fair share, ``ceil(mailboxes / watchers)``: one with fewer takes
 free mailboxes, one with more gives the surplus back (its highest ids) so a newcomer gets
-some. Pure; the Redis leases themselves are in :mod:`assistant.service.fleet`.
+some. Pure; the Redis leases themselves are in :mod:`assistant.runners.fleet`.
 """
 
 from __future__ import annotations

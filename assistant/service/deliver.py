@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from email.message import EmailMessage
@@ -44,6 +42,7 @@ from ..core.rules import Postpone
 from ..mail.imap import ConnectError, ImapSession
 from ..mail.smtp import SendError, SmtpSender
 from ..render import renderer_for
+from ..runtime import SEND_LEASE as SEND_LEASE  # the default lease, re-exported
 from ..settings import FollowupConfig
 from ..store.models import Mailbox, OutboxItem
 from . import credentials
@@ -63,17 +62,6 @@ DIGEST = MailKind.DIGEST.value
 ADMIN_NOTICE = MailKind.ADMIN_NOTICE.value
 #: Rendered when planned (no thread to re-check): digests, answers to reply commands, notices.
 STORED_KINDS = RENDERED_WHEN_PLANNED
-#: How long a row being sent is left alone by other processes (longer than any SMTP send).
-SEND_LEASE = timedelta(seconds=300)
-#: Shortens :data:`SEND_LEASE`, for the tests that kill senders (read by :func:`send_lease`).
-SEND_LEASE_ENV = "FOLLOWUP_SEND_LEASE_SECONDS"
-
-
-def send_lease(environ: Mapping[str, str] | None = None) -> timedelta:
-    """The send lease for a delivery about to start: :data:`SEND_LEASE`, unless
-    :data:`SEND_LEASE_ENV` says otherwise (read once by whoever starts the delivery)."""
-    seconds = (os.environ if environ is None else environ).get(SEND_LEASE_ENV, "")
-    return timedelta(seconds=float(seconds)) if seconds.strip() else SEND_LEASE
 
 
 @dataclass
@@ -101,6 +89,7 @@ class Deliverer:
         dry_run: bool = False,
         clock: Clock | None = None,
         lease: timedelta = SEND_LEASE,
+        self_filing_hosts: tuple[str, ...] = (),
     ) -> None:
         self.mailbox = mailbox
         #: Read for the send lease only (a long pass's ``now`` may be minutes old).
@@ -113,7 +102,7 @@ class Deliverer:
         self.renderer = renderer_for(config.messages.templates_dir)
         self._imap: ImapSession | None = None
         self._smtp: SmtpSender | None = None
-        self.copies = SentCopies(mailbox, self._session, self._drop_imap)
+        self.copies = SentCopies(mailbox, self._session, self._drop_imap, self_filing_hosts)
         window = config.guards.per_sender_window
         self.guards = Guards(mailbox, policy, self.limits, window, self._session)
 

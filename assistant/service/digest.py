@@ -42,7 +42,7 @@ from ..runtime import Runtime
 from ..settings import FollowupConfig, people_of
 from ..signing import read_unsubscribe_token, unsubscribe_token
 from ..store.models import Mailbox, OutboxItem, Person, ThreadRecord
-from .deliver import DIGEST, Deliverer, send_lease, thread_link
+from .deliver import DIGEST, Deliverer, thread_link
 from .people import everyone, store_copy
 from .templates import active_sources
 
@@ -290,8 +290,9 @@ async def send_digests(runtime: Runtime, now: datetime, dry_run: bool = False) -
     if not await OutboxItem.filter(mailbox=mailbox, kind=DIGEST, status__in=ACTIVE).exists():
         return report
     people = await everyone(runtime.config)
-    policy, lease = runtime.policy(mailbox, people), send_lease()  # read once per delivery
-    deliverer = Deliverer(mailbox, policy, runtime.config, dry_run, runtime.clock, lease)
+    policy, hosts = runtime.policy(mailbox, people), runtime.self_filing_hosts
+    lease = runtime.send_lease  # FOLLOWUP_SEND_LEASE_SECONDS, read at start
+    deliverer = Deliverer(mailbox, policy, runtime.config, dry_run, runtime.clock, lease, hosts)
     await deliverer.deliver_due(now, kinds=(DIGEST,))
     return report
 

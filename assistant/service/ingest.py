@@ -309,16 +309,18 @@ async def sync_folders(
     *,
     recover: bool = False,
     clock: Clock,
+    workers: int | None = None,
 ) -> SyncReport:
     """Sync ``folders`` over an open session (or a mapping: a folder's name to the session
     kept selected on it, ``""`` to the session for the others), then re-evaluate the
     threads they touched.
 
     ``recover`` also re-evaluates rows an earlier, interrupted sync stored but never
-    threaded (a one-shot sync and a watcher's first check ask for it)."""
+    threaded (a one-shot sync and a watcher's first check ask for it). ``workers``: see
+    :class:`~.prepare.Preparer` (the runtime's ``sync_workers``)."""
     report = SyncReport(mailbox.name)
     touched: list[str] = []
-    preparer = Preparer()
+    preparer = Preparer(workers=workers)
     try:
         for folder in folders:
             if isinstance(session, ImapSession):
@@ -362,8 +364,10 @@ async def sync_mailbox(
     progress: Progress | None = None,
     *,
     clock: Clock,
+    workers: int | None = None,
 ) -> SyncReport:
-    """Connect, sync every watched folder of ``mailbox`` once, re-evaluate, disconnect."""
+    """Connect, sync every watched folder of ``mailbox`` once, re-evaluate, disconnect
+    (``workers``: as :func:`sync_folders`)."""
     session = await credentials.open_imap(mailbox, clock)
     try:
         folders = await open_folders(session, mailbox)
@@ -376,6 +380,7 @@ async def sync_mailbox(
             progress,
             recover=True,
             clock=clock,
+            workers=workers,
         )
     finally:
         await asyncio.to_thread(session.close)

@@ -14,7 +14,7 @@ from ..runtime import Runtime
 from ..store.models import Mailbox, OutboxItem, ThreadRecord
 from .commands import handle_commands
 from .crash import crash_point
-from .deliver import ACTIVE, Deliverer, DeliveryReport, send_lease
+from .deliver import ACTIVE, Deliverer, DeliveryReport
 from .ingest import SyncReport, sync_mailbox
 from .loops import detect_loops
 from .outbox import plan_pending
@@ -41,7 +41,7 @@ async def after_sync(runtime: Runtime, mailbox: Mailbox, report: SyncReport, now
 async def sync_and_plan(runtime: Runtime, mailbox: Mailbox, now: datetime) -> SyncReport:
     """One sync of ``mailbox`` (its own connection), then :func:`after_sync`."""
     policy = await mailbox_policy(runtime, mailbox)
-    report = await sync_mailbox(mailbox, policy, clock=runtime.clock)
+    report = await sync_mailbox(mailbox, policy, clock=runtime.clock, workers=runtime.sync_workers)
     await after_sync(runtime, mailbox, report, now)
     return report
 
@@ -58,8 +58,15 @@ async def deliver_mailbox(
     if not await has_due(mailbox, now):
         return None
     policy = await mailbox_policy(runtime, mailbox)
-    lease = send_lease()  # FOLLOWUP_SEND_LEASE_SECONDS, read once per delivery
-    deliverer = Deliverer(mailbox, policy, runtime.config, dry_run, runtime.clock, lease)
+    deliverer = Deliverer(
+        mailbox,
+        policy,
+        runtime.config,
+        dry_run,
+        runtime.clock,
+        runtime.send_lease,
+        runtime.self_filing_hosts,
+    )
     return await deliverer.deliver_due(now)
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import threading
 from collections.abc import Sequence
@@ -28,6 +27,7 @@ from ..core.authenticity import Screen
 from ..core.headers import parse_message
 from ..core.machine import classify
 from ..mail.fetchparse import Fetched
+from ..parallel import default_workers as cores
 from ..store.bulk import row_values
 from ..store.db import MODELS
 from ..store.models import StoredMessage
@@ -103,16 +103,9 @@ def _ready() -> None:
 
 
 def default_workers() -> int:
-    """``FOLLOWUP_SYNC_WORKERS``, else one process per core but one (kept for this process)."""
-    configured = os.environ.get("FOLLOWUP_SYNC_WORKERS", "").strip()
-    if configured:
-        try:
-            return max(0, int(configured))
-        except ValueError:
-            log.warning("FOLLOWUP_SYNC_WORKERS=%r is not a number: parsing inline", configured)
-            return 0
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return max(0, (cores or 1) - 1)
+    """One process per core but one (kept for this process): the count when the settings
+    name none (``FOLLOWUP_SYNC_WORKERS``, :attr:`~assistant.runtime.Runtime.sync_workers`)."""
+    return max(0, cores() - 1)
 
 
 def _init_worker() -> None:
@@ -182,6 +175,8 @@ class Preparer:
     """
 
     def __init__(self, workers: int | None = None) -> None:
+        """``workers``: the processes to prepare large fetches in (0: inline); None, the
+        default (:func:`default_workers`)."""
         self.workers = default_workers() if workers is None else workers
         self._pool: ProcessPoolExecutor | None = None
         self._ready: Future[None] | None = None

@@ -9,16 +9,16 @@ A pass takes such a row with a conditional UPDATE (:func:`claim`), so two passes
 two copies. A crash anywhere leaves the row ``accepted``: the next pass looks before it
 APPENDs.
 
-``FOLLOWUP_SELF_FILING_SMTP_HOSTS`` (comma-separated) names more SMTP hosts that file what
-they send in Sent themselves, for ``sent_copy = auto``: a provider missing from the built-in
-table (the tests' loopback SMTP server that files like Gmail does).
+``extra`` hosts (``FOLLOWUP_SELF_FILING_SMTP_HOSTS``, read at start into
+:attr:`~assistant.runtime.Runtime.self_filing_hosts`) are more SMTP hosts that file what they
+send in Sent themselves, for ``sent_copy = auto``: a provider missing from the built-in table
+(the tests' loopback SMTP server that files like Gmail does).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
@@ -36,16 +36,10 @@ log = logging.getLogger("followup.deliver")
 
 #: What a broken or unreachable IMAP server raises (the row waits for a later pass).
 IMAP_ERRORS = (ConnectError, IMAPClientError, OSError)
-EXTRA_HOSTS_ENV = "FOLLOWUP_SELF_FILING_SMTP_HOSTS"
 KEY_HEADER = "X-Followup-Key"
 
 #: Makes the bytes of a row's mail for our copy (None: it cannot be rebuilt any more).
 Build = Callable[[], Awaitable[bytes | None]]
-
-
-def extra_hosts() -> tuple[str, ...]:
-    """The administrator's additional self-filing SMTP hosts (:data:`EXTRA_HOSTS_ENV`)."""
-    return tuple(h.strip() for h in os.environ.get(EXTRA_HOSTS_ENV, "").split(",") if h.strip())
 
 
 def smtp_host(mailbox: Mailbox) -> str | None:
@@ -59,14 +53,15 @@ def smtp_host(mailbox: Mailbox) -> str | None:
         return None
 
 
-def mailbox_mode(mailbox: Mailbox) -> CopyMode:
-    """What ``mailbox``'s ``sent_copy`` setting and SMTP host make of the Sent copy."""
-    return copy_mode(mailbox.sent_copy, smtp_host(mailbox), extra_hosts())
+def mailbox_mode(mailbox: Mailbox, extra: tuple[str, ...] = ()) -> CopyMode:
+    """What ``mailbox``'s ``sent_copy`` setting and SMTP host make of the Sent copy
+    (``extra``: the administrator's additional self-filing SMTP hosts)."""
+    return copy_mode(mailbox.sent_copy, smtp_host(mailbox), extra)
 
 
-def sent_copy_text(mailbox: Mailbox) -> str:
+def sent_copy_text(mailbox: Mailbox, extra: tuple[str, ...] = ()) -> str:
     """What the connection test says about the Sent copy of what Followup sends."""
-    mode, host = mailbox_mode(mailbox), smtp_host(mailbox) or "?"
+    mode, host = mailbox_mode(mailbox, extra), smtp_host(mailbox) or "?"
     texts = {
         CopyMode.NONE: "never ours (sent_copy = never: the provider files it)",
         CopyMode.LATER: f"{host} files sent mail in Sent itself: Followup looks for that copy "
@@ -97,16 +92,19 @@ async def claim(row: OutboxItem, now: datetime, lease: datetime) -> bool:
 class SentCopies:
     """Looks for sent mail in one mailbox's Sent folder and files our copy when it is due.
 
-    ``session`` opens (or reuses) the pass's IMAP session, ``drop`` closes a broken one. IMAP
-    trouble is logged and leaves the row as it is, for a later pass: never the pass's end."""
+    ``session`` opens (or reuses) the pass's IMAP session, ``drop`` closes a broken one;
+    ``extra`` names more self-filing SMTP hosts (:func:`mailbox_mode`). IMAP trouble is
+    logged and leaves the row as it is, for a later pass: never the pass's end."""
 
     def __init__(
         self,
         mailbox: Mailbox,
         session: Callable[[], Awaitable[ImapSession]],
         drop: Callable[[], Awaitable[None]],
+        extra: tuple[str, ...] = (),
     ) -> None:
         self.mailbox = mailbox
+        self.extra = extra
         self._session, self._drop = session, drop
         self._mode: CopyMode | None = None
 
@@ -114,7 +112,7 @@ class SentCopies:
     def mode(self) -> CopyMode:
         """The mailbox's mode, read once per pass."""
         if self._mode is None:
-            self._mode = mailbox_mode(self.mailbox)
+            self._mode = mailbox_mode(self.mailbox, self.extra)
         return self._mode
 
     async def folder(self) -> str | None:

@@ -28,10 +28,10 @@ from ..core.connections import DEFAULT_BUDGET, plan_idle
 from ..core.leases import plan_leases
 from ..mail.idle import UrlSource, supports_idle_url, watch_folder
 from ..mail.urls import MailURL
+from ..service import credentials
+from ..service.folders import WATCHED_ROLES
 from ..store.models import Folder, Mailbox
-from . import credentials
 from .fleet import Fleet
-from .folders import WATCHED_ROLES
 
 log = logging.getLogger("followup.fleet")
 BACKOFF_MAX = 60.0

@@ -34,10 +34,10 @@ from ..core.connections import DEFAULT_BUDGET, plan_idle
 from ..core.evaluate import MailboxPolicy
 from ..mail.imap import ConnectError, FolderInfo, ImapSession
 from ..mail.urls import MailURL
+from ..service import credentials
+from ..service.folders import by_priority, folder_rows
+from ..service.ingest import SyncReport, sync_folders
 from ..store.models import Folder, Mailbox
-from . import credentials
-from .folders import by_priority, folder_rows
-from .ingest import SyncReport, sync_folders
 
 log = logging.getLogger("followup.watch")
 
@@ -124,6 +124,8 @@ class MailboxWatcher:
     clock: Clock = field(kw_only=True)
     #: IMAP connections this mailbox may hold at once (``[imap] max_connections``).
     budget: int = field(default=DEFAULT_BUDGET, kw_only=True)
+    #: Parse processes of a large fetch (the runtime's ``sync_workers``; None: per core).
+    sync_workers: int | None = field(default=None, kw_only=True)
 
     def __post_init__(self) -> None:
         self._wake = asyncio.Event()
@@ -202,6 +204,7 @@ class MailboxWatcher:
             self.policy,
             recover=not self._recovered,
             clock=self.clock,
+            workers=self.sync_workers,
         )
         self._recovered = True  # after the first check, every stored row has been threaded
         return report

@@ -20,11 +20,11 @@ from typing import Any
 
 from ..core.evaluate import MailboxPolicy
 from ..runtime import Runtime
+from ..service.deliver import DeliveryReport
+from ..service.digest import plan_digests
+from ..service.ingest import SyncReport
+from ..service.pipeline import after_sync, deliver_mailbox, mailbox_policy, plan_mailbox
 from ..store.models import Mailbox
-from .deliver import DeliveryReport
-from .digest import plan_digests
-from .ingest import SyncReport
-from .pipeline import after_sync, deliver_mailbox, mailbox_policy, plan_mailbox
 from .watch import MailboxWatcher
 
 log = logging.getLogger("followup.run")
@@ -91,6 +91,7 @@ class Service:
                 on_change=hook,
                 clock=self.clock,
                 budget=self.runtime.config.imap.max_connections,
+                sync_workers=self.runtime.sync_workers,
             )
             self.watchers[mailbox.id] = watcher
             self._tasks[mailbox.id] = asyncio.create_task(
@@ -106,28 +107,37 @@ class Service:
         while not self._stop.is_set():
             await self._start_new_watchers()
             if not self.watchers and not warned:
-                log.warning(
-                    "no mailboxes yet: connect one on the web page "
-                    f"(http://{self.health_host}:{self.health_bound or self.health_port}/) or with "
-                    "`followup mailbox add NAME --address ... --imap URL --smtp URL --team "
-                    "@yourdomain`; it is picked up within seconds"
-                )
+                self._warn_no_mailboxes()
                 warned = True
-            try:
-                digests = await plan_digests(self.runtime, self.clock.now())
-                for error in digests.errors:
-                    log.warning("digest not sent", extra={"error": error})
-            except Exception:
-                log.exception("digest pass failed")
-            for watcher in list(self.watchers.values()):
-                try:
-                    watcher.policy = await self.policy(watcher.mailbox)  # people change
-                    await plan_mailbox(self.runtime, watcher.mailbox)
-                    await self.deliver(watcher.mailbox)
-                except Exception:  # one mailbox's trouble must not stop the others
-                    log.exception("delivery pass failed", extra={"mailbox": watcher.mailbox.name})
+            await self._digests()
+            await self._deliver_all()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), timeout=self.tick)
+
+    def _warn_no_mailboxes(self) -> None:
+        log.warning(
+            "no mailboxes yet: connect one on the web page "
+            f"(http://{self.health_host}:{self.health_bound or self.health_port}/) or with "
+            "`followup mailbox add NAME --address ... --imap URL --smtp URL --team "
+            "@yourdomain`; it is picked up within seconds"
+        )
+
+    async def _digests(self) -> None:
+        try:
+            digests = await plan_digests(self.runtime, self.clock.now())
+            for error in digests.errors:
+                log.warning("digest not sent", extra={"error": error})
+        except Exception:
+            log.exception("digest pass failed")
+
+    async def _deliver_all(self) -> None:
+        for watcher in list(self.watchers.values()):
+            try:
+                watcher.policy = await self.policy(watcher.mailbox)  # people change
+                await plan_mailbox(self.runtime, watcher.mailbox)
+                await self.deliver(watcher.mailbox)
+            except Exception:  # one mailbox's trouble must not stop the others
+                log.exception("delivery pass failed", extra={"mailbox": watcher.mailbox.name})
 
     def health(self) -> dict[str, Any]:
         """What ``GET /health`` answers to anyone who asks: ok or failing per mailbox, never
