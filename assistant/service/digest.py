@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
+from zoneinfo import ZoneInfo
 
 from tortoise.exceptions import IntegrityError
 
@@ -83,43 +84,47 @@ async def load_board(runtime: Runtime, now: datetime) -> Board:
     policies: dict[str, MailboxPolicy] = {}
     responses: list[timedelta] = []
     for mailbox in await Mailbox.all().order_by("id"):
-        policy = runtime.policy(mailbox, people)
-        policies[mailbox.name] = policy
-        escalated: dict[str, set[str]] = {}
-        for thread_id, recipient in await OutboxItem.filter(
-            mailbox=mailbox, kind__in=ESCALATIONS, status="sent"
-        ).values_list("thread_id", "recipient"):
-            escalated.setdefault(str(thread_id), set()).add(str(recipient))
-        for record in await ThreadRecord.filter(
-            mailbox=mailbox, state=str(State.AWAITING_TEAM)
-        ).order_by("id"):
-            if record.waiting_since is None:
-                continue
-            if record.snoozed_until is not None and record.snoozed_until > now:
-                continue
-            deadline = promised_reply(
-                ThreadState(State.AWAITING_TEAM, waiting_since=record.waiting_since),
-                policy.ladder,
-                policy.calendar,
-            )
-            threads.append(
-                OpenThread(
-                    mailbox.name,
-                    record.thread_id,
-                    record.subject,
-                    record.client,
-                    record.owner,
-                    record.waiting_since,
-                    deadline,
-                    frozenset(escalated.get(record.thread_id, ())),
-                )
-            )
-        week = now - timedelta(days=7)
+        policy = policies[mailbox.name] = runtime.policy(mailbox, people)
+        threads += await _open_threads(mailbox, policy, now)
         answered = await ThreadRecord.filter(
-            mailbox=mailbox, answered_at__gte=week, first_response_s__not_isnull=True
+            mailbox=mailbox,
+            answered_at__gte=now - timedelta(days=7),
+            first_response_s__not_isnull=True,
         ).only("first_response_s")
         responses += [timedelta(seconds=r.first_response_s or 0) for r in answered]
     return Board(threads, policies, responses)
+
+
+async def _open_threads(mailbox: Mailbox, policy: MailboxPolicy, now: datetime) -> list[OpenThread]:
+    """The mailbox's threads waiting on the team (snoozed ones aside), with their deadline."""
+    escalated: dict[str, set[str]] = {}
+    for thread_id, recipient in await OutboxItem.filter(
+        mailbox=mailbox, kind__in=ESCALATIONS, status="sent"
+    ).values_list("thread_id", "recipient"):
+        escalated.setdefault(str(thread_id), set()).add(str(recipient))
+    found: list[OpenThread] = []
+    for record in await ThreadRecord.filter(
+        mailbox=mailbox, state=str(State.AWAITING_TEAM)
+    ).order_by("id"):
+        if record.waiting_since is None:
+            continue
+        if record.snoozed_until is not None and record.snoozed_until > now:
+            continue
+        waiting = ThreadState(State.AWAITING_TEAM, waiting_since=record.waiting_since)
+        deadline = promised_reply(waiting, policy.ladder, policy.calendar)
+        found.append(
+            OpenThread(
+                mailbox.name,
+                record.thread_id,
+                record.subject,
+                record.client,
+                record.owner,
+                record.waiting_since,
+                deadline,
+                frozenset(escalated.get(record.thread_id, ())),
+            )
+        )
+    return found
 
 
 def _context(
@@ -131,40 +136,39 @@ def _context(
 ) -> dict[str, Any]:
     config = runtime.config
     zone = person_zone(person)
-    zone_lines = []
-    for line in lines:
-        zone_lines.append(
-            {
-                "number": line.number,
-                "subject": line.thread.subject or "(no subject)",
-                "client": line.thread.client or "",
-                "mailbox": line.thread.mailbox,
-                "waiting": business_hours(line.waiting),
-                "deadline": format_when(line.thread.deadline, zone, config.messages.locale)
-                if line.thread.deadline
-                else "",
-                "overdue": business_hours(line.overdue) if line.overdue else "",
-                "role": line.role,
-                "link": thread_link(config, line.thread.mailbox, line.thread.thread_id),
-            }
-        )
     return {
         "person_name": person.label,
         "date_label": day.strftime("%A %d %B %Y"),
-        "lines": zone_lines,
+        "lines": [_line_context(config, line, zone) for line in lines],
         "overdue_count": sum(1 for line in lines if line.overdue),
-        "team": None
-        if team is None
-        else {
-            "waiting": team.waiting,
-            "overdue": team.overdue,
-            "by_owner": list(team.by_owner),
-            "answered": team.answered,
-            "median": business_hours(team.median_first_response)
-            if team.median_first_response is not None
-            else "",
-        },
+        "team": None if team is None else _team_context(team),
         "team_name": config.messages.team_name,
+    }
+
+
+def _line_context(config: FollowupConfig, line: DigestLine, zone: ZoneInfo) -> dict[str, Any]:
+    deadline = line.thread.deadline
+    return {
+        "number": line.number,
+        "subject": line.thread.subject or "(no subject)",
+        "client": line.thread.client or "",
+        "mailbox": line.thread.mailbox,
+        "waiting": business_hours(line.waiting),
+        "deadline": format_when(deadline, zone, config.messages.locale) if deadline else "",
+        "overdue": business_hours(line.overdue) if line.overdue else "",
+        "role": line.role,
+        "link": thread_link(config, line.thread.mailbox, line.thread.thread_id),
+    }
+
+
+def _team_context(team: TeamSummary) -> dict[str, Any]:
+    median = team.median_first_response
+    return {
+        "waiting": team.waiting,
+        "overdue": team.overdue,
+        "by_owner": list(team.by_owner),
+        "answered": team.answered,
+        "median": business_hours(median) if median is not None else "",
     }
 
 
@@ -221,12 +225,12 @@ class DigestReport:
     errors: list[str] = field(default_factory=list)
 
 
-async def plan_digests(runtime: Runtime, now: datetime) -> DigestReport:
-    """Write today's digest row for every person whose digest time has come (once each)."""
-    report = DigestReport()
-    people = await everyone(runtime.config)
+async def _due(
+    runtime: Runtime, now: datetime, report: DigestReport
+) -> list[tuple[CorePerson, date]]:
+    """Everyone whose digest time has come today and who has no digest row for it yet."""
     due: list[tuple[CorePerson, date]] = []
-    for person in people.values():
+    for person in (await everyone(runtime.config)).values():
         try:
             day = digest_day(person, now)
         except DigestError as exc:
@@ -234,6 +238,13 @@ async def plan_digests(runtime: Runtime, now: datetime) -> DigestReport:
             continue
         if day is not None and not await OutboxItem.exists(key=digest_key(person.email, day)):
             due.append((person, day))
+    return due
+
+
+async def plan_digests(runtime: Runtime, now: datetime) -> DigestReport:
+    """Write today's digest row for every person whose digest time has come (once each)."""
+    report = DigestReport()
+    due = await _due(runtime, now, report)
     if not due:
         return report
     mailbox = await sender_mailbox(runtime)
@@ -241,36 +252,12 @@ async def plan_digests(runtime: Runtime, now: datetime) -> DigestReport:
         report.errors.append("no mailbox with an SMTP URL to send digests from")
         return report
     board = await load_board(runtime, now)
-    domain = mailbox.address.rpartition("@")[2] or "followup.invalid"
-    base = runtime.config.web.base_url.rstrip("/")
     sources = await active_sources(DIGEST, None)
     for person, day in due:
         built = build_digest(runtime, board, person, now, day, sources)
-        empty = not built.lines and built.team is None
-        key = digest_key(person.email, day)
-        skip = empty and not runtime.config.digests.send_when_empty
+        skip = not built.lines and built.team is None and not runtime.config.digests.send_when_empty
         try:
-            await OutboxItem.create(
-                mailbox=mailbox,
-                key=key,
-                kind=DIGEST,
-                rule="daily-digest",
-                thread_id="",
-                recipient=person.email,
-                message_id=message_id_for(key, domain),
-                due_at=now,
-                created_at=now,
-                status="skipped" if skip else "pending",
-                skip_rule="digest-empty" if skip else None,
-                subject=built.subject,
-                text=built.text,
-                html=built.html,
-                template_error=built.error,
-                payload={
-                    "threads": built.thread_refs,
-                    "unsubscribe": f"{base}/digest/unsubscribe?t={unsubscribe_token(person.email)}",
-                },
-            )
+            await _write_digest(runtime, mailbox, person, day, built, skip, now)
         except IntegrityError:
             report.already += 1  # another process planned it first
             continue
@@ -279,6 +266,42 @@ async def plan_digests(runtime: Runtime, now: datetime) -> DigestReport:
         else:
             report.planned += 1
     return report
+
+
+async def _write_digest(
+    runtime: Runtime,
+    mailbox: Mailbox,
+    person: CorePerson,
+    day: date,
+    built: Built,
+    skip: bool,
+    now: datetime,
+) -> None:
+    """The digest's outbox row (its key makes a second one an IntegrityError)."""
+    key = digest_key(person.email, day)
+    domain = mailbox.address.rpartition("@")[2] or "followup.invalid"
+    base = runtime.config.web.base_url.rstrip("/")
+    await OutboxItem.create(
+        mailbox=mailbox,
+        key=key,
+        kind=DIGEST,
+        rule="daily-digest",
+        thread_id="",
+        recipient=person.email,
+        message_id=message_id_for(key, domain),
+        due_at=now,
+        created_at=now,
+        status="skipped" if skip else "pending",
+        skip_rule="digest-empty" if skip else None,
+        subject=built.subject,
+        text=built.text,
+        html=built.html,
+        template_error=built.error,
+        payload={
+            "threads": built.thread_refs,
+            "unsubscribe": f"{base}/digest/unsubscribe?t={unsubscribe_token(person.email)}",
+        },
+    )
 
 
 async def send_digests(runtime: Runtime, now: datetime, dry_run: bool = False) -> DigestReport:

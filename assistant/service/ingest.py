@@ -11,11 +11,9 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
-
-from tortoise.queryset import QuerySet
 
 from ..clock import Clock
 from ..core.authenticity import Screen, screen_for
@@ -24,13 +22,14 @@ from ..core.evaluate import MailboxPolicy
 from ..core.syncplan import Cursor, Plan, ServerStatus, Step, batches, needs_reconcile, plan_sync
 from ..mail.fetchparse import Fetched
 from ..mail.imap import ImapSession
-from ..store.bulk import fetch_all, insert_columns
-from ..store.models import Folder, Mailbox, StoredMessage, ThreadRecord
+from ..store.bulk import insert_columns
+from ..store.models import Folder, Mailbox, StoredMessage
 from . import credentials
 from .evaluate import reevaluate
 from .folders import open_folders
 from .prepare import Prepared, Preparer, Target
 from .storing import STORE_BATCH, store_batch
+from .thread_rows import forget_touched, thread_ids_of, unevaluated
 
 #: Folders whose mail tells who is waiting: client mail in INBOX, the team's replies in Sent.
 
@@ -66,10 +65,6 @@ class SyncReport:
         return sum(f.new for f in self.folders)
 
 
-async def _thread_ids(query: QuerySet[StoredMessage]) -> list[str]:
-    return [str(t) for t in await query.exclude(thread_id=None).values_list("thread_id", flat=True)]
-
-
 def _cursor(row: Folder) -> Cursor:
     return Cursor(row.uidvalidity, row.uidnext, row.highestmodseq, row.last_uid, row.message_count)
 
@@ -90,69 +85,88 @@ async def _settled(job: asyncio.Future[Any]) -> None:
             await asyncio.wait([job])
 
 
-async def _fetch_new(
-    session: ImapSession,
-    mailbox: Mailbox,
-    folder: Folder,
-    plan: Plan,
-    since: datetime | None,
-    progress: Progress | None,
-    preparer: Preparer,
-    clock: Clock,
-    screen: Screen | None,
-) -> list[int]:
-    uids = await asyncio.to_thread(session.uids_from, plan.fetch_from_uid, since)
-    changed: list[int] = []
-    done = 0
-    todo = batches(uids, STORE_BATCH)
-    pooled = preparer.wants_pool(len(uids))
-    if pooled:
-        preparer.start()  # the workers start while the first FETCH runs
-    target = Target(mailbox.id, folder.id, folder.name, insert_columns(StoredMessage), screen)
-    # A few batches ahead are fetched (socket reads, in a thread) and parsed (in the
-    # workers) while this one is stored. The lock keeps one FETCH at a time on the session
-    # (asyncio locks are first come, first served, so batches are fetched in order).
-    fetching = asyncio.Lock()
-    stopped = False
+@dataclass(frozen=True, slots=True)
+class _Fetch:
+    """What every folder of one sync shares: the mailbox, the history bound, the parse
+    workers, the clock, progress, and (per folder) the authenticity screen."""
 
-    async def produce(batch_uids: list[int]) -> Prepared:
-        nonlocal stopped
-        async with fetching:
-            if stopped:
+    mailbox: Mailbox
+    since: datetime | None
+    progress: Progress | None
+    preparer: Preparer
+    clock: Clock
+    screen: Screen | None = None
+
+
+class _Ahead:
+    """FETCHes a few batches ahead (socket reads, in a thread), parsed by the workers while
+    the current one is stored. The lock keeps one FETCH at a time on the session (asyncio
+    locks are first come, first served, so batches are fetched in order)."""
+
+    def __init__(self, session: ImapSession, preparer: Preparer, target: Target, pooled: bool):
+        self.session, self.preparer, self.target, self.pooled = session, preparer, target, pooled
+        self.fetching = asyncio.Lock()
+        self.stopped = False
+        self.tasks: deque[asyncio.Task[Prepared]] = deque()
+
+    async def produce(self, batch_uids: list[int]) -> Prepared:
+        async with self.fetching:
+            if self.stopped:
                 return Prepared([], [], [])
-            job = asyncio.ensure_future(asyncio.to_thread(_fetch_list, session, batch_uids))
+            job = asyncio.ensure_future(asyncio.to_thread(_fetch_list, self.session, batch_uids))
             try:
                 fetched = await asyncio.shield(job)
             except BaseException:
                 # Failed or cancelled: no FETCH after this one, and the lock (the session) is
                 # held until this FETCH's thread is done (a thread cannot be cancelled).
-                stopped = True
+                self.stopped = True
                 await _settled(job)
                 raise
-        return await preparer.prepare(fetched, target, pooled=pooled)
+        return await self.preparer.prepare(fetched, self.target, pooled=self.pooled)
 
-    ahead: deque[asyncio.Task[Prepared]] = deque()
-    try:
-        for index, batch_uids in enumerate(todo):
-            while len(ahead) <= AHEAD and index + len(ahead) < len(todo):
-                ahead.append(asyncio.ensure_future(produce(todo[index + len(ahead)])))
-            batch = await ahead.popleft()
-            changed += await store_batch(folder, batch, target.columns, clock.now())
-            done += len(batch_uids)
-            if progress:
-                progress(folder.name, done, len(uids))
-    finally:
-        # A failed store or a cancelled sync: no new FETCH starts, and none still runs on the
-        # session when the caller uses it again.
-        stopped = True
-        for task in ahead:
+    async def stop(self) -> None:
+        """No new FETCH starts, and none still runs on the session when this returns."""
+        self.stopped = True
+        for task in self.tasks:
             with contextlib.suppress(BaseException):
                 await task
-        async with fetching:  # a cancelled batch holds it until its thread is done
+        async with self.fetching:  # a cancelled batch holds it until its thread is done
             pass
+
+
+async def _fetch_new(session: ImapSession, folder: Folder, plan: Plan, job: _Fetch) -> list[int]:
+    uids = await asyncio.to_thread(session.uids_from, plan.fetch_from_uid, job.since)
+    pooled = job.preparer.wants_pool(len(uids))
+    if pooled:
+        job.preparer.start()  # the workers start while the first FETCH runs
+    columns = insert_columns(StoredMessage)
+    target = Target(job.mailbox.id, folder.id, folder.name, columns, job.screen)
+    ahead = _Ahead(session, job.preparer, target, pooled)
+    try:
+        changed = await _store_all(folder, batches(uids, STORE_BATCH), ahead, job)
+    finally:  # a failed store or a cancelled sync: the session is free again for the caller
+        await ahead.stop()
     if uids:  # once per fetch, not per batch: a stale count only costs a reconcile
         folder.message_count = await StoredMessage.filter(folder=folder).count()
         await folder.save(update_fields=["message_count"])
+    return changed
+
+
+async def _store_all(
+    folder: Folder, todo: list[list[int]], ahead: _Ahead, job: _Fetch
+) -> list[int]:
+    """Store each batch in order while the next ones are fetched and parsed."""
+    changed: list[int] = []
+    done, total = 0, sum(map(len, todo))
+    for index, batch_uids in enumerate(todo):
+        while len(ahead.tasks) <= AHEAD and index + len(ahead.tasks) < len(todo):
+            upcoming = todo[index + len(ahead.tasks)]
+            ahead.tasks.append(asyncio.ensure_future(ahead.produce(upcoming)))
+        batch = await ahead.tasks.popleft()
+        changed += await store_batch(folder, batch, ahead.target.columns, job.clock.now())
+        done += len(batch_uids)
+        if job.progress:
+            job.progress(folder.name, done, total)
     return changed
 
 
@@ -209,16 +223,7 @@ def _mark_history(folder: Folder, status: ServerStatus, reset: bool) -> None:
 
 
 async def sync_folder(
-    session: ImapSession,
-    mailbox: Mailbox,
-    folder: Folder,
-    since: datetime | None = None,
-    progress: Progress | None = None,
-    *,
-    preparer: Preparer,
-    kept: bool = False,
-    clock: Clock,
-    screen: Screen | None = None,
+    session: ImapSession, folder: Folder, job: _Fetch, *, kept: bool = False
 ) -> tuple[FolderReport, list[int], list[str]]:
     """Bring one folder up to date; return its report, changed row ids, touched thread ids.
 
@@ -236,67 +241,56 @@ async def sync_folder(
     changed: list[int] = []
     touched: list[str] = []
     if not plan.idle:
-        report.reason = plan.reason
-        if not kept or Step.RESET in plan.steps:
-            await asyncio.to_thread(session.select, folder.name)
-        if Step.RESET in plan.steps:
-            touched += await _thread_ids(StoredMessage.filter(folder=folder))
-            await StoredMessage.filter(folder=folder).delete()
-            folder.last_uid, folder.message_count, folder.highestmodseq = 0, 0, None
-            report.reset = True
-        if Step.FETCH_NEW in plan.steps:
-            _mark_history(folder, status, Step.RESET in plan.steps)
-            # Record the validity first: an interrupted first sync then resumes after last_uid.
-            folder.uidvalidity = status.uidvalidity
-            await folder.save(update_fields=CURSOR_FIELDS)
-            new = await _fetch_new(
-                session, mailbox, folder, plan, since, progress, preparer, clock, screen
-            )
-            report.new = len(new)
-            changed += new
-        if Step.FETCH_FLAGS in plan.steps and plan.changed_since is not None:
-            flagged = await _fetch_flags(session, folder, plan.changed_since)
-            report.flags = len(flagged)
-            changed += flagged
-        if Step.RECONCILE in plan.steps or needs_reconcile(folder.message_count, status):
-            report.expunged, gone_threads = await _reconcile(session, folder)
-            touched += gone_threads
-        if not kept:
-            await asyncio.to_thread(session.unselect)
+        changed, touched = await _follow(session, folder, plan, status, report, job, kept)
     if plan.idle and folder.synced_at is not None:
         return report, changed, touched  # nothing moved: no write at all
     folder.uidvalidity = status.uidvalidity
     folder.uidnext = max(status.uidnext, folder.last_uid + 1)
     folder.highestmodseq = status.highestmodseq
-    folder.synced_at = clock.now()
+    folder.synced_at = job.clock.now()
     await folder.save()
     return report, changed, touched
 
 
-async def _forget_touched(mailbox: Mailbox, touched: list[str]) -> list[int]:
-    """Row ids still in threads that lost messages; drop threads left with none."""
-    if not touched:
-        return []
-    ids = sorted(set(touched))
-    alive = set(await _thread_ids(StoredMessage.filter(mailbox=mailbox, thread_id__in=ids)))
-    dead = sorted(set(ids) - alive)
-    if dead:
-        await ThreadRecord.filter(mailbox=mailbox, thread_id__in=dead).delete()
-    rows = await StoredMessage.filter(mailbox=mailbox, thread_id__in=sorted(alive)).only("id")
-    return [row.id for row in rows]
-
-
-async def unevaluated(mailbox: Mailbox) -> list[int]:
-    """Rows stored but never threaded: a sync stopped between storing and re-evaluating.
-
-    Every evaluated row has a thread id, so these are exactly the rows whose clients would
-    otherwise never be seen waiting."""
-    rows = await fetch_all(
-        StoredMessage,
-        "SELECT id FROM message WHERE mailbox_id=? AND thread_id IS NULL",
-        [mailbox.id],
-    )
-    return [int(row[0]) for row in rows]
+async def _follow(
+    session: ImapSession,
+    folder: Folder,
+    plan: Plan,
+    status: ServerStatus,
+    report: FolderReport,
+    job: _Fetch,
+    kept: bool,
+) -> tuple[list[int], list[str]]:
+    """Run the plan's steps on the folder: changed row ids and touched thread ids."""
+    changed: list[int] = []
+    touched: list[str] = []
+    report.reason = plan.reason
+    reset = Step.RESET in plan.steps
+    if not kept or reset:
+        await asyncio.to_thread(session.select, folder.name)
+    if reset:
+        touched += await thread_ids_of(StoredMessage.filter(folder=folder))
+        await StoredMessage.filter(folder=folder).delete()
+        folder.last_uid, folder.message_count, folder.highestmodseq = 0, 0, None
+        report.reset = True
+    if Step.FETCH_NEW in plan.steps:
+        _mark_history(folder, status, reset)
+        # Record the validity first: an interrupted first sync then resumes after last_uid.
+        folder.uidvalidity = status.uidvalidity
+        await folder.save(update_fields=CURSOR_FIELDS)
+        new = await _fetch_new(session, folder, plan, job)
+        report.new = len(new)
+        changed += new
+    if Step.FETCH_FLAGS in plan.steps and plan.changed_since is not None:
+        flagged = await _fetch_flags(session, folder, plan.changed_since)
+        report.flags = len(flagged)
+        changed += flagged
+    if Step.RECONCILE in plan.steps or needs_reconcile(folder.message_count, status):
+        report.expunged, gone_threads = await _reconcile(session, folder)
+        touched += gone_threads
+    if not kept:
+        await asyncio.to_thread(session.unselect)
+    return changed, touched
 
 
 async def sync_folders(
@@ -320,41 +314,51 @@ async def sync_folders(
     :class:`~.prepare.Preparer` (the runtime's ``sync_workers``)."""
     report = SyncReport(mailbox.name)
     touched: list[str] = []
-    preparer = Preparer(workers=workers)
+    job = _Fetch(mailbox, since, progress, Preparer(workers=workers), clock)
     try:
         for folder in folders:
-            if isinstance(session, ImapSession):
-                one, kept = session, False
-            elif folder.name in session:
-                one, kept = session[folder.name], True
-            else:  # "": the connection the other folders share, checked by STATUS
-                one, kept = session[""], False
+            one, kept = _session_for(session, folder)
             screen = screen_for(folder.role, policy.team, policy.ladder.trust)
             folder_report, changed, gone = await sync_folder(
-                one,
-                mailbox,
-                folder,
-                since,
-                progress,
-                preparer=preparer,
-                kept=kept,
-                clock=clock,
-                screen=screen,
+                one, folder, replace(job, screen=screen), kept=kept
             )
             report.folders.append(folder_report)
             report.changed_ids += changed
             touched += gone
     finally:
-        if preparer.running:
-            await asyncio.to_thread(preparer.close)
-    report.changed_ids += await _forget_touched(mailbox, touched)
+        if job.preparer.running:
+            await asyncio.to_thread(job.preparer.close)
+    await _reevaluate_changes(mailbox, report, touched, recover, policy, clock.now())
+    return report
+
+
+async def _reevaluate_changes(
+    mailbox: Mailbox,
+    report: SyncReport,
+    touched: list[str],
+    recover: bool,
+    policy: MailboxPolicy,
+    now: datetime,
+) -> None:
+    """Re-thread what the sync changed (and, with ``recover``, what an interrupted one left)."""
+    report.changed_ids += await forget_touched(mailbox, touched)
     if recover or report.changed_ids:
         report.changed_ids += await unevaluated(mailbox)
     if report.changed_ids:
         report.changed_ids = sorted(set(report.changed_ids))
-        report.thread_ids = await reevaluate(mailbox, report.changed_ids, policy, clock.now())
+        report.thread_ids = await reevaluate(mailbox, report.changed_ids, policy, now)
         report.threads_changed = len(report.thread_ids)
-    return report
+
+
+def _session_for(
+    session: ImapSession | Mapping[str, ImapSession], folder: Folder
+) -> tuple[ImapSession, bool]:
+    """The connection to sync ``folder`` on, and whether it is kept selected on it."""
+    if isinstance(session, ImapSession):
+        return session, False
+    if folder.name in session:
+        return session[folder.name], True
+    return session[""], False  # the connection the other folders share, checked by STATUS
 
 
 async def sync_mailbox(

@@ -186,10 +186,8 @@ async def add_mailbox(
     inbox: InboxMark | None = None,
     chosen: dict[str, str] | None = None,
 ) -> Mailbox:
-    """Store a new mailbox; credentials are encrypted before they reach the database.
-
-    ``inbox`` (from the connection test) fixes the history cut-off now: a client who writes
-    between connecting and the first sync is new mail, not history."""
+    """Store a new mailbox, credentials encrypted. ``inbox`` (from the connection test) fixes
+    the history cut-off now: a client who writes before the first sync is new mail."""
     await _check_new(name, address, imap, smtp, team)
     box = await Mailbox.create(
         name=name,

@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
+from tortoise.queryset import QuerySet
+
 from ..core.model import Address, Message, Verdict
 from ..core.subject import is_generic
-from ..store.bulk import select_rows
+from ..store.bulk import fetch_all, select_rows
 from ..store.models import Mailbox, MessageRef, StoredMessage, ThreadRecord
 from ..store.records import to_message
 
@@ -133,3 +135,34 @@ async def load_group(ids: list[int]) -> Loaded:
             verdicts[row.message_id] = stored_verdict(row)
             rows.append(_Slim(row.id, row.message_id, row.thread_id, row.folder_id))
     return rows, messages, verdicts
+
+
+async def thread_ids_of(query: QuerySet[StoredMessage]) -> list[str]:
+    """The thread ids of the rows ``query`` selects (rows never threaded have none)."""
+    return [str(t) for t in await query.exclude(thread_id=None).values_list("thread_id", flat=True)]
+
+
+async def forget_touched(mailbox: Mailbox, touched: list[str]) -> list[int]:
+    """Row ids still in threads that lost messages; drop threads left with none."""
+    if not touched:
+        return []
+    ids = sorted(set(touched))
+    alive = set(await thread_ids_of(StoredMessage.filter(mailbox=mailbox, thread_id__in=ids)))
+    dead = sorted(set(ids) - alive)
+    if dead:
+        await ThreadRecord.filter(mailbox=mailbox, thread_id__in=dead).delete()
+    rows = await StoredMessage.filter(mailbox=mailbox, thread_id__in=sorted(alive)).only("id")
+    return [row.id for row in rows]
+
+
+async def unevaluated(mailbox: Mailbox) -> list[int]:
+    """Rows stored but never threaded: a sync stopped between storing and re-evaluating.
+
+    Every evaluated row has a thread id, so these are exactly the rows whose clients would
+    otherwise never be seen waiting."""
+    rows = await fetch_all(
+        StoredMessage,
+        "SELECT id FROM message WHERE mailbox_id=? AND thread_id IS NULL",
+        [mailbox.id],
+    )
+    return [int(row[0]) for row in rows]
