@@ -130,6 +130,8 @@ def _text(fields: Fields, name: str, problems: list[str]) -> str:
     raw = _first(fields, name)
     if raw is None:
         return ""
+    if _plain(raw):
+        return raw.rstrip(" ")  # the common case: nothing to decode, collapse or report
     value, found = decode_text(" ".join(raw.split()))
     if found:  # rare: skip building a generator for every clean value
         problems.extend(f"{name}: {p}" for p in found)
@@ -146,13 +148,16 @@ def _addresses(fields: Fields, name: str, problems: list[str]) -> tuple[Address,
     return found
 
 
+_SENDERS = frozenset(("from", "sender"))
+
+
 def _worth_keeping(name: str, value: str, has_sender: bool) -> bool:
     """Drop what the rules would never look at: records stay small (100,000 in memory)."""
     if name == "content-type":
         return value[:16].lower() == "multipart/report"
     if name == "authentication-results":
         return len(value) <= 4096  # the receiving server's is short; a huge one is the sender's
-    if name in ("from", "sender"):
+    if name in _SENDERS:
         return not has_sender
     return True
 
@@ -162,20 +167,40 @@ def _is_signal(name: str) -> bool:
     return name in SIGNAL_HEADERS or name.startswith(SIGNAL_PREFIXES)
 
 
+def _plain(raw: str) -> bool:
+    """Printable ASCII with no encoded word and no run of spaces: already clean text."""
+    return raw.isascii() and raw.isprintable() and "=?" not in raw and "  " not in raw
+
+
 def _clean(raw: str) -> str:
     """A raw value as decoded, whitespace-collapsed text."""
-    if raw.isascii() and raw.isprintable() and "=?" not in raw and "  " not in raw:
+    if _plain(raw):
         return raw.rstrip(" ")  # the common case: nothing to decode or collapse
     return decode_text(" ".join(raw.split()))[0]
+
+
+def _plainly_not_report(raw: str) -> bool:
+    """Cleaning cannot make this Content-Type ``multipart/report`` (printable ASCII, no
+    encoded words, another start): it is dropped without being cleaned."""
+    return (
+        raw[:16].lower() != "multipart/report"
+        and raw.isascii()
+        and raw.isprintable()
+        and "=?" not in raw
+    )
 
 
 def _signal_headers(fields: Fields, has_sender: bool) -> dict[str, str]:
     kept: dict[str, str] = {}
     for low, values in fields.items():
-        if _is_signal(low):
-            value = _clean(values[0])
-            if _worth_keeping(low, value, has_sender):
-                kept[low] = value
+        if not _is_signal(low) or (has_sender and low in _SENDERS):
+            continue  # a readable sender is in the record already: its raw field is not kept
+        raw = values[0]
+        if low == "content-type" and _plainly_not_report(raw):
+            continue  # most mail: decided without cleaning the value
+        value = _clean(raw)
+        if _worth_keeping(low, value, has_sender):
+            kept[low] = value
     return kept
 
 
