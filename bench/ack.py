@@ -465,7 +465,7 @@ TIMED: tuple[tuple[str, str, str, bool], ...] = (
     ("assistant.service.ingest", "_fetch_list", "      _fetch_list (IMAP FETCH)", False),
     ("assistant.service.prepare", "prepare_batch", "      prepare_batch (parse)", False),
     ("assistant.service.ingest", "store_batch", "      store_batch (insert)", True),
-    ("assistant.service.ingest", "reevaluate", "  reevaluate (threads)", True),
+    ("assistant.service.pipeline", "reevaluate", "  reevaluate (threads)", True),
     ("assistant.runners.run", "Service._after_change", "after_change (plan + deliver)", True),
     ("assistant.service.pipeline", "handle_commands", "  handle_commands", True),
     ("assistant.service.pipeline", "plan_pending", "  plan_pending", True),

@@ -79,10 +79,10 @@ def floor_raw(spec: dict[str, Any]) -> dict[str, Any]:
 #: What the stage run wraps: (module, attribute, label). Missing ones are skipped and named
 #: in the result (the service is being restructured; the stages must not depend on it).
 STAGE_PROBES: tuple[tuple[str, str, str], ...] = (
-    ("assistant.cli.mailbox", "sync_mailbox", "sync_mailbox"),
+    ("assistant.cli.mailbox", "sync_and_evaluate", "sync_mailbox"),
     ("assistant.service.ingest", "_fetch_list", "UID FETCH + read (thread)"),
     ("assistant.service.ingest", "store_batch", "store batches"),
-    ("assistant.service.ingest", "reevaluate", "reevaluate"),
+    ("assistant.service.pipeline", "reevaluate", "reevaluate"),
     ("assistant.service.evaluate", "link_groups", "  link_groups"),
     ("assistant.service.evaluate", "load_group", "  load_group (re-read rows)"),
     ("assistant.service.evaluate", "_thread_group", "  _thread_group (threading)"),

@@ -22,7 +22,7 @@ count is checked over IMAP afterwards. Every measurement then runs in its own ch
 (this script with ``--child``), so peak RSS (``VmHWM``) is per measurement, and the floor each
 one is compared with is measured in the same run on the same server:
 
-1. **First sync**: :func:`assistant.service.ingest.sync_mailbox` of the whole mailbox into a
+1. **First sync**: :func:`assistant.service.pipeline.sync_and_evaluate` of the whole mailbox into a
    fresh SQLite store (parse, classify, store, thread, evaluate), against the floor: a plain
    imapclient session doing ``UID SEARCH ALL`` and ``UID FETCH`` of the same items (``UID
    FLAGS INTERNALDATE`` + ``HEADER_ITEM`` + ``MODSEQ``, CONDSTORE enabled as Followup does)
@@ -100,8 +100,9 @@ from assistant.service import ingest
 from assistant.service import prepare as prepare_mod
 from assistant.service import storing as storing_mod
 from assistant.service.folders import open_folders
-from assistant.service.ingest import SyncReport, sync_folders, sync_mailbox
+from assistant.service.ingest import SyncReport, sync_folders
 from assistant.service.mailboxes import add_mailbox
+from assistant.service.pipeline import evaluate_changes, sync_and_evaluate
 from assistant.settings import FollowupConfig
 from assistant.store.db import database_url, store
 from assistant.store.models import Folder, Mailbox, StoredMessage, ThreadRecord
@@ -481,7 +482,7 @@ async def child_first_followup(account: Account, db: str, profile: int) -> dict[
         wall0, cpu0 = time.perf_counter(), time.process_time()
         if prof is not None:
             prof.enable()
-        report = await sync_mailbox(mailbox, policy, clock=SystemClock(), workers=workers)
+        report = await sync_and_evaluate(mailbox, policy, clock=SystemClock(), workers=workers)
         if prof is not None:
             prof.disable()
         wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
@@ -574,6 +575,7 @@ async def child_check_followup(db: str, checks: int) -> dict[str, Any]:
             async def one() -> float:
                 t0 = time.perf_counter()
                 report = await sync_folders(sessions, mailbox, folders, policy, clock=SystemClock())
+                report = await evaluate_changes(mailbox, report, policy, SystemClock().now())
                 elapsed = time.perf_counter() - t0
                 if report.changed_ids or any(f.reason != "unchanged" for f in report.folders):
                     raise RuntimeError(f"the mailbox changed during the check benchmark: {report}")

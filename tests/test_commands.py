@@ -12,9 +12,8 @@ import pytest
 from assistant.clock import FixedClock
 from assistant.runtime import Runtime
 from assistant.service.commands import handle_commands
-from assistant.service.ingest import sync_mailbox
 from assistant.service.people import add_person, load_people
-from assistant.service.pipeline import after_sync
+from assistant.service.pipeline import after_sync, sync_and_evaluate
 from assistant.settings import FollowupConfig
 from assistant.signing import command_address
 from assistant.store.db import store
@@ -50,7 +49,7 @@ class Desk:
     async def handle(self) -> list[OutboxItem]:
         mailbox = await Mailbox.get(id=self.mailbox.id)
         policy = self.runtime.policy(mailbox, await load_people())
-        report = await sync_mailbox(mailbox, policy, clock=self.runtime.clock)
+        report = await sync_and_evaluate(mailbox, policy, clock=self.runtime.clock)
         await handle_commands(self.runtime, mailbox, report.changed_ids, NOW)
         return await OutboxItem.filter(kind="command_reply").order_by("id")
 
@@ -166,7 +165,7 @@ async def test_absurd_commands_are_answered_and_never_stop_the_pass(desk: Desk) 
     )
     desk.dovecot.append(desk.user.name, "INBOX", client.encode(), msg_time=NOW)
     mailbox = await Mailbox.get(id=desk.mailbox.id)
-    report = await sync_mailbox(
+    report = await sync_and_evaluate(
         mailbox, desk.runtime.policy(mailbox, await load_people()), clock=desk.runtime.clock
     )
     await after_sync(desk.runtime, mailbox, report, NOW)

@@ -21,7 +21,7 @@ from assistant.clock import SystemClock
 from assistant.core.evaluate import MailboxPolicy, evaluate
 from assistant.core.state import History
 from assistant.parallel import parse_all
-from assistant.service.ingest import sync_mailbox
+from assistant.service.pipeline import sync_and_evaluate
 from assistant.settings import load_config
 from assistant.sources import iter_source
 from assistant.store.db import store
@@ -50,7 +50,7 @@ async def synced(
             folder = "Archive" if msg["Message-ID"] == f"<{ARCHIVED}>" else "INBOX"
             when = parsedate_to_datetime(msg["Date"])
             dovecot.append(imap_user.name, folder, raw, msg_time=when)
-        await sync_mailbox(box, policy, clock=SystemClock())
+        await sync_and_evaluate(box, policy, clock=SystemClock())
         yield box, policy
 
 

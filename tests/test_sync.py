@@ -20,9 +20,9 @@ from assistant.mail.fetchparse import Fetched
 from assistant.mail.imap import ConnectError, ImapSession
 from assistant.mail.urls import parse_url
 from assistant.runtime import Runtime
-from assistant.service import evaluate, ingest, prepare
-from assistant.service.ingest import sync_mailbox
+from assistant.service import evaluate, ingest, pipeline, prepare
 from assistant.service.mailboxes import add_mailbox
+from assistant.service.pipeline import evaluate_changes, sync_and_evaluate
 from assistant.settings import FollowupConfig
 from assistant.store.db import store
 from assistant.store.models import Folder, Mailbox, StoredMessage, ThreadRecord
@@ -91,7 +91,7 @@ class Env:
     async def sync(self) -> ingest.SyncReport:
         mailbox = await Mailbox.get(id=self.mailbox.id)
         if self.mode == "fresh":
-            return await sync_mailbox(mailbox, self.policy, clock=CLOCK)
+            return await sync_and_evaluate(mailbox, self.policy, clock=CLOCK)
         url = parse_url(self.user.url, "imap")
         if not self.sessions:
             self.sessions[""] = ImapSession(url)
@@ -99,7 +99,10 @@ class Env:
         for folder in folders:
             if folder.name not in self.sessions:
                 self.sessions[folder.name] = ImapSession(url)
-        return await ingest.sync_folders(self.sessions, mailbox, folders, self.policy, clock=CLOCK)
+        report = await ingest.sync_folders(
+            self.sessions, mailbox, folders, self.policy, clock=CLOCK
+        )
+        return await evaluate_changes(mailbox, report, self.policy, CLOCK.now())  # as a watcher
 
     def expunge(self, folder: str, uid: int | None) -> None:
         """Delete and expunge one message from another connection (as a mail client does)."""
@@ -291,7 +294,7 @@ async def test_connection_killed_mid_sync_resumes_without_loss_or_duplicates(
 
     mailbox = await Mailbox.get(id=env.mailbox.id)
     with pytest.raises((IMAPClientError, OSError)):
-        await sync_mailbox(mailbox, env.policy, progress=kill_after_first_batch, clock=CLOCK)
+        await sync_and_evaluate(mailbox, env.policy, progress=kill_after_first_batch, clock=CLOCK)
     stored = await StoredMessage.filter(mailbox=env.mailbox).count()
     # Whole batches were committed with their cursor (the next few may have been fetched
     # already while the first was stored), never the whole folder.
@@ -367,13 +370,13 @@ async def test_sync_over_tls_verifies_the_certificate(
             None,
         )
         policy = Runtime("", dovecot.maildir(imap_user.name), FollowupConfig()).policy(trusted)
-        report = await sync_mailbox(trusted, policy, clock=CLOCK)
+        report = await sync_and_evaluate(trusted, policy, clock=CLOCK)
         assert by_folder(report)["inbox"].new == 1
         untrusted = await add_mailbox(
             "tls2", "support@example.com", base, None, ["@example.com"], None, 120, T0, None
         )
         with pytest.raises(ConnectError) as failure:
-            await sync_mailbox(untrusted, policy, clock=CLOCK)
+            await sync_and_evaluate(untrusted, policy, clock=CLOCK)
         assert failure.value.kind == "tls"
 
 
@@ -386,7 +389,9 @@ async def test_since_limits_history_by_arrival_time(env: Env) -> None:
     )
     env.append("INBOX", mail("new@c.test", "anna@c.test", "New question"))
     mailbox = await Mailbox.get(id=env.mailbox.id)
-    await sync_mailbox(mailbox, env.policy, since=datetime(2026, 8, 1, tzinfo=UTC), clock=CLOCK)
+    await sync_and_evaluate(
+        mailbox, env.policy, since=datetime(2026, 8, 1, tzinfo=UTC), clock=CLOCK
+    )
     assert set(await env.states()) == {"new@c.test"}
 
 
@@ -532,13 +537,13 @@ async def test_rows_stored_but_never_threaded_are_threaded_by_the_next_sync(
         raise RuntimeError("killed before threading")
 
     with monkeypatch.context() as patched, pytest.raises(RuntimeError):
-        patched.setattr(ingest, "reevaluate", crash)
+        patched.setattr(pipeline, "reevaluate", crash)
         await env.sync()
     assert await StoredMessage.filter(mailbox=env.mailbox, thread_id=None).count() == 1
     assert await env.states() == {}
     mailbox = await Mailbox.get(id=env.mailbox.id)
     if env.mode == "fresh":
-        report = await sync_mailbox(mailbox, env.policy, clock=CLOCK)
+        report = await sync_and_evaluate(mailbox, env.policy, clock=CLOCK)
     else:  # a watcher's first check after (re)starting: its sessions are new
         env.close()
         env.sessions.clear()
@@ -548,6 +553,7 @@ async def test_rows_stored_but_never_threaded_are_threaded_by_the_next_sync(
         report = await ingest.sync_folders(
             env.sessions, mailbox, folders, env.policy, recover=True, clock=CLOCK
         )
+        report = await evaluate_changes(mailbox, report, env.policy, CLOCK.now())
     assert report.new == 0 and report.threads_changed == 1
     assert await env.states() == {"q1@c.test": "awaiting_team"}
     assert await StoredMessage.filter(mailbox=env.mailbox, thread_id=None).count() == 0
@@ -606,7 +612,7 @@ async def test_a_cancelled_sync_never_has_two_fetches_on_one_session(
     stored = asyncio.Event()
     mailbox = await Mailbox.get(id=env.mailbox.id)
     sync = asyncio.ensure_future(
-        sync_mailbox(mailbox, env.policy, progress=lambda *_: stored.set(), clock=CLOCK)
+        sync_and_evaluate(mailbox, env.policy, progress=lambda *_: stored.set(), clock=CLOCK)
     )
     await asyncio.wait_for(stored.wait(), 30)
     await asyncio.sleep(0.06)  # the next batches are being fetched

@@ -10,7 +10,7 @@ import pytest
 
 from assistant.clock import SystemClock
 from assistant.runners.watch import MailboxWatcher
-from assistant.service import ingest
+from assistant.service import pipeline
 from assistant.store.db import store
 from assistant.store.models import Mailbox, StoredMessage, ThreadRecord
 from tests.conftest import ImapUser, add_test_mailbox, test_policy
@@ -114,7 +114,7 @@ async def test_mail_stored_but_not_threaded_before_a_failure_is_threaded_after_i
     """A check stores new mail, then threading fails (a database error): the folder's
     cursor has moved, so nothing looks new any more; the watcher restarts and its first check
     threads the stored rows."""
-    real = ingest.reevaluate
+    real = pipeline.reevaluate
     failures = 0
 
     async def fails_once(*args: Any, **kwargs: Any) -> list[str]:
@@ -124,7 +124,7 @@ async def test_mail_stored_but_not_threaded_before_a_failure_is_threaded_after_i
             raise RuntimeError("database went away")
         return await real(*args, **kwargs)
 
-    monkeypatch.setattr(ingest, "reevaluate", fails_once)
+    monkeypatch.setattr(pipeline, "reevaluate", fails_once)
     watcher = MailboxWatcher(mailbox, test_policy(mailbox), poll_interval=3600, clock=SystemClock())
     task = asyncio.create_task(watcher.run())
     try:

@@ -29,7 +29,7 @@ from ..report import wide_console
 from ..runtime import Runtime
 from ..secrets import decrypt, new_key
 from ..service import credentials
-from ..service.ingest import SyncReport, sync_mailbox
+from ..service.ingest import SyncReport
 from ..service.loops import lift_pause
 from ..service.mailboxes import (
     ConnectionCheck,
@@ -42,6 +42,7 @@ from ..service.mailboxes import (
     summaries,
 )
 from ..service.oauth_connect import grant_of, resolve, save_grant, tested_token
+from ..service.pipeline import sync_and_evaluate
 from ..service.sentcopy import sent_copy_text
 from .common import config_option, run_with_store
 from .input import password_for
@@ -263,7 +264,7 @@ def sync(name: str, since: str | None, config: Path | None) -> None:
             box = await get_mailbox(name)
             history = _since(since, runtime.clock.now())
             policy, workers = runtime.policy(box), runtime.sync_workers
-            syncing = sync_mailbox(
+            syncing = sync_and_evaluate(
                 box, policy, history, progress, clock=runtime.clock, workers=workers
             )
             return await in_one_line(name, syncing)

@@ -37,6 +37,7 @@ from ..mail.urls import MailURL
 from ..service import credentials
 from ..service.folders import by_priority, folder_rows
 from ..service.ingest import SyncReport, sync_folders
+from ..service.pipeline import evaluate_changes
 from ..store.models import Folder, Mailbox
 
 log = logging.getLogger("followup.watch")
@@ -206,6 +207,7 @@ class MailboxWatcher:
             clock=self.clock,
             workers=self.sync_workers,
         )
+        report = await evaluate_changes(self.mailbox, report, self.policy, self.clock.now())
         self._recovered = True  # after the first check, every stored row has been threaded
         return report
 

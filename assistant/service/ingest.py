@@ -1,4 +1,4 @@
-"""Sync a mailbox: discover folders, fetch header records incrementally, store, re-evaluate.
+"""Sync a mailbox: discover folders, fetch header records incrementally, store them.
 
 Blocking IMAP calls run in a worker thread (``asyncio.to_thread``) so one process can sync
 many mailboxes. Each batch of records is committed together with the folder cursor that
@@ -25,7 +25,6 @@ from ..mail.imap import ImapSession
 from ..store.bulk import insert_columns
 from ..store.models import Folder, Mailbox, StoredMessage
 from . import credentials
-from .evaluate import reevaluate
 from .folders import open_folders
 from .prepare import Prepared, Preparer, Target
 from .storing import STORE_BATCH, store_batch
@@ -306,11 +305,12 @@ async def sync_folders(
     workers: int | None = None,
 ) -> SyncReport:
     """Sync ``folders`` over an open session (or a mapping: a folder's name to the session
-    kept selected on it, ``""`` to the session for the others), then re-evaluate the
-    threads they touched.
+    kept selected on it, ``""`` to the session for the others). The report's
+    ``changed_ids`` are the rows the evaluate step must re-thread
+    (:func:`~.pipeline.evaluate_changes`; sync never evaluates).
 
-    ``recover`` also re-evaluates rows an earlier, interrupted sync stored but never
-    threaded (a one-shot sync and a watcher's first check ask for it). ``workers``: see
+    ``recover`` also names rows an earlier, interrupted pass stored but never threaded (a
+    one-shot sync and a watcher's first check ask for it). ``workers``: see
     :class:`~.prepare.Preparer` (the runtime's ``sync_workers``)."""
     report = SyncReport(mailbox.name)
     touched: list[str] = []
@@ -328,26 +328,19 @@ async def sync_folders(
     finally:
         if job.preparer.running:
             await asyncio.to_thread(job.preparer.close)
-    await _reevaluate_changes(mailbox, report, touched, recover, policy, clock.now())
+    await _to_evaluate(mailbox, report, touched, recover)
     return report
 
 
-async def _reevaluate_changes(
-    mailbox: Mailbox,
-    report: SyncReport,
-    touched: list[str],
-    recover: bool,
-    policy: MailboxPolicy,
-    now: datetime,
+async def _to_evaluate(
+    mailbox: Mailbox, report: SyncReport, touched: list[str], recover: bool
 ) -> None:
-    """Re-thread what the sync changed (and, with ``recover``, what an interrupted one left)."""
+    """Add to ``changed_ids`` the rows of threads that lost messages and (with ``recover``,
+    or whenever anything changed) the rows an interrupted pass never threaded."""
     report.changed_ids += await forget_touched(mailbox, touched)
     if recover or report.changed_ids:
         report.changed_ids += await unevaluated(mailbox)
-    if report.changed_ids:
-        report.changed_ids = sorted(set(report.changed_ids))
-        report.thread_ids = await reevaluate(mailbox, report.changed_ids, policy, now)
-        report.threads_changed = len(report.thread_ids)
+    report.changed_ids = sorted(set(report.changed_ids))
 
 
 def _session_for(
@@ -370,8 +363,8 @@ async def sync_mailbox(
     clock: Clock,
     workers: int | None = None,
 ) -> SyncReport:
-    """Connect, sync every watched folder of ``mailbox`` once, re-evaluate, disconnect
-    (``workers``: as :func:`sync_folders`)."""
+    """Connect, sync every watched folder of ``mailbox`` once, disconnect (``workers``: as
+    :func:`sync_folders`); :func:`~.pipeline.sync_and_evaluate` evaluates too."""
     session = await credentials.open_imap(mailbox, clock)
     try:
         folders = await open_folders(session, mailbox)

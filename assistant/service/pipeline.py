@@ -9,13 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
+from ..clock import Clock
 from ..core.evaluate import MailboxPolicy
 from ..runtime import Runtime
 from ..store.models import Mailbox, OutboxItem, ThreadRecord
 from .commands import handle_commands
 from .crash import crash_point
 from .deliver import ACTIVE, Deliverer, DeliveryReport
-from .ingest import SyncReport, sync_mailbox
+from .evaluate import reevaluate
+from .ingest import Progress, SyncReport, sync_mailbox
 from .loops import detect_loops
 from .outbox import plan_pending
 from .people import everyone
@@ -38,10 +40,37 @@ async def after_sync(runtime: Runtime, mailbox: Mailbox, report: SyncReport, now
         await plan_pending(mailbox, await mailbox_policy(runtime, mailbox), now)
 
 
+async def evaluate_changes(
+    mailbox: Mailbox, report: SyncReport, policy: MailboxPolicy, now: datetime
+) -> SyncReport:
+    """The evaluate step: re-thread the rows a sync changed, once; the threads it touched
+    are recorded on ``report`` for the steps after it."""
+    if report.changed_ids:
+        report.thread_ids = await reevaluate(mailbox, report.changed_ids, policy, now)
+        report.threads_changed = len(report.thread_ids)
+    return report
+
+
+async def sync_and_evaluate(
+    mailbox: Mailbox,
+    policy: MailboxPolicy,
+    since: datetime | None = None,
+    progress: Progress | None = None,
+    *,
+    clock: Clock,
+    workers: int | None = None,
+) -> SyncReport:
+    """One sync of ``mailbox`` (its own connection), then :func:`evaluate_changes`."""
+    report = await sync_mailbox(mailbox, policy, since, progress, clock=clock, workers=workers)
+    return await evaluate_changes(mailbox, report, policy, clock.now())
+
+
 async def sync_and_plan(runtime: Runtime, mailbox: Mailbox, now: datetime) -> SyncReport:
-    """One sync of ``mailbox`` (its own connection), then :func:`after_sync`."""
+    """Sync, evaluate, then :func:`after_sync`: the whole chain for one change."""
     policy = await mailbox_policy(runtime, mailbox)
-    report = await sync_mailbox(mailbox, policy, clock=runtime.clock, workers=runtime.sync_workers)
+    report = await sync_and_evaluate(
+        mailbox, policy, clock=runtime.clock, workers=runtime.sync_workers
+    )
     await after_sync(runtime, mailbox, report, now)
     return report
 
