@@ -100,9 +100,12 @@ class Environment:
 def _seconds(env: Mapping[str, str], name: str) -> float | None:
     text = env.get(name, "").strip()
     try:
-        return float(text) if text else None
+        seconds = float(text) if text else None
     except ValueError:
         raise ConfigError(f"{name}={text!r} is not a number") from None
+    if seconds is not None and not seconds > 0:  # 0 would silently mean "the default"
+        raise ConfigError(f"{name}={text!r}: give a number of seconds above 0")
+    return seconds
 
 
 def _workers(env: Mapping[str, str], name: str) -> int | None:

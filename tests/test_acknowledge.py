@@ -15,8 +15,8 @@ import pytest
 
 from assistant.clock import FixedClock
 from assistant.runtime import Runtime
-from assistant.service.deliver import Deliverer, DeliveryReport
-from assistant.service.pipeline import mailbox_policy, sync_and_plan
+from assistant.service.deliver import DeliveryReport
+from assistant.service.pipeline import deliverer_for, mailbox_policy, sync_and_plan
 from assistant.settings import FollowupConfig, GuardsConfig, MessagesConfig
 from assistant.store.db import store
 from assistant.store.models import Mailbox, OutboxItem, StoredMessage, ThreadRecord
@@ -47,8 +47,7 @@ class Ack:
         runtime = Runtime(self.url, Path("."), self.config, clock=clock)
         await sync_and_plan(runtime, mailbox, clock.now())  # the pipeline `followup run` uses
         policy = await mailbox_policy(runtime, mailbox)
-        deliverer = Deliverer(mailbox, policy, self.config, clock=clock)
-        return await deliverer.deliver_due(clock.now())
+        return await deliverer_for(runtime, mailbox, policy).deliver_due(clock.now())
 
     def sent_copies(self, message_id: str) -> int:
         client = self.dovecot.client(self.user.name)

@@ -34,12 +34,12 @@ from assistant.mail.imap import ConnectError
 from assistant.runtime import Environment, Runtime
 from assistant.secrets import decrypt
 from assistant.service import credentials
-from assistant.service.deliver import Deliverer, DeliveryReport
+from assistant.service.deliver import DeliveryReport
 from assistant.service.http import store_health
 from assistant.service.mailboxes import add_mailbox, summaries
 from assistant.service.oauth_connect import device_grant, mail_urls, resolve, save_grant
 from assistant.service.oauth_tokens import NeedsReauth
-from assistant.service.pipeline import mailbox_policy, sync_and_plan
+from assistant.service.pipeline import deliverer_for, mailbox_policy, sync_and_plan
 from assistant.settings import FollowupConfig, OAuthClientConfig
 from assistant.store.db import store
 from assistant.store.models import Mailbox, OAuthGrant, OutboxItem, User
@@ -165,10 +165,7 @@ class Lab:
         mailbox = await Mailbox.get(id=self.mailbox.id)
         await sync_and_plan(runtime, mailbox, runtime.clock.now())
         policy = await mailbox_policy(runtime, mailbox)
-        hosts = runtime.self_filing_hosts
-        deliverer = Deliverer(
-            mailbox, policy, self.config, clock=runtime.clock, self_filing_hosts=hosts
-        )
+        deliverer = deliverer_for(runtime, mailbox, policy)
         return await deliverer.deliver_due(runtime.clock.now())
 
     def refreshes(self) -> int:
@@ -263,7 +260,7 @@ async def test_revoked_consent_stops_cleanly_says_it_once_and_resumes_after_reco
     # Sending stops cleanly too: the pass holds the planned mail, nothing tried or lost.
     runtime = lab.runtime()
     policy = await mailbox_policy(runtime, box)
-    deliverer = Deliverer(box, policy, lab.config, clock=runtime.clock)
+    deliverer = deliverer_for(runtime, box, policy)
     report = await deliverer.deliver_due(runtime.clock.now())
     assert report.paused and lab.smtp.messages == []
     (waiting,) = await OutboxItem.filter(kind="acknowledge")
@@ -522,7 +519,7 @@ async def test_the_admins_get_one_notice_from_a_mailbox_that_can_send(
     assert (notice.recipient, notice.mailbox_id) == ("admin@team.example", other.id)
     runtime = lab.runtime()
     policy = await mailbox_policy(runtime, other)
-    await Deliverer(other, policy, lab.config, clock=runtime.clock).deliver_due(runtime.clock.now())
+    await deliverer_for(runtime, other, policy).deliver_due(runtime.clock.now())
     (sent,) = smtp_sink.wait_for(1)
     assert sent.rcpt_tos == ("admin@team.example",)
     assert "lab needs re-authorisation" in str(sent.message["Subject"])

@@ -3,6 +3,7 @@ arq worker in its ``ctx``, with the command line's choices over the variables.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 
 from assistant.runtime import SEND_LEASE, Environment, Runtime
 from assistant.settings import ConfigError
-from workers.settings import worker_options
+from workers.settings import _plain_timeout, worker_options
 
 OAUTH = """
 [oauth.google]
@@ -83,3 +84,19 @@ def test_the_worker_gets_the_settings_in_its_ctx(tmp_path: Path) -> None:
     assert options["ctx"] == {"runtime": queued} and options["job_timeout"] == 15.0
     assert (options["redis_settings"].host, options["redis_settings"].port) == ("h", 6390)
     assert all(f.timeout_s == 15.0 for f in options["functions"])
+
+
+def test_timeouts_must_be_positive_and_a_plain_worker_reads_the_file(tmp_path: Path) -> None:
+    """0 or less is refused at start (it would silently mean "the default"); a plain
+    ``arq workers.WorkerSettings`` takes ``[scale] job_timeout`` from the file, as
+    ``followup worker`` does."""
+    for bad in ("0", "-5"):
+        with pytest.raises(ConfigError, match="above 0"):
+            Environment.read({"FOLLOWUP_JOB_TIMEOUT": bad})
+    config = tmp_path / "followup.toml"
+    config.write_text("[scale]\njob_timeout = 42\n")
+    start = Environment.read({"FOLLOWUP_CONFIG": str(config)})
+    assert _plain_timeout(start) == 42.0
+    assert _plain_timeout(replace(start, job_timeout=7.0)) == 7.0
+    config.write_text("[scale]\njob_timeout = 'soon'\n")  # startup() reports it in one line
+    assert _plain_timeout(start) == 300.0

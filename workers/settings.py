@@ -18,6 +18,7 @@ from assistant.core.errors import FollowupError
 from assistant.gc_policy import tune_collector
 from assistant.logs import setup_logging
 from assistant.runtime import Environment, Runtime
+from assistant.settings import load_config
 from assistant.store.db import close_store, open_store
 
 from .jobs import deliver_job, digests_job, sync_mailbox_job, tick_job
@@ -74,7 +75,21 @@ def worker_options(runtime: Runtime) -> dict[str, Any]:
 
 
 _START = Environment.read()  # `arq workers.WorkerSettings`: no command line, the environment
-_TIMEOUT = _START.job_timeout or 300.0
+
+
+def _plain_timeout(start: Environment) -> float:
+    """The job timeout of a plain ``arq workers.WorkerSettings``, as ``followup worker``
+    reads it: the variable, else the settings file's ``[scale] job_timeout``. A file that
+    cannot be read is reported by :func:`startup` (one line), so the default stands here."""
+    if start.job_timeout is not None:
+        return start.job_timeout
+    try:
+        return load_config(start.config_path).scale.job_timeout
+    except FollowupError:
+        return 300.0
+
+
+_TIMEOUT = _plain_timeout(_START)
 
 
 class WorkerSettings:

@@ -88,9 +88,13 @@ class Deliverer:
         config: FollowupConfig,
         dry_run: bool = False,
         clock: Clock | None = None,
-        lease: timedelta = SEND_LEASE,
-        self_filing_hosts: tuple[str, ...] = (),
+        *,
+        lease: timedelta,
+        self_filing_hosts: tuple[str, ...],
     ) -> None:
+        """``lease`` and ``self_filing_hosts`` have no defaults on purpose: they come from the
+        runtime (``FOLLOWUP_SEND_LEASE_SECONDS``, ``FOLLOWUP_SELF_FILING_SMTP_HOSTS``), and a
+        caller that forgot them would hold rows too long or file a second copy in Sent."""
         self.mailbox = mailbox
         #: Read for the send lease only (a long pass's ``now`` may be minutes old).
         self.clock = clock

@@ -43,8 +43,9 @@ from ..runtime import Runtime
 from ..settings import FollowupConfig, people_of
 from ..signing import read_unsubscribe_token, unsubscribe_token
 from ..store.models import Mailbox, OutboxItem, Person, ThreadRecord
-from .deliver import DIGEST, Deliverer, thread_link
+from .deliver import DIGEST, thread_link
 from .people import everyone, store_copy
+from .pipeline import deliverer_for
 from .templates import active_sources
 
 log = logging.getLogger("followup.digest")
@@ -312,10 +313,8 @@ async def send_digests(runtime: Runtime, now: datetime, dry_run: bool = False) -
         return report
     if not await OutboxItem.filter(mailbox=mailbox, kind=DIGEST, status__in=ACTIVE).exists():
         return report
-    people = await everyone(runtime.config)
-    policy, hosts = runtime.policy(mailbox, people), runtime.self_filing_hosts
-    lease = runtime.send_lease  # FOLLOWUP_SEND_LEASE_SECONDS, read at start
-    deliverer = Deliverer(mailbox, policy, runtime.config, dry_run, runtime.clock, lease, hosts)
+    policy = runtime.policy(mailbox, await everyone(runtime.config))
+    deliverer = deliverer_for(runtime, mailbox, policy, dry_run)
     await deliverer.deliver_due(now, kinds=(DIGEST,))
     return report
 

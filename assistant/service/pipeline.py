@@ -86,17 +86,23 @@ async def deliver_mailbox(
     """Deliver what is due for ``mailbox`` (rows are claimed: safe from any process)."""
     if not await has_due(mailbox, now):
         return None
-    policy = await mailbox_policy(runtime, mailbox)
-    deliverer = Deliverer(
+    deliverer = deliverer_for(runtime, mailbox, await mailbox_policy(runtime, mailbox), dry_run)
+    return await deliverer.deliver_due(now)
+
+
+def deliverer_for(
+    runtime: Runtime, mailbox: Mailbox, policy: MailboxPolicy, dry_run: bool = False
+) -> Deliverer:
+    """The one way to build a delivery pass: the runtime's clock, lease and Sent rules."""
+    return Deliverer(
         mailbox,
         policy,
         runtime.config,
         dry_run,
         runtime.clock,
-        runtime.send_lease,
-        runtime.self_filing_hosts,
+        lease=runtime.send_lease,
+        self_filing_hosts=runtime.self_filing_hosts,
     )
-    return await deliverer.deliver_due(now)
 
 
 async def plan_mailbox(runtime: Runtime, mailbox: Mailbox) -> int:
