@@ -33,11 +33,14 @@ def _repair(text: str) -> str:
 
 
 _MONTHS = {
-    m: i
+    form: i
     for i, m in enumerate(
         ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"), 1
     )
+    for form in (m, m.title(), m.upper())
 }
+#: Signed UTC offsets by their text ("+0200"): a mailbox has a few dozen, parsed once each.
+_OFFSETS: dict[str, timedelta] = {}
 # The canonical RFC 5322 form nearly all mail uses: parsed without the generic parser.
 _CANONICAL = re.compile(
     r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{2}):(\d{2})(?::(\d{2}))?"
@@ -50,15 +53,23 @@ def _canonical(text: str) -> datetime | None:
     if match is None:
         return None
     day, mon, year, hh, mm, ss, sign, oh, om = match.groups()
-    month = _MONTHS.get(mon.lower())
+    month = _MONTHS.get(mon) or _MONTHS.get(mon.lower())
     if month is None:
         return None
     try:
         local = datetime(int(year), month, int(day), int(hh), int(mm), int(ss or 0), tzinfo=UTC)
     except ValueError:
         return None
-    offset = timedelta(hours=int(oh), minutes=int(om))
-    return local - offset if sign == "+" else local + offset
+    return local - _offset(sign, oh, om)
+
+
+def _offset(sign: str, hours: str, minutes: str) -> timedelta:
+    key = sign + hours + minutes
+    offset = _OFFSETS.get(key)
+    if offset is None:
+        offset = timedelta(hours=int(hours), minutes=int(minutes))
+        offset = _OFFSETS[key] = offset if sign == "+" else -offset
+    return offset
 
 
 def _from_tuple(text: str) -> tuple[datetime | None, bool]:

@@ -41,6 +41,11 @@ def header_block(raw: bytes) -> bytes:
     return raw[: end + 1] if end >= 0 else raw
 
 
+def _printable_ascii(value: str) -> bool:
+    """ASCII with no control character but the tabs folding leaves (``References``)."""
+    return value.isascii() and (value.isprintable() or value.replace("\t", " ").isprintable())
+
+
 def parse_ids(value: str | None) -> tuple[str, ...]:
     """Message-IDs in a Message-ID / In-Reply-To / References value, in order, deduplicated."""
     if not value:
@@ -49,11 +54,24 @@ def parse_ids(value: str | None) -> tuple[str, ...]:
     if not found:
         # Broken clients omit the angle brackets; accept bare tokens that look like ids.
         found = [tok.strip(",;") for tok in value.split() if "@" in tok]
-    elif value.isascii() and value.isprintable() and max(map(len, found)) <= MAX_ID:
+    elif _printable_ascii(value) and max(map(len, found)) <= MAX_ID:
         # Printable ASCII without spaces is already canonical: skip the per-id check.
         return tuple(dict.fromkeys(map(sys.intern, found)))
     # Interned: the same ids recur in every reply's References; share one string each.
     return tuple(dict.fromkeys(sys.intern(canonical_id(mid)) for mid in found if mid))
+
+
+def first_id(value: str | None) -> str | None:
+    """The first Message-ID in ``value`` as :func:`parse_ids` gives it, found without
+    collecting the rest (a Message-ID field holds one)."""
+    match = _ID_RE.search(value) if value else None
+    if match is None:
+        ids = parse_ids(value)  # no id in brackets: the bare-token fallback, or nothing
+        return ids[0] if ids else None
+    mid = match.group(1)
+    if not (mid.isascii() and mid.isprintable() and len(mid) <= MAX_ID):
+        mid = canonical_id(mid)
+    return sys.intern(mid)
 
 
 #: Where the conversation id an Outlook ``Thread-Index`` names lives (never a real host).
@@ -190,12 +208,28 @@ def _plainly_not_report(raw: str) -> bool:
     )
 
 
+# The signal fields among a header's field names, by the names in order: the mail of one
+# sender or MTA repeats a handful of such shapes. Bounded: emptied when it grows past the cap.
+_SHAPES: dict[tuple[str, ...], tuple[str, ...]] = {}
+_MAX_SHAPES = 4096
+
+
+def _signal_names(fields: Fields) -> tuple[str, ...]:
+    shape = tuple(fields)
+    names = _SHAPES.get(shape)
+    if names is None:
+        if len(_SHAPES) >= _MAX_SHAPES:
+            _SHAPES.clear()
+        names = _SHAPES[shape] = tuple(name for name in shape if _is_signal(name))
+    return names
+
+
 def _signal_headers(fields: Fields, has_sender: bool) -> dict[str, str]:
     kept: dict[str, str] = {}
-    for low, values in fields.items():
-        if not _is_signal(low) or (has_sender and low in _SENDERS):
+    for low in _signal_names(fields):
+        if has_sender and low in _SENDERS:
             continue  # a readable sender is in the record already: its raw field is not kept
-        raw = values[0]
+        raw = fields[low][0]
         if low == "content-type" and _plainly_not_report(raw):
             continue  # most mail: decided without cleaning the value
         value = _clean(raw)
@@ -206,9 +240,9 @@ def _signal_headers(fields: Fields, has_sender: bool) -> dict[str, str]:
 
 def _message_id(fields: Fields, block: bytes, problems: list[str]) -> tuple[str, bool]:
     """The first usable Message-ID, else one made from the header's bytes (and say so)."""
-    ids = parse_ids(_first(fields, "message-id"))
-    if ids:
-        return ids[0], False
+    message_id = first_id(_first(fields, "message-id"))
+    if message_id:
+        return message_id, False
     problems.append("no usable Message-ID")
     return f"synthetic.{hashlib.sha1(block).hexdigest()[:20]}@followup.invalid", True
 

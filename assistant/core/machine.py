@@ -16,6 +16,9 @@ only headers the sending side adds.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
+from .machine_rules import autoreplies, bounces, reports, robots
 from .machine_rules.autoreplies import (
     AUTO_SUBMITTED,
     AUTOREPLY_HEADER,
@@ -41,7 +44,7 @@ from .machine_rules.bulk import (
 )
 from .machine_rules.reports import DMARC_REPORT, FEEDBACK_REPORT, MDN_REPORT
 from .machine_rules.robots import FOLLOWUP_OWN, NOREPLY_SENDER, NOTIFIER_HEADER, ROBOT_NAME
-from .model import HUMAN, Message, Verdict
+from .model import HUMAN, Address, Message, Verdict
 from .signals import SIGNAL_HEADERS, SIGNAL_PREFIXES
 
 __all__ = [
@@ -119,9 +122,48 @@ def _has_signal(msg: Message) -> bool:
     return any(name in _GATE or name.startswith(SIGNAL_PREFIXES) for name in msg.headers)
 
 
+@lru_cache(maxsize=16384)
+def _plain_sender(sender: Address) -> bool:
+    return not (
+        bounces.marks_sender(sender) or reports.marks_sender(sender) or robots.marks_sender(sender)
+    )
+
+
+@lru_cache(maxsize=16384)
+def _plain_subject(subject: str) -> bool:
+    return not (
+        bounces.marks_subject(subject)
+        or reports.marks_subject(subject)
+        or autoreplies.marks_subject(subject)
+    )
+
+
+def plainly_human(msg: Message) -> bool:
+    """For a message without a signal header: True when no ungated rule can fire.
+
+    Asking the nine rules in turn costs most of a classification; this decides the common case
+    once per sender and once per subject (memoised) instead. The ungated rules read the sender
+    and the subject (each rule module's ``marks_sender``/``marks_subject`` answer for those,
+    a list server's ``-admin`` sender included, whose rule also reads the Message-ID),
+    X-Mailer (``robots.marks_mailer``), the Return-Path (asked of the rule itself) and a kept
+    Content-Type (which sends the message through the rules).
+    tests/core/test_machine_screen.py holds both paths equal."""
+    sender, headers = msg.sender, msg.headers
+    return (
+        sender is not None
+        and "content-type" not in headers
+        and not robots.marks_mailer(headers.get("x-mailer", ""))
+        and _plain_sender(sender)
+        and _plain_subject(msg.subject)
+        and NULL_SENDER.check(msg) is None
+    )
+
+
 def classify(msg: Message, rules: tuple[Rule, ...] = RULES) -> Verdict:
     """Return the verdict of the first rule that fires, or :data:`HUMAN`."""
     if rules is RULES and not _has_signal(msg):
+        if plainly_human(msg):
+            return HUMAN
         rules = _UNGATED_RULES
     for rule in rules:
         detail = rule.check(msg)

@@ -8,7 +8,13 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from assistant.core.headers import header_block, parse_ids, parse_message, split_fields
+from assistant.core.headers import (
+    first_id,
+    header_block,
+    parse_ids,
+    parse_message,
+    split_fields,
+)
 from assistant.core.subject import is_generic, normalise_subject
 from tests.mail import raw
 
@@ -320,3 +326,15 @@ def test_ids_are_canonical_text_whatever_bytes_they_hold() -> None:
     assert msg.references[0] == "p\u20ac@x"
     assert parse_message(raw).references == msg.references  # deterministic
     assert msg.references[1] != parse_message(raw.replace(b"z@x", b"y@x")).references[1]
+
+
+id_pieces = st.sampled_from(
+    ["<", ">", " ", "\t", "a", "b@c", "<>", "< x >", ",", "\x00", "é", "<a@b>", "\udcff", "@"]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(id_pieces, max_size=8).map("".join))
+def test_first_id_is_the_first_of_parse_ids(value: str) -> None:
+    ids = parse_ids(value)
+    assert first_id(value) == (ids[0] if ids else None)

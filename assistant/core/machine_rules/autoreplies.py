@@ -69,8 +69,7 @@ def _microsoft_auto(msg: Message) -> str | None:
     return None
 
 
-@lru_cache(maxsize=16384)
-def autoreply_marker(subject: str) -> str | None:
+def _autoreply_marker(subject: str) -> str | None:
     """The auto-reply marker that anchors ``subject``, or None."""
     parts = subject_parts(subject)
     for piece in parts.anchored():
@@ -84,8 +83,17 @@ def autoreply_marker(subject: str) -> str | None:
     return parts.rest if _TICKET_THANKS_RE.match(parts.rest) else None
 
 
+# Memoised for the rules; the screen's own memo (machine.plainly_human) calls _autoreply_marker.
+autoreply_marker = lru_cache(maxsize=16384)(_autoreply_marker)
+
+
 def _autoreply_subject(msg: Message) -> str | None:
     return subject_detail(msg) if autoreply_marker(msg.subject) is not None else None
+
+
+def marks_subject(subject: str) -> bool:
+    """True when a rule of this module may fire on a message with ``subject``."""
+    return _autoreply_marker(subject) is not None
 
 
 AUTO_SUBMITTED = Rule(

@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ..model import Message
+from ..model import Address, Message
 from .base import BOUNCE, Rule, local_part, subject_detail
 from .failure_subjects import (
     MTA_SUBJECT_PATTERNS,
@@ -110,8 +110,7 @@ def _null_sender(msg: Message) -> str | None:
     return None
 
 
-@lru_cache(maxsize=16384)
-def is_failure_subject(subject: str) -> bool:
+def _failure_subject(subject: str) -> bool:
     """True when ``subject`` starts like an MTA's or list server's failure notice."""
     parts = subject_parts(subject)
     return bool(
@@ -119,6 +118,10 @@ def is_failure_subject(subject: str) -> bool:
         or match_table(subject, NOTICE_MARKERS)
         or any(tag in NOTICE_TAGS for tag in parts.tags)
     )
+
+
+# Memoised for the rules; the screen's own memo (machine.plainly_human) calls _failure_subject.
+is_failure_subject = lru_cache(maxsize=16384)(_failure_subject)
 
 
 def _bounce_subject(msg: Message) -> str | None:
@@ -142,6 +145,21 @@ def _list_server_notice(msg: Message) -> str | None:
     if kind == "robot" or (kind == "admin" and _FML_ID_RE.search(msg.message_id)):
         return f"From {sender.email}"
     return None
+
+
+def marks_sender(sender: Address) -> bool:
+    """True when a rule of this module may fire on a message from ``sender`` (the fast human
+    screen in :mod:`assistant.core.machine` asks this once per address)."""
+    return (
+        is_daemon_address(sender.email)
+        or _is_daemon_name(sender.name)
+        or _list_robot_local(sender.email) != ""
+    )
+
+
+def marks_subject(subject: str) -> bool:
+    """True when a rule of this module may fire on a message with ``subject``."""
+    return _failure_subject(subject)
 
 
 DSN_REPORT = Rule("dsn-report", BOUNCE, "RFC 3464 delivery status notification", _dsn)

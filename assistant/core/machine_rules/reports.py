@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ..model import Message
+from ..model import Address, Message
 from .base import AUTO_REPLY, ROBOT, Rule, local_part, subject_detail
 from .bounces import report_kind
 from .subjects import subject_parts
@@ -46,9 +46,12 @@ def _mdn(msg: Message) -> str | None:
     return f"multipart/report; report-type={kind}" if kind == "disposition-notification" else None
 
 
-@lru_cache(maxsize=16384)
-def _is_feedback_subject(subject: str) -> bool:
+def _feedback_subject(subject: str) -> bool:
     return _FEEDBACK_SUBJECT_RE.match(subject_parts(subject).whole) is not None
+
+
+# Memoised for the rules; the screen's own memo (machine.plainly_human) calls _feedback_subject.
+_is_feedback_subject = lru_cache(maxsize=16384)(_feedback_subject)
 
 
 def _feedback_report(msg: Message) -> str | None:
@@ -62,11 +65,14 @@ def _feedback_report(msg: Message) -> str | None:
     return subject_detail(msg) if _is_feedback_subject(msg.subject) else None
 
 
-@lru_cache(maxsize=16384)
-def is_dmarc_subject(subject: str) -> bool:
+def _dmarc_subject(subject: str) -> bool:
     """True for an RFC 7489 aggregate-report subject or a reporter's failure-report wording."""
     parts = subject_parts(subject)
     return any(_DMARC_SUBJECT_RE.match(piece) for piece in (*parts.tags, parts.whole))
+
+
+# Memoised for the rules; the screen's own memo (machine.plainly_human) calls _dmarc_subject.
+is_dmarc_subject = lru_cache(maxsize=16384)(_dmarc_subject)
 
 
 @lru_cache(maxsize=16384)
@@ -86,6 +92,16 @@ def _dmarc_report(msg: Message) -> str | None:
         return subject_detail(msg)
     sender = msg.sender
     return f"From {sender.email}" if sender is not None and _is_dmarc_sender(sender.email) else None
+
+
+def marks_sender(sender: Address) -> bool:
+    """True when a rule of this module may fire on a message from ``sender``."""
+    return sender.email.casefold() in FEEDBACK_SENDERS or _is_dmarc_sender(sender.email)
+
+
+def marks_subject(subject: str) -> bool:
+    """True when a rule of this module may fire on a message with ``subject``."""
+    return _feedback_subject(subject) or _dmarc_subject(subject)
 
 
 MDN_REPORT = Rule(

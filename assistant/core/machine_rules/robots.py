@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-from ..model import Message
+from ..model import Address, Message
 from ..signals import NOTIFIER_HEADERS, NOTIFIER_PREFIXES, OWN_PREFIX
 from .base import OWN, ROBOT, Rule, local_part
 
@@ -93,7 +93,7 @@ def _robot_name(msg: Message) -> str | None:
     if sender is not None and sender.name and _robot_display_name(sender.name):
         return f"From name {sender.name!r}"
     mailer = msg.headers.get("x-mailer", "")
-    if mailer and _ROBOT_MAILER_RE.search(mailer):
+    if marks_mailer(mailer):
         return f"X-Mailer: {mailer[:40]}"
     return None
 
@@ -102,6 +102,19 @@ def _own_mail(msg: Message) -> str | None:
     if any(name.startswith(OWN_PREFIX) for name in msg.headers):
         return "X-Followup marker"
     return None
+
+
+def marks_sender(sender: Address) -> bool:
+    """True when a rule of this module may fire on a message from ``sender``."""
+    return is_robot_address(sender.email) or (
+        bool(sender.name) and _robot_display_name(sender.name)
+    )
+
+
+@lru_cache(maxsize=4096)
+def marks_mailer(mailer: str) -> bool:
+    """True when a rule of this module may fire on a message whose X-Mailer is ``mailer``."""
+    return bool(mailer) and _ROBOT_MAILER_RE.search(mailer) is not None
 
 
 FOLLOWUP_OWN = Rule("followup-own", OWN, "mail Followup itself sent (marker header)", _own_mail)

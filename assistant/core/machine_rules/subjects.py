@@ -17,7 +17,6 @@ import re
 from dataclasses import dataclass
 from functools import lru_cache
 
-_SPACES = re.compile(r"[\s\u00a0\u202f\u3000]+")
 _LEADING_TAGS = re.compile(r"^(?:\[[^\[\]]{0,120}\] ?)+")
 _TRAILING_TAGS = re.compile(r"(?: ?\[[^\[\]]{0,120}\])+$")
 _TAG = re.compile(r"\[([^\[\]]{0,120})\]")
@@ -51,7 +50,8 @@ class SubjectParts:
 
 def normalise(text: str) -> str:
     """Case-fold and collapse white space; Turkish dotted and dotless i fold to ``i``."""
-    folded = _SPACES.sub(" ", text).strip().casefold()
+    # str.split() splits on what \s matches (no-break spaces included): no regex needed.
+    folded = " ".join(text.split()).casefold()
     if folded.isascii():
         return folded
     return folded.replace("i\u0307", "i").replace("ı", "i")
