@@ -15,7 +15,7 @@ from itertools import islice
 from multiprocessing import get_context
 
 from .core.headers import parse_message
-from .core.machine import classify
+from .core.machine import storing_verdict
 from .core.model import Message, Verdict
 from .sources import RawHeader
 
@@ -25,7 +25,7 @@ Parsed = tuple[Message, Verdict]
 
 def _parse_one(raw: RawHeader) -> Parsed:
     msg = parse_message(raw.header, raw.arrived, raw.source)
-    return msg, classify(msg)
+    return msg, storing_verdict(msg)
 
 
 def _parse_chunk(chunk: list[RawHeader]) -> list[Parsed]:

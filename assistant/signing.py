@@ -13,11 +13,17 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import re
 
+from .core.command_rules import read_command_address
 from .secrets import signing_key
 
-_TAG = re.compile(r"\+fu\.(\d+)\.([a-z2-7]{16})@", re.IGNORECASE)
+__all__ = [
+    "command_address",
+    "command_signature_ok",
+    "read_command_address",
+    "read_unsubscribe_token",
+    "unsubscribe_token",
+]
 
 
 def _sign(purpose: str, text: str) -> str:
@@ -29,12 +35,6 @@ def command_address(mailbox_address: str, row_id: int, recipient: str) -> str:
     """The Reply-To of an automatic mail to a team member (outbox row ``row_id``)."""
     local, _, domain = mailbox_address.partition("@")
     return f"{local}+fu.{row_id}.{_sign('command', f'{row_id}:{recipient.lower()}')}@{domain}"
-
-
-def read_command_address(address: str) -> tuple[int, str] | None:
-    """``(row id, signature)`` from an address made by :func:`command_address`."""
-    match = _TAG.search(address)
-    return (int(match.group(1)), match.group(2).lower()) if match else None
 
 
 def command_signature_ok(row_id: int, recipient: str, signature: str) -> bool:

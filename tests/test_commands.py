@@ -216,3 +216,20 @@ async def test_a_tag_expires_and_dies_with_its_episode(desk: Desk) -> None:
     assert "commands work for 14 days" in answers["cmd1@example.com"]
     assert "the conversation has moved on" in answers["cmd2@example.com"]
     assert (await ThreadRecord.get(thread_id="t1@c.test")).done_at is None
+
+
+async def test_a_command_is_stored_as_one_and_evaluated_once(desk: Desk) -> None:
+    """Mail to a command address carries the command rule from the moment it is stored: the
+    sync's evaluation already sees no conversation, and handling it re-evaluates nothing."""
+    desk.reply(1, "ann@example.com", "snooze 2d #1")
+    mailbox = await Mailbox.get(id=desk.mailbox.id)
+    policy = desk.runtime.policy(mailbox, await load_people())
+    report = await sync_and_evaluate(mailbox, policy, clock=desk.runtime.clock)
+    row = await StoredMessage.get(message_id="cmd1@example.com")
+    assert row.machine_rule == "followup-command"
+    record = await ThreadRecord.get(mailbox=mailbox, thread_id=row.thread_id)
+    assert (record.state, record.revision) == ("ignored", 1)
+    await handle_commands(desk.runtime, mailbox, report.changed_ids, NOW)
+    await record.refresh_from_db()
+    assert record.revision == 1  # not re-evaluated
+    assert await OutboxItem.filter(kind="command_reply").count() == 1

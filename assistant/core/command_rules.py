@@ -9,15 +9,47 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .model import Message
 from .rules import Skip
 from .team import Team
 
 #: A reply command works this long after the mail it answers went out.
 TAG_LIFETIME = timedelta(days=14)
+
+#: The verdict of mail sent to a command address: a command, never a conversation.
+COMMAND_RULE = "followup-command"
+
+# support+fu.<outbox row id>.<signature>@domain (assistant.signing makes and checks them).
+_TAG = re.compile(r"\+fu\.(\d+)\.([a-z2-7]{16})@", re.IGNORECASE)
+
+
+def read_command_address(address: str) -> tuple[int, str] | None:
+    """``(row id, signature)`` from an address carrying a command tag (unchecked)."""
+    match = _TAG.search(address)
+    return (int(match.group(1)), match.group(2).lower()) if match else None
+
+
+def command_tag(msg: Message) -> tuple[int, str] | None:
+    """The command tag of the first To/Cc address that carries one."""
+    for address in msg.recipients:
+        # Addresses are stored case-folded: the plain test spares most mail the regex.
+        if "+fu." in address.email:
+            tag = read_command_address(address.email)
+            if tag is not None:
+                return tag
+    return None
+
+
+def command_rule(msg: Message) -> str | None:
+    """:data:`COMMAND_RULE` for mail addressed to a command address, decided when it is
+    stored: the reply is evaluated once, as what it is, and never counts as the team
+    answering a client (its thread is Followup's mail to a team member)."""
+    return COMMAND_RULE if command_tag(msg) is not None else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from .clock import BusinessCalendar
 from .ladder import Case, Decision, Ladder, decide
-from .machine import classify
+from .machine import storing_verdict
 from .model import Message, Thread, Verdict
 from .ownership import Assignment, OwnershipRules, Person, assign_owner
 from .state import History, State, ThreadState, thread_state
@@ -173,7 +173,7 @@ def _classify_all(
     verdicts: dict[str, Verdict] = {}
     kept: list[Message] = []
     for msg in messages:
-        verdicts[msg.message_id] = known.get(msg.message_id) or classify(msg)
+        verdicts[msg.message_id] = known.get(msg.message_id) or storing_verdict(msg)
         kept.append(msg)
     return kept, verdicts
 

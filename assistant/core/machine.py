@@ -18,6 +18,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+from .authenticity import Screen
+from .command_rules import command_rule
 from .machine_rules import autoreplies, bounces, reports, robots
 from .machine_rules.autoreplies import (
     AUTO_SUBMITTED,
@@ -170,6 +172,22 @@ def plainly_human(msg: Message) -> bool:
         and _plain_subject(msg.subject)
         and NULL_SENDER.check(msg) is None
     )
+
+
+def storing_verdict(msg: Message, screen: Screen | None = None) -> Verdict:
+    """What a message is taken for, once, when it is stored (a replay asks the same): a
+    machine rule's verdict, else the sender screen's (a forged team From), else the command
+    rule's (mail to a command address); :data:`HUMAN` for a person's conversation."""
+    verdict = classify(msg)
+    if verdict.machine:
+        return verdict
+    rule = (screen and screen.rule(msg)) or command_rule(msg)
+    return Verdict(machine=True, rule=rule) if rule else verdict
+
+
+def stored_rule(msg: Message, screen: Screen | None = None) -> str | None:
+    """The rule a message's row carries: :func:`storing_verdict`'s (None for a person)."""
+    return storing_verdict(msg, screen).rule
 
 
 def classify(msg: Message, rules: tuple[Rule, ...] = RULES) -> Verdict:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from ..core.body_text import body_text
-from ..core.command_rules import SILENT_RULES, TAG_RULES, Reply, Tagged, TagUse
+from ..core.command_rules import COMMAND_RULE, SILENT_RULES, TAG_RULES, Reply, Tagged, TagUse
 from ..core.commands import HELP, Command, CommandError, parse_command
 from ..core.evaluate import MailboxPolicy
 from ..core.outbox import message_id_for
@@ -36,7 +36,6 @@ from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage, ThreadRec
 from . import credentials
 from .actions import apply_action
 from .deliver import DIGEST
-from .evaluate import reevaluate
 from .outbox import load_thread
 from .outgoing import COMMAND_REPLY
 from .people import everyone
@@ -45,7 +44,6 @@ from .templates import active_sources
 
 log = logging.getLogger("followup.commands")
 
-COMMAND_RULE = "followup-command"
 BODY_LIMIT = 64 * 1024
 
 
@@ -86,13 +84,15 @@ def _fetch_bodies(url: MailURL, wanted: dict[str, list[int]]) -> dict[tuple[str,
 async def handle_commands(
     runtime: Runtime, mailbox: Mailbox, changed_ids: list[int], now: datetime
 ) -> CommandReport:
-    """Find reply commands among ``changed_ids`` (stored rows), apply and answer them."""
+    """Apply and answer the reply commands among ``changed_ids`` (stored rows). They were
+    stored as commands (:func:`assistant.core.command_rules.command_rule`) and evaluated as
+    such: nothing here re-evaluates."""
     report = CommandReport()
     if not changed_ids:
         return report
     candidates = [
         row
-        for row in await StoredMessage.filter(id__in=changed_ids, machine_rule=None)
+        for row in await StoredMessage.filter(id__in=changed_ids, machine_rule=COMMAND_RULE)
         if _tagged(row) is not None
     ]
     if not candidates:
@@ -108,7 +108,6 @@ async def handle_commands(
     for row in candidates:
         raw = bodies.get((folders[row.folder_id], row.uid))
         await _isolated(runtime, mailbox, policy, row, raw, now, report)
-    await reevaluate(mailbox, [r.id for r in candidates], policy, now)
     return report
 
 
@@ -121,8 +120,7 @@ async def _isolated(
     now: datetime,
     report: CommandReport,
 ) -> None:
-    """Handle one command; one that fails is quarantined and the others go on. Either
-    way the message is marked a command (never a conversation)."""
+    """Handle one command; one that fails is quarantined and the others go on."""
     try:
         await _one(runtime, mailbox, policy, row, raw, now, report)
     except Exception as exc:
@@ -130,8 +128,6 @@ async def _isolated(
             raise
         report.refused.append("command-failed")
         await quarantine(await Folder.get(id=row.folder_id), row.uid, "command", exc, now)
-    row.machine_rule = COMMAND_RULE
-    await row.save(update_fields=["machine_rule"])
 
 
 def _answer_key(mailbox: Mailbox, row: StoredMessage) -> str:

@@ -25,7 +25,7 @@ from tortoise import Tortoise
 
 from ..core.authenticity import Screen
 from ..core.headers import parse_message
-from ..core.machine import classify
+from ..core.machine import stored_rule
 from ..mail.fetchparse import Fetched
 from ..parallel import default_workers as cores
 from ..store.bulk import row_values
@@ -83,7 +83,7 @@ def prepare_batch(items: Sequence[Item], target: Target) -> Prepared:
                 internaldate=arrived,
                 flags=list(flags),
                 modseq=modseq,
-                machine_rule=classify(msg).rule or (target.screen and target.screen.rule(msg)),
+                machine_rule=stored_rule(msg, target.screen),
             )
             (converted,) = row_values(StoredMessage, target.columns, [row])
         except Exception as exc:  # one message never stops the batch (the rules never raise)

@@ -78,3 +78,28 @@ def test_answered_refusals(use: TagUse, rule: str) -> None:
 def test_the_answer_says_who_may_act() -> None:
     found = vet(replace(FRESH, sender="bob@example.com"), TAG_RULES)
     assert found is not None and "ann@partner.test" in found.reason
+
+
+TAGGED = "support+fu.42.abcdefghijklmnop@example.com"
+
+
+@pytest.mark.parametrize(
+    ("headers", "rule"),
+    [
+        ({"to": TAGGED}, "followup-command"),
+        ({"to": "support@example.com", "cc": TAGGED.upper()}, "followup-command"),
+        # An out-of-office answering a reminder is an auto-reply, never a command.
+        ({"to": TAGGED, "auto_submitted": "auto-replied"}, "auto-submitted"),
+        ({"to": "support+fu.42.short@example.com"}, None),
+        ({"to": "support@example.com"}, None),
+    ],
+)
+def test_mail_to_a_command_address_is_stored_as_a_command(
+    headers: dict[str, str], rule: str | None
+) -> None:
+    from assistant.core.headers import parse_message
+    from assistant.core.machine import stored_rule
+    from tests.mail import raw
+
+    fields = {"from": "ann@example.com", "subject": "Re: reminder", "message_id": "<c@x>"}
+    assert stored_rule(parse_message(raw(**fields, **headers))) == rule
