@@ -390,3 +390,34 @@ async def test_a_human_reply_during_a_crash_cancels_the_pending_acknowledgement(
     async with store(store_url):
         row = await OutboxItem.get(kind="acknowledge", thread_id="q1@c.test")
         assert (row.status, row.skip_rule) == ("skipped", "no-ack-thread-not-waiting")
+
+
+async def test_planning_takes_the_thread_as_evaluated(
+    ack: Ack, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The evaluate step hands its waiting threads on: the planner does not rebuild them from
+    the store, unless the record moved on since (another evaluation): then it does."""
+    from assistant.service import outbox
+    from assistant.service.pipeline import after_sync, sync_and_evaluate
+
+    ack.client_mail("q1@c.test", "anna@c.test", "Invoice 118 wrong VAT")
+    ack.client_mail("q2@c.test", "ben@c.test", "Login broken")
+    mailbox = await Mailbox.get(id=ack.mailbox.id)
+    clock = FixedClock(datetime.now(UTC))
+    runtime = Runtime(ack.url, Path("."), ack.config, clock=clock)
+    report = await sync_and_evaluate(mailbox, await mailbox_policy(runtime, mailbox), clock=clock)
+    assert set(report.evaluated) == {"q1@c.test", "q2@c.test"}
+    # Another evaluation moved q2's record on: what this pass holds of it is stale.
+    await ThreadRecord.filter(thread_id="q2@c.test").update(revision=7)
+    rebuilt: list[str] = []
+    real = outbox.load_thread
+
+    async def counted(box: Mailbox, thread_id: str, policy: object) -> object:
+        rebuilt.append(thread_id)
+        return await real(box, thread_id, policy)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(outbox, "load_thread", counted)
+    await after_sync(runtime, mailbox, report, clock.now())
+    assert rebuilt == ["q2@c.test"]
+    planned = await OutboxItem.filter(kind="acknowledge").values_list("recipient", flat=True)
+    assert sorted(planned) == ["anna@c.test", "ben@c.test"]

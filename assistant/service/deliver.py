@@ -48,12 +48,13 @@ from ..store.models import Mailbox, OutboxItem
 from . import credentials
 from .crash import crash_point
 from .loops import CLIENT_KINDS, sent_to_clients
-from .outbox import LoadedThread, load_thread
+from .outbox import load_thread
 from .outgoing import build_message, render_context
 from .outgoing import thread_link as thread_link
 from .send_guards import Guards
 from .sentcopy import SentCopies, claim
 from .templates import active_sources
+from .thread_rows import LoadedThread
 
 log = logging.getLogger("followup.deliver")
 

@@ -15,7 +15,6 @@ writes the results in one transaction per group.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from types import SimpleNamespace
@@ -26,11 +25,10 @@ from tortoise.transactions import in_transaction
 from ..core.components import LinkGroups
 from ..core.evaluate import MailboxPolicy, Prior, ThreadEvaluation, evaluate_thread
 from ..core.model import Message, Thread, Verdict
-from ..core.state import History, is_archived
+from ..core.state import History, State
 from ..core.threading import thread_messages
 from ..store.bulk import execute_many, insert_rows, select_rows
 from ..store.models import (
-    Folder,
     Mailbox,
     StoredMessage,
     ThreadEvent,
@@ -40,8 +38,11 @@ from ..store.records import to_message
 from .thread_rows import (
     CHUNK,
     Loaded,
+    LoadedThread,
+    archived,
     chunks,
     existing_records,
+    folder_roles,
     load_group,
     related,
     stored_verdict,
@@ -74,24 +75,6 @@ _WRITTEN_FIELDS = [*_RECORD_FIELDS, "revision", "unplanned", "updated_at"]
 
 
 _CARRIED = ("assigned_to", "done_at", "snoozed_until", "answered_at", "first_response_s")
-
-
-def archived(
-    thread: Thread,
-    rows_of: Callable[[str], Iterable[Any]],
-    roles: dict[int, str],
-    policy: MailboxPolicy,
-) -> bool:
-    """The archive rule (:func:`assistant.core.state.is_archived`) over stored rows: each
-    row's folder role is where that copy of the message is."""
-    return is_archived(
-        thread, policy.team, lambda mid: [roles.get(r.folder_id, "other") for r in rows_of(mid)]
-    )
-
-
-async def folder_roles(mailbox: Mailbox) -> dict[int, str]:
-    """Each folder's role (inbox, sent, archive...) by id."""
-    return {f.id: f.role for f in await Folder.filter(mailbox=mailbox)}
 
 
 def _prior(before: SimpleNamespace | None) -> Prior | None:
@@ -129,18 +112,28 @@ def _event_rows(thread: Thread, evaluation: ThreadEvaluation) -> list[dict[str, 
     ]
 
 
+@dataclass
+class Reevaluation:
+    """What a re-evaluation wrote: the thread ids, and the threads left awaiting the team as
+    evaluated (by thread id, with their record's revision) for the planner to take as they
+    are instead of rebuilding them. A full pass hands none on: memory follows its groups."""
+
+    written: list[str] = field(default_factory=list)
+    awaiting: dict[str, LoadedThread] = field(default_factory=dict)
+
+
 async def reevaluate(
     mailbox: Mailbox, changed: list[int], policy: MailboxPolicy, now: datetime
-) -> list[str]:
+) -> Reevaluation:
     """Re-thread what ``changed`` (row ids) touches; store thread ids and thread records
-    (``now`` stamps them).
-
-    Returns the ids of the threads whose records were written."""
+    (``now`` stamps them)."""
     if not changed:
-        return []
-    pass_ = _Pass(mailbox, policy, mailbox.rotation_at or 0, await folder_roles(mailbox), now)
+        return Reevaluation()
+    full = len(changed) > FULL_PASS
+    roles = await folder_roles(mailbox)
+    pass_ = _Pass(mailbox, policy, mailbox.rotation_at or 0, roles, now, hand_on=not full)
     start_rotation = pass_.rotation
-    if len(changed) > FULL_PASS:
+    if full:
         # A first sync (or any large change) re-threads the whole mailbox, one group of
         # linked messages at a time: memory follows the group, not the mailbox.
         for ids in await link_groups(mailbox):
@@ -153,7 +146,7 @@ async def reevaluate(
     if pass_.rotation != start_rotation:
         mailbox.rotation_at = pass_.rotation
         await mailbox.save(update_fields=["rotation_at"])
-    return pass_.written
+    return pass_.result
 
 
 #: Most rows re-threaded at once in a full pass (a larger linked group is taken whole).
@@ -242,21 +235,23 @@ class _Batch:
                     row.thread_id = thread.id
                     self.moved.append(row)
 
-    def store(self, thread_id: str, record: ThreadRecord | None, values: dict[str, object]) -> None:
+    def store(self, thread_id: str, record: ThreadRecord | None, values: dict[str, object]) -> int:
         """Create or update the thread's record, marked for planning in the same transaction:
         a crash before the planner ran leaves the mark, and the next pass (any process) plans
-        the thread. ``now`` is what auto_now would write, from the caller's clock."""
+        the thread. ``now`` is what auto_now would write, from the caller's clock. Returns
+        the record's new revision."""
         if record is None:
             self.create.append(
                 {"mailbox_id": self.mailbox_id, "thread_id": thread_id, "updated_at": self.now}
                 | values
                 | {"revision": 1, "unplanned": True}
             )
-            return
+            return 1
         record.update_from_dict(values)
         record.revision, record.unplanned = (record.revision or 0) + 1, True
         record.updated_at = self.now
         self.update.append(record)
+        return int(record.revision)
 
 
 @dataclass
@@ -269,7 +264,9 @@ class _Pass:
     rotation: int
     roles: dict[int, str]
     now: datetime
-    written: list[str] = field(default_factory=list)
+    #: Whether the threads left awaiting the team are handed on (see :class:`Reevaluation`).
+    hand_on: bool
+    result: Reevaluation = field(default_factory=Reevaluation)
     #: Each thread record's values as this pass first read them. What a thread inherits is
     #: the state before the pass, even when an earlier group of the pass has since rewritten
     #: or deleted that record (one old thread can span two groups after an expunge).
@@ -290,7 +287,7 @@ class _Pass:
         for thread in group.threads:
             self._evaluate(thread, group, existing.get(thread.id), batch)
         await _write(self.mailbox, batch, group.gone())
-        self.written += [t.id for t in group.threads]
+        self.result.written += [t.id for t in group.threads]
 
     def _before(self, thread: Thread, group: _Group) -> SimpleNamespace | None:
         """What the thread's record held before the pass; a thread that merged or re-rooted
@@ -317,7 +314,10 @@ class _Pass:
         self.rotation = evaluation.rotation_next
         batch.events += _event_rows(thread, evaluation)
         batch.move_rows(thread, group)
-        batch.store(thread.id, record, _record_values(thread, before, evaluation))
+        revision = batch.store(thread.id, record, _record_values(thread, before, evaluation))
+        if self.hand_on and evaluation.state.state is State.AWAITING_TEAM:
+            rows = [r for m in thread.messages for r in group.rows_of(m.message_id)]
+            self.result.awaiting[thread.id] = LoadedThread(thread, evaluation.state, rows, revision)
 
 
 async def _set_thread_ids(moved: list[Any]) -> None:

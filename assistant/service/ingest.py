@@ -28,7 +28,7 @@ from . import credentials
 from .folders import open_folders
 from .prepare import Prepared, Preparer, Target
 from .storing import STORE_BATCH, store_batch
-from .thread_rows import forget_touched, thread_ids_of, unevaluated
+from .thread_rows import LoadedThread, forget_touched, thread_ids_of, unevaluated
 
 #: Folders whose mail tells who is waiting: client mail in INBOX, the team's replies in Sent.
 
@@ -57,6 +57,8 @@ class SyncReport:
     threads_changed: int = 0
     changed_ids: list[int] = field(default_factory=list)
     thread_ids: list[str] = field(default_factory=list)
+    #: The evaluate step's threads left awaiting the team, for the planner (by thread id).
+    evaluated: dict[str, LoadedThread] = field(default_factory=dict)
 
     @property
     def new(self) -> int:

@@ -11,32 +11,23 @@ change in between is honoured.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
 from datetime import datetime
 
 from tortoise.exceptions import IntegrityError
 
 from ..core.evaluate import MailboxPolicy
 from ..core.ladder import Action, Case, Kind, schedule
-from ..core.model import Thread, Verdict
+from ..core.model import Verdict
 from ..core.outbox import message_id_for
 from ..core.rules import Copy, new_mail, vet
 from ..core.send_rules import PLAN_RULES, PlanFacts
-from ..core.state import History, State, ThreadState, thread_state
+from ..core.state import History, State, thread_state
 from ..core.threading import thread_messages
 from ..store.models import Folder, Mailbox, OutboxItem, StoredMessage, ThreadRecord
 from ..store.records import to_message
-from .evaluate import archived, folder_roles
 from .storing import quarantine_thread
-
-
-@dataclass(frozen=True)
-class LoadedThread:
-    """A thread rebuilt from the store, with its state and its stored rows."""
-
-    thread: Thread
-    state: ThreadState
-    rows: list[StoredMessage]
+from .thread_rows import LoadedThread, archived, folder_roles
 
 
 async def load_thread(
@@ -119,11 +110,16 @@ async def thread_case(
 
 
 async def plan_thread(
-    mailbox: Mailbox, thread_id: str, policy: MailboxPolicy, now: datetime
+    mailbox: Mailbox,
+    thread_id: str,
+    policy: MailboxPolicy,
+    now: datetime,
+    loaded: LoadedThread | None = None,
 ) -> list[OutboxItem]:
     """Write outbox rows for the planned steps of one thread (``now`` stamps them); return
-    the new rows."""
-    loaded = await load_thread(mailbox, thread_id, policy)
+    the new rows. ``loaded`` is the thread as just evaluated; without it, it is rebuilt
+    from the store."""
+    loaded = loaded or await load_thread(mailbox, thread_id, policy)
     if loaded is None or loaded.state.state is not State.AWAITING_TEAM:
         return []
     ids = [m.message_id for m in loaded.thread.messages]
@@ -169,9 +165,18 @@ async def _create(
         return None
 
 
-async def plan_pending(mailbox: Mailbox, policy: MailboxPolicy, now: datetime) -> list[OutboxItem]:
+async def plan_pending(
+    mailbox: Mailbox,
+    policy: MailboxPolicy,
+    now: datetime,
+    evaluated: Mapping[str, LoadedThread] | None = None,
+) -> list[OutboxItem]:
     """Plan every thread evaluated since it was last planned, whichever process (or which
     earlier run) evaluated it: planning resumes from the store after any crash.
+
+    ``evaluated`` holds threads as the evaluate step just left them: one is taken as it is
+    when its record still has the revision it was evaluated at (nothing re-evaluated it
+    since), else it is rebuilt from the store.
 
     A thread that does not await the team needs no rows: those marks are cleared in one
     statement (its WHERE re-reads the state, so a thread that starts waiting meanwhile keeps
@@ -187,9 +192,12 @@ async def plan_pending(mailbox: Mailbox, policy: MailboxPolicy, now: datetime) -
         .values_list("id", "thread_id", "revision")
     )
     created: list[OutboxItem] = []
+    in_hand = evaluated or {}
     for record_id, thread_id, revision in marked:
+        hand = in_hand.get(str(thread_id))
+        loaded = hand if hand is not None and hand.revision == revision else None
         try:
-            created += await plan_thread(mailbox, str(thread_id), policy, now)
+            created += await plan_thread(mailbox, str(thread_id), policy, now, loaded)
         except Exception as exc:  # one thread that cannot be planned never stops the others
             await quarantine_thread(mailbox.id, str(thread_id), "plan", exc, now)
         await ThreadRecord.filter(id=record_id, revision=revision).update(unplanned=False)

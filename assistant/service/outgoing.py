@@ -23,7 +23,7 @@ from ..settings import FollowupConfig
 from ..signing import command_address
 from ..store.models import Mailbox, OutboxItem, ThreadRecord
 from .loops import CLIENT_KINDS
-from .outbox import LoadedThread
+from .thread_rows import LoadedThread
 
 COMMAND_REPLY = str(MailKind.COMMAND_REPLY)
 

@@ -30,14 +30,16 @@ async def mailbox_policy(runtime: Runtime, mailbox: Mailbox) -> MailboxPolicy:
 
 async def after_sync(runtime: Runtime, mailbox: Mailbox, report: SyncReport, now: datetime) -> None:
     """Apply reply commands among the new messages, then plan every thread evaluated since
-    it was last planned (this sync's, and any an earlier crash or one-shot sync left)."""
+    it was last planned (this sync's, taken as evaluated, and any an earlier crash or
+    one-shot sync left, rebuilt from the store)."""
     try:
         if report.changed_ids:
             await detect_loops(mailbox, report.changed_ids, now, runtime.config.guards.limits())
             await handle_commands(runtime, mailbox, report.changed_ids, now)
     finally:  # whatever happened to the commands, the clients' mail is planned
         crash_point("before_plan")
-        await plan_pending(mailbox, await mailbox_policy(runtime, mailbox), now)
+        policy = await mailbox_policy(runtime, mailbox)
+        await plan_pending(mailbox, policy, now, report.evaluated)
 
 
 async def evaluate_changes(
@@ -46,7 +48,8 @@ async def evaluate_changes(
     """The evaluate step: re-thread the rows a sync changed, once; the threads it touched
     are recorded on ``report`` for the steps after it."""
     if report.changed_ids:
-        report.thread_ids = await reevaluate(mailbox, report.changed_ids, policy, now)
+        result = await reevaluate(mailbox, report.changed_ids, policy, now)
+        report.thread_ids, report.evaluated = result.written, result.awaiting
         report.threads_changed = len(report.thread_ids)
     return report
 

@@ -29,7 +29,8 @@ from ..mail.imap import ImapSession
 from ..store.models import Mailbox, OutboxItem, StoredMessage, ThreadRecord
 from .body_look import second_look
 from .loops import loop_rule
-from .outbox import LoadedThread, thread_case, thread_history
+from .outbox import thread_case, thread_history
+from .thread_rows import LoadedThread
 
 #: Ladder steps after the acknowledgement: re-decided by the core at send time.
 LADDER_KINDS = LATER_STEPS

@@ -1,23 +1,55 @@
 """The stored rows a re-evaluation reads: the rows a change touches, a group of rows as
-slim rows with their messages and verdicts, and the thread records they carry."""
+slim rows with their messages and verdicts, and the thread records they carry; a thread with
+its state and rows as the planner and the deliverer take it (:class:`LoadedThread`)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, NamedTuple
 
 from tortoise.queryset import QuerySet
 
-from ..core.model import Address, Message, Verdict
+from ..core.evaluate import MailboxPolicy
+from ..core.model import Address, Message, Thread, Verdict
+from ..core.state import ThreadState, is_archived
 from ..core.subject import is_generic
 from ..store.bulk import fetch_all, select_rows
-from ..store.models import Mailbox, MessageRef, StoredMessage, ThreadRecord
+from ..store.models import Folder, Mailbox, MessageRef, StoredMessage, ThreadRecord
 from ..store.records import to_message
 
 #: Ids per query (an IN list), and rows per bulk write.
 CHUNK = 500
+
+
+@dataclass(frozen=True)
+class LoadedThread:
+    """A thread with its state and its stored rows; ``revision`` is the thread record's
+    revision it was evaluated at (None when rebuilt from the store)."""
+
+    thread: Thread
+    state: ThreadState
+    rows: list[Any]
+    revision: int | None = None
+
+
+def archived(
+    thread: Thread,
+    rows_of: Callable[[str], Iterable[Any]],
+    roles: dict[int, str],
+    policy: MailboxPolicy,
+) -> bool:
+    """The archive rule (:func:`assistant.core.state.is_archived`) over stored rows: each
+    row's folder role is where that copy of the message is."""
+    return is_archived(
+        thread, policy.team, lambda mid: [roles.get(r.folder_id, "other") for r in rows_of(mid)]
+    )
+
+
+async def folder_roles(mailbox: Mailbox) -> dict[int, str]:
+    """Each folder's role (inbox, sent, archive...) by id."""
+    return {f.id: f.role for f in await Folder.filter(mailbox=mailbox)}
 
 
 def chunks(values: list[str] | list[int]) -> Iterable[list[str] | list[int]]:
