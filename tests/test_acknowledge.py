@@ -397,18 +397,25 @@ async def test_planning_takes_the_thread_as_evaluated(
 ) -> None:
     """The evaluate step hands its waiting threads on: the planner does not rebuild them from
     the store, unless the record moved on since (another evaluation): then it does."""
+    from assistant.core.commands import parse_command
     from assistant.service import outbox
+    from assistant.service.actions import apply_action
     from assistant.service.pipeline import after_sync, sync_and_evaluate
 
     ack.client_mail("q1@c.test", "anna@c.test", "Invoice 118 wrong VAT")
     ack.client_mail("q2@c.test", "ben@c.test", "Login broken")
+    ack.client_mail("q3@c.test", "cleo@c.test", "Refund missing")
     mailbox = await Mailbox.get(id=ack.mailbox.id)
     clock = FixedClock(datetime.now(UTC))
     runtime = Runtime(ack.url, Path("."), ack.config, clock=clock)
     report = await sync_and_evaluate(mailbox, await mailbox_policy(runtime, mailbox), clock=clock)
-    assert set(report.evaluated) == {"q1@c.test", "q2@c.test"}
+    assert set(report.evaluated) == {"q1@c.test", "q2@c.test", "q3@c.test"}
     # Another evaluation moved q2's record on: what this pass holds of it is stale.
     await ThreadRecord.filter(thread_id="q2@c.test").update(revision=7)
+    # q3 was snoozed (a reply command, the web page) after it was evaluated.
+    q3 = await ThreadRecord.get(thread_id="q3@c.test")
+    snooze = parse_command("snooze 2d")
+    await apply_action(runtime, mailbox, q3, snooze, "ann@example.com", clock.now(), {}, "web")
     rebuilt: list[str] = []
     real = outbox.load_thread
 
@@ -418,6 +425,6 @@ async def test_planning_takes_the_thread_as_evaluated(
 
     monkeypatch.setattr(outbox, "load_thread", counted)
     await after_sync(runtime, mailbox, report, clock.now())
-    assert rebuilt == ["q2@c.test"]
+    assert sorted(rebuilt) == ["q2@c.test", "q3@c.test"]
     planned = await OutboxItem.filter(kind="acknowledge").values_list("recipient", flat=True)
-    assert sorted(planned) == ["anna@c.test", "ben@c.test"]
+    assert sorted(planned) == ["anna@c.test", "ben@c.test", "cleo@c.test"]

@@ -96,6 +96,8 @@ async def apply_action(
     if owner is not None:
         await timeline("owner", owner)
     record.updated_at = now
+    # A planner holding this thread as evaluated before the action rebuilds it from the store.
+    record.revision = (record.revision or 0) + 1
     await record.save()
     await timeline("command", f"{command.verb} {command.argument}".strip())
     log.info(

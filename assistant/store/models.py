@@ -161,7 +161,8 @@ class ThreadRecord(Model):
     answered_at = fields.DatetimeField(null=True)
     first_response_s = fields.IntField(null=True)
     # Planning resumes from the store: every evaluation bumps ``revision`` and sets
-    # ``unplanned``; the planner clears it only for the revision it planned.
+    # ``unplanned``; the planner clears it only for the revision it planned. An action (done,
+    # snooze, assign) bumps it too: a thread evaluated before it is rebuilt to be planned.
     revision = fields.IntField(default=0, db_default=0)
     unplanned = fields.BooleanField(default=False, db_default=False, db_index=True)
 
