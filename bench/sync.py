@@ -97,8 +97,10 @@ from assistant.runtime import Environment, Runtime
 from assistant.secrets import decrypt, new_key
 from assistant.service import evaluate as evaluate_mod
 from assistant.service import ingest
+from assistant.service import pipeline as pipeline_mod
 from assistant.service import prepare as prepare_mod
 from assistant.service import storing as storing_mod
+from assistant.service import thread_rows as thread_rows_mod
 from assistant.service.folders import open_folders
 from assistant.service.ingest import SyncReport, sync_folders
 from assistant.service.mailboxes import add_mailbox
@@ -381,11 +383,15 @@ FIRST_SYNC_PROBES: tuple[tuple[object, str, str, bool], ...] = (
     (storing_mod, "insert_values", "  insert messages", True),
     (storing_mod, "execute_many", "  insert references", True),
     (storing_mod, "fetch_all", "  re-read ids", True),
-    (ingest, "reevaluate", "reevaluate (total)", True),
+    # The evaluate step runs after the sync: pipeline.evaluate_changes calls reevaluate.
+    (pipeline_mod, "reevaluate", "reevaluate (total)", True),
+    # to_message is looked up in thread_rows (load_group, a full pass) and in evaluate (the
+    # related rows of a small change): both counted under one label.
+    (thread_rows_mod, "to_message", "  to_message", False),
     (evaluate_mod, "to_message", "  to_message", False),
     (evaluate_mod, "thread_messages", "  thread_messages", False),
-    (evaluate_mod, "_existing", "  _existing (load ThreadRecords)", True),
-    (evaluate_mod, "_evaluate_thread", "  _evaluate_thread (state+owner)", False),
+    (evaluate_mod, "existing_records", "  existing_records (load ThreadRecords)", True),
+    (evaluate_mod._Pass, "_evaluate", "  _Pass._evaluate (state+owner, rows to write)", False),
     (evaluate_mod, "_write", "  _write (thread ids, ThreadRecords, events)", True),
 )
 #: Inner labels of each total: the total's remainder is printed as "other".
@@ -394,8 +400,8 @@ BREAKDOWN_GROUPS = {
     "reevaluate (total)": (
         "  to_message",
         "  thread_messages",
-        "  _existing (load ThreadRecords)",
-        "  _evaluate_thread (state+owner)",
+        "  existing_records (load ThreadRecords)",
+        "  _Pass._evaluate (state+owner, rows to write)",
         "  _write (thread ids, ThreadRecords, events)",
     ),
 }
@@ -417,7 +423,7 @@ ARRIVAL_PROBES: tuple[tuple[object, str, str, bool], ...] = (
     (ingest, "_fetch_list", "UID FETCH headers", False),
     (ImapSession, "unselect", "UNSELECT", False),
     (ingest, "store_batch", "store the new message", True),
-    (ingest, "reevaluate", "reevaluate (related rows, thread, write)", True),
+    (pipeline_mod, "reevaluate", "reevaluate (related rows, thread, write)", True),
     (Folder, "save", "Folder.save (all folders)", True),
 )
 
