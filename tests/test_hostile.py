@@ -100,14 +100,14 @@ def test_hostile_messages_never_stop_a_mailbox(desk: Desk, tmp_path: Path) -> No
 async def test_a_message_the_rules_cannot_read_is_quarantined_at_parse(
     store_url: str, secret_key: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = prepare.classify
+    real = prepare.stored_rule
 
-    def fragile(msg: Any) -> Any:
+    def fragile(msg: Any, screen: Any = None) -> Any:
         if msg.message_id == "p2@c.test":
             raise RecursionError("maximum recursion depth exceeded")
-        return real(msg)
+        return real(msg, screen)
 
-    monkeypatch.setattr(prepare, "classify", fragile)
+    monkeypatch.setattr(prepare, "stored_rule", fragile)
     async with store(store_url):
         box = await add_test_mailbox("imap://u:p@127.0.0.1:1")
         folder = await Folder.create(mailbox=box, name="INBOX", role="inbox")
