@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from email.utils import mktime_tz, parsedate_tz
+from functools import lru_cache
 
 from dateutil import parser as dateutil_parser
 
@@ -39,8 +40,7 @@ _MONTHS = {
     )
     for form in (m, m.title(), m.upper())
 }
-#: Signed UTC offsets by their text ("+0200"): a mailbox has a few dozen, parsed once each.
-_OFFSETS: dict[str, timedelta] = {}
+
 # The canonical RFC 5322 form nearly all mail uses: parsed without the generic parser.
 _CANONICAL = re.compile(
     r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{4})\s+(\d{2}):(\d{2})(?::(\d{2}))?"
@@ -63,13 +63,11 @@ def _canonical(text: str) -> datetime | None:
     return local - _offset(sign, oh, om)
 
 
+# Signed UTC offsets ("+", "02", "00"): a mailbox has a few dozen, each parsed once.
+@lru_cache(maxsize=1024)
 def _offset(sign: str, hours: str, minutes: str) -> timedelta:
-    key = sign + hours + minutes
-    offset = _OFFSETS.get(key)
-    if offset is None:
-        offset = timedelta(hours=int(hours), minutes=int(minutes))
-        offset = _OFFSETS[key] = offset if sign == "+" else -offset
-    return offset
+    offset = timedelta(hours=int(hours), minutes=int(minutes))
+    return offset if sign == "+" else -offset
 
 
 def _from_tuple(text: str) -> tuple[datetime | None, bool]:

@@ -209,19 +209,14 @@ def _plainly_not_report(raw: str) -> bool:
 
 
 # The signal fields among a header's field names, by the names in order: the mail of one
-# sender or MTA repeats a handful of such shapes. Bounded: emptied when it grows past the cap.
-_SHAPES: dict[tuple[str, ...], tuple[str, ...]] = {}
-_MAX_SHAPES = 4096
+# sender or MTA repeats a handful of such shapes.
+@lru_cache(maxsize=4096)
+def _signal_names_of(shape: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(name for name in shape if _is_signal(name))
 
 
 def _signal_names(fields: Fields) -> tuple[str, ...]:
-    shape = tuple(fields)
-    names = _SHAPES.get(shape)
-    if names is None:
-        if len(_SHAPES) >= _MAX_SHAPES:
-            _SHAPES.clear()
-        names = _SHAPES[shape] = tuple(name for name in shape if _is_signal(name))
-    return names
+    return _signal_names_of(tuple(fields))
 
 
 def _signal_headers(fields: Fields, has_sender: bool) -> dict[str, str]:

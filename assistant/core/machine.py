@@ -121,20 +121,13 @@ _GATE = SIGNAL_HEADERS - {
 
 
 # By the kept header names in order: a mailbox's mail comes in a few hundred such shapes.
-_GATED_SHAPES: dict[tuple[str, ...], bool] = {}
-_MAX_SHAPES = 4096
+@lru_cache(maxsize=4096)
+def _gated(shape: tuple[str, ...]) -> bool:
+    return any(name in _GATE or name.startswith(SIGNAL_PREFIXES) for name in shape)
 
 
 def _has_signal(msg: Message) -> bool:
-    shape = tuple(msg.headers)
-    found = _GATED_SHAPES.get(shape)
-    if found is None:
-        if len(_GATED_SHAPES) >= _MAX_SHAPES:
-            _GATED_SHAPES.clear()
-        found = _GATED_SHAPES[shape] = any(
-            name in _GATE or name.startswith(SIGNAL_PREFIXES) for name in shape
-        )
-    return found
+    return _gated(tuple(msg.headers))
 
 
 @lru_cache(maxsize=16384)
